@@ -1,0 +1,315 @@
+"""The environment space a universal lock covers, cut into cells, and markers rendered from cells.
+
+A *cell* is one platform (OS and CPU, with the marker variables that go with them: never an
+impossible combination such as ``sys_platform == 'win32'`` with ``os_name == 'posix'``) times one
+interval of Python versions. Python intervals are cut at every version that some marker or
+Requires-Python mentions, so that every marker and specifier has one truth value per cell and the
+cell's lowest version can stand for all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from packaging.markers import Marker
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+# CPython minor versions a lock may cover; the last one stands for itself and every later one.
+PYTHON_MINORS: tuple[Version, ...] = tuple(Version(f"3.{m}") for m in range(6, 16))
+# Without requires-python, lock for the Pythons that still get security fixes (3.10 on 2026-11-21).
+DEFAULT_REQUIRES_PYTHON = SpecifierSet(">=3.10")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """An operating system and CPU, with the marker values that hold together on it."""
+
+    sys_platform: str
+    platform_system: str
+    os_name: str
+    platform_machine: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.sys_platform}-{self.platform_machine}"
+
+
+PLATFORMS: tuple[Platform, ...] = (
+    Platform("linux", "Linux", "posix", "x86_64"),
+    Platform("linux", "Linux", "posix", "aarch64"),
+    Platform("darwin", "Darwin", "posix", "arm64"),
+    Platform("darwin", "Darwin", "posix", "x86_64"),
+    Platform("win32", "Windows", "nt", "AMD64"),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One platform and one interval ``[python_low, python_high)`` of Python versions."""
+
+    index: int
+    platform: Platform
+    python_index: int  # position of the Python interval in the space's ``pythons``
+    python_low: Version
+    python_high: Version | None  # None: no upper end
+
+    @cached_property
+    def environment(self) -> dict[str, str]:
+        """Marker variables of the cell's lowest Python on its platform (CPython)."""
+        full = _padded(self.python_low)
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": full,
+            "os_name": self.platform.os_name,
+            "platform_machine": self.platform.platform_machine,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": self.platform.platform_system,
+            "platform_version": "",
+            "python_full_version": full,
+            "python_version": f"{self.python_low.major}.{self.python_low.minor}",
+            "sys_platform": self.platform.sys_platform,
+        }
+
+    def holds(self, marker: Marker | None, extra: str = "") -> bool:
+        if marker is None:
+            return True
+        return marker.evaluate({**self.environment, "extra": extra})
+
+    def admits(self, requires_python: SpecifierSet | None) -> bool:
+        if requires_python is None:
+            return True
+        return requires_python.contains(self.python_low, prereleases=True)
+
+    def __repr__(self) -> str:
+        high = f", {self.python_high}" if self.python_high else ", ..."
+        return f"<Cell {self.index} {self.platform.label} [{self.python_low}{high})>"
+
+
+def _padded(version: Version) -> str:
+    release = (*version.release, 0, 0)[:3]
+    return ".".join(str(part) for part in release)
+
+
+def marker_cuts(marker: Marker) -> set[Version]:
+    """Python versions where the marker's ``python_version``/``python_full_version`` comparisons
+    can change truth value."""
+    found: set[Version] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, tuple) and len(node) == 3:
+            left, op, right = node
+            variable = {getattr(left, "value", None), getattr(right, "value", None)}
+            value = right if type(right).__name__ == "Value" else left
+            if "python_version" in variable:
+                # python_version is "X.Y": it can only change at a minor version.
+                for v in _parse_versions(value.value):
+                    major, minor = (*v.release, 0)[:2]
+                    found.update({Version(f"{major}.{minor}"), Version(f"{major}.{minor + 1}")})
+            elif "python_full_version" in variable:
+                for v in _parse_versions(value.value):
+                    found.update(_comparison_cuts(op.value, v))
+
+    walk(marker._markers)
+    return found
+
+
+def specifier_cuts(spec: SpecifierSet) -> set[Version]:
+    """Python versions where membership in the specifier set can change."""
+    found: set[Version] = set()
+    for item in spec:
+        text = item.version
+        try:
+            version = Version(text.removesuffix(".*"))
+        except ValueError:
+            continue
+        if text.endswith(".*"):
+            release = version.release
+            found.add(Version(".".join(map(str, release))))
+            found.add(Version(".".join(map(str, (*release[:-1], release[-1] + 1)))))
+        elif item.operator == "~=":
+            release = version.release
+            found.add(version)
+            found.add(Version(".".join(map(str, (*release[:-2], release[-2] + 1)))))
+        else:
+            found.update(_comparison_cuts(item.operator, version))
+    return found
+
+
+def _comparison_cuts(op: str, version: Version) -> set[Version]:
+    major, minor, patch = (*version.release, 0, 0)[:3]
+    here = Version(f"{major}.{minor}.{patch}")
+    if op in (">=", "<"):
+        return {here}
+    # ==, !=, >, <=, ===, in, not in: the version itself and the next patch.
+    return {here, Version(f"{major}.{minor}.{patch + 1}")}
+
+
+def _parse_versions(text: str) -> set[Version]:
+    out: set[Version] = set()
+    for word in text.replace(",", " ").split():
+        try:
+            out.add(Version(word))
+        except ValueError:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class EnvironmentSpace:
+    """All cells of a lock: the Python intervals allowed by requires-python, on every platform,
+    limited to the configured environments (if any)."""
+
+    requires_python: SpecifierSet
+    environments: tuple[Marker, ...]
+    cuts: frozenset[Version]
+
+    @classmethod
+    def build(
+        cls,
+        requires_python: SpecifierSet,
+        environments: Sequence[Marker] = (),
+        cuts: Iterable[Version] = (),
+    ) -> EnvironmentSpace:
+        points = {*PYTHON_MINORS, *specifier_cuts(requires_python), *cuts}
+        return cls(requires_python, tuple(environments), frozenset(points))
+
+    def refine(self, cuts: Iterable[Version]) -> EnvironmentSpace:
+        cuts = self.cuts | set(cuts)
+        if cuts == self.cuts:
+            return self
+        return EnvironmentSpace(self.requires_python, self.environments, frozenset(cuts))
+
+    @cached_property
+    def pythons(self) -> tuple[tuple[Version, Version | None], ...]:
+        """The Python intervals ``[low, high)`` inside requires-python, ascending."""
+        floor, ceiling = PYTHON_MINORS[0], PYTHON_MINORS[-1]
+        points = sorted(c for c in self.cuts if floor <= c <= ceiling)
+        intervals: list[tuple[Version, Version | None]] = []
+        for i, low in enumerate(points):
+            high = points[i + 1] if i + 1 < len(points) else None
+            if self.requires_python.contains(low, prereleases=True):
+                intervals.append((low, high))
+        return tuple(intervals)
+
+    @cached_property
+    def cells(self) -> tuple[Cell, ...]:
+        cells: list[Cell] = []
+        for p_index, (low, high) in enumerate(self.pythons):
+            for platform in PLATFORMS:
+                cell = Cell(len(cells), platform, p_index, low, high)
+                if self.environments and not any(cell.holds(m) for m in self.environments):
+                    continue
+                cells.append(cell)
+        return tuple(cells)
+
+    def could_hold(self, marker: Marker | None, extras: Iterable[str] = ("",)) -> bool:
+        """Whether the marker holds in some cell, for some of the given extras."""
+        if marker is None:
+            return True
+        space = self.refine(marker_cuts(marker))
+        return any(cell.holds(marker, extra) for cell in space.cells for extra in extras)
+
+    # -- rendering -------------------------------------------------------------------------
+
+    def render(self, cells: Iterable[Cell]) -> str | None:
+        """A marker that holds in exactly the given cells (of this space); None for all of them."""
+        chosen = {cell.index for cell in cells}
+        if len(chosen) == len(self.cells):
+            return None
+        if not chosen:
+            raise ValueError("cannot render an empty set of cells")
+        platforms = [p for p in PLATFORMS if any(c.platform == p for c in self.cells)]
+        by_pythons: dict[frozenset[int], list[Platform]] = {}
+        for platform in platforms:
+            pys = frozenset(
+                c.python_index for c in self.cells if c.platform == platform and c.index in chosen
+            )
+            if pys:
+                by_pythons.setdefault(pys, []).append(platform)
+        python_indices = sorted({c.python_index for c in self.cells})
+        parts: list[str] = []
+        for pys, plats in sorted(by_pythons.items(), key=lambda kv: sorted(kv[0])):
+            terms = [
+                t
+                for t in (
+                    self._platform_expr(plats, platforms),
+                    self._python_expr(pys, python_indices),
+                )
+                if t
+            ]
+            parts.append(" and ".join(f"({t})" if " or " in t else t for t in terms))
+        if len(parts) == 1:
+            return parts[0]
+        return " or ".join(f"({p})" if " and " in p else p for p in parts)
+
+    def _python_expr(self, chosen: frozenset[int], indices: list[int]) -> str:
+        if set(indices) <= chosen:
+            return ""
+        runs: list[tuple[int, int]] = []
+        for i in indices:
+            if i not in chosen:
+                continue
+            if runs and runs[-1][1] == indices.index(i) - 1:
+                runs[-1] = (runs[-1][0], indices.index(i))
+            else:
+                runs.append((indices.index(i), indices.index(i)))
+        exprs = []
+        for first, last in runs:
+            low = self.pythons[indices[first]][0] if first > 0 else None
+            high = self.pythons[indices[last]][1] if last < len(indices) - 1 else None
+            bounds = []
+            if low is not None:
+                bounds.append(_python_bound(">=", low))
+            if high is not None:
+                bounds.append(_python_bound("<", high))
+            exprs.append(" and ".join(bounds))
+        if len(exprs) == 1:
+            return exprs[0]
+        return " or ".join(f"({e})" if " and " in e else e for e in exprs)
+
+    @staticmethod
+    def _platform_expr(chosen: list[Platform], present: list[Platform]) -> str:
+        if len(chosen) == len(present):
+            return ""
+        systems: dict[str, list[Platform]] = {}
+        for platform in present:
+            systems.setdefault(platform.sys_platform, []).append(platform)
+        include: list[str] = []
+        for system, members in systems.items():
+            picked = [p for p in members if p in chosen]
+            if not picked:
+                continue
+            if len(picked) == len(members):
+                include.append(f"sys_platform == '{system}'")
+            else:
+                machines = " or ".join(
+                    f"platform_machine == '{p.platform_machine}'" for p in picked
+                )
+                if len(picked) > 1:
+                    machines = f"({machines})"
+                include.append(f"sys_platform == '{system}' and {machines}")
+        # Saying which systems are left out is shorter when most are in.
+        left_out = [s for s, members in systems.items() if not any(p in chosen for p in members)]
+        whole = all(
+            all(p in chosen for p in members) or not any(p in chosen for p in members)
+            for members in systems.values()
+        )
+        if whole and 0 < len(left_out) < len(include):
+            return " and ".join(f"sys_platform != '{s}'" for s in left_out)
+        if len(include) == 1:
+            return include[0]
+        return " or ".join(f"({t})" if " and " in t else t for t in include)
+
+
+def _python_bound(op: str, version: Version) -> str:
+    major, minor, patch = (*version.release, 0, 0)[:3]
+    if patch == 0:
+        return f"python_version {op} '{major}.{minor}'"
+    return f"python_full_version {op} '{major}.{minor}.{patch}'"

@@ -1,0 +1,261 @@
+"""The universe of a solve: every package the project may reach, its usable versions, and the
+candidate window of versions whose metadata the solver gets.
+
+Collection starts at the project's requirements and follows every requirement whose marker can
+hold in some cell of the environment space. A package's window holds, for each specifier that
+some requirement puts on it and each Python interval, the newest few versions that fit; versions
+outside the window are not fetched until the solver asks for them (see ``widen``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from resolver.environments import EnvironmentSpace, marker_cuts, specifier_cuts
+from resolver.errors import InputError
+from resolver.project import Project
+from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound, Provider
+
+INITIAL_WINDOW = 2
+
+
+def marker_extras(marker: Marker | None) -> set[str]:
+    """The extra names an ``extra == "x"`` comparison in the marker mentions."""
+    if marker is None:
+        return set()
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, tuple) and len(node) == 3:
+            left, _op, right = node
+            if getattr(left, "value", None) == "extra":
+                found.add(canonicalize_name(right.value))
+            elif getattr(right, "value", None) == "extra":
+                found.add(canonicalize_name(left.value))
+
+    walk(marker._markers)
+    return found
+
+
+@dataclass
+class Package:
+    """One package of the universe: all its usable versions, newest first, and its window."""
+
+    name: NormalizedName
+    files: dict[Version, list[DistFile]]
+    versions: list[Version]  # every valid version, newest first; ranks index this list
+    metadata: dict[Version, CoreMetadata] = field(default_factory=dict)
+    failed: set[Version] = field(default_factory=set)
+    window: set[Version] = field(default_factory=set)
+    depth: int = INITIAL_WINDOW  # how many versions per specifier and Python interval
+
+    def __post_init__(self) -> None:
+        self.rank = {v: i for i, v in enumerate(self.versions)}
+
+    def file_requires_python(self, version: Version) -> SpecifierSet | None:
+        for f in self.files[version]:
+            if f.requires_python is not None:
+                return f.requires_python
+        return None
+
+    def requires_python(self, version: Version) -> SpecifierSet | None:
+        meta = self.metadata.get(version)
+        if meta is not None and meta.requires_python is not None:
+            return meta.requires_python
+        return self.file_requires_python(version)
+
+    def yanked(self, version: Version) -> bool:
+        return all(f.is_yanked for f in self.files[version])
+
+
+@dataclass
+class Demand:
+    """What requirements seen so far ask of one package."""
+
+    specifiers: set[str] = field(default_factory=set)
+    pinned: set[Version] = field(default_factory=set)  # exact ``==`` pins (yanked allowance)
+    explicit_prerelease: bool = False  # a project requirement names a pre-release
+    extras: set[str] = field(default_factory=lambda: {""})  # "" stands for the plain requirements
+
+
+class Universe:
+    def __init__(
+        self,
+        project: Project,
+        provider: Provider,
+        space: EnvironmentSpace,
+        *,
+        prerelease: str = "if-necessary-or-explicit",
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.project = project
+        self.provider = provider
+        self.space = space
+        self.prerelease = prerelease
+        self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
+        self.packages: dict[NormalizedName, Package] = {}
+        self.demands: dict[NormalizedName, Demand] = {}
+        self.cut_versions: set[Version] = set()
+        self.missing: dict[NormalizedName, str] = {}
+        self._scanned: set[tuple[NormalizedName, Version, str]] = set()
+
+    # -- collection ----------------------------------------------------------------------
+
+    def collect(self) -> None:
+        """Fetch file lists and window metadata until every reachable package has a window."""
+        for _source, req in self.project.requirements():
+            self._note(req, first_party=True)
+        while True:
+            new_names = [
+                n for n in self.demands if n not in self.packages and n not in self.missing
+            ]
+            if new_names:
+                self.provider.prefetch((n, None) for n in new_names)
+                for name in new_names:
+                    self._load_package(name)
+            self._scan_all()
+            wanted = []
+            for name, package in self.packages.items():
+                self._update_window(package)
+                wanted += [
+                    (name, v)
+                    for v in sorted(package.window, reverse=True)
+                    if v not in package.metadata and v not in package.failed
+                ]
+            pending = [n for n in self.demands if n not in self.packages and n not in self.missing]
+            if not wanted and not pending and self._scan_all() == 0:
+                return
+            self.provider.prefetch(wanted)
+            for name, version in wanted:
+                self._load_metadata(self.packages[name], version)
+
+    def widen(self, names: set[NormalizedName]) -> bool:
+        """Double the window depth of these packages; False if none of them can grow."""
+        grew = False
+        for name in sorted(names):
+            package = self.packages[name]
+            if len(package.window) < len(self.eligible(package)):
+                package.depth *= 2
+                grew = True
+        if grew:
+            self.collect()
+        return grew
+
+    def _scan_all(self) -> int:
+        """Follow the requirements of fetched versions under every extra asked of them so far;
+        the number of (version, extra) pairs newly scanned."""
+        count = 0
+        for name in list(self.packages):
+            package = self.packages[name]
+            extras = sorted(self.demands.get(name, Demand()).extras)
+            for version in sorted(package.metadata):
+                for extra in extras:
+                    key = (name, version, extra)
+                    if key in self._scanned:
+                        continue
+                    self._scanned.add(key)
+                    count += 1
+                    for req in package.metadata[version].requires_dist:
+                        if extra == "" or extra in marker_extras(req.marker):
+                            self._note(req, extra=extra)
+        return count
+
+    def _note(self, req: Requirement, *, first_party: bool = False, extra: str = "") -> None:
+        name = canonicalize_name(req.name)
+        if req.marker is not None:
+            if not self.space.could_hold(req.marker, (extra,)):
+                return
+            self.cut_versions |= marker_cuts(req.marker)
+        if req.url:
+            raise InputError(f"requirement {req}: direct URL requirements are not supported yet")
+        demand = self.demands.setdefault(name, Demand())
+        demand.specifiers.add(str(req.specifier))
+        demand.extras.update(canonicalize_name(e) for e in req.extras)
+        for spec in req.specifier:
+            if spec.operator in ("==", "===") and "*" not in spec.version:
+                try:
+                    demand.pinned.add(Version(spec.version))
+                except ValueError:
+                    pass
+        if first_party and req.specifier.prereleases:
+            demand.explicit_prerelease = True
+
+    def _load_package(self, name: NormalizedName) -> None:
+        try:
+            files = self.provider.files(name)
+        except PackageNotFound as exc:
+            self.missing[name] = str(exc)
+            return
+        by_version: dict[Version, list[DistFile]] = {}
+        for f in files:
+            by_version.setdefault(f.version, []).append(f)
+        self.packages[name] = Package(name, by_version, sorted(by_version, reverse=True))
+
+    def _load_metadata(self, package: Package, version: Version) -> None:
+        try:
+            meta = self.provider.metadata(package.name, version)
+        except MetadataUnavailable as exc:
+            self.warn(f"skipping {package.name} {version}: {exc}")
+            package.failed.add(version)
+            return
+        package.metadata[version] = meta
+        if meta.requires_python is not None:
+            self.cut_versions |= specifier_cuts(meta.requires_python)
+
+    # -- windows ---------------------------------------------------------------------------
+
+    def eligible(self, package: Package) -> list[Version]:
+        """Versions policy allows at all (pre-releases, yanked), newest first."""
+        demand = self.demands.get(package.name, Demand())
+        finals = any(not v.is_prerelease for v in package.versions)
+        allow_pre = {
+            "allow": True,
+            "disallow": False,
+            "if-necessary": not finals,
+            "explicit": demand.explicit_prerelease,
+            "if-necessary-or-explicit": not finals or demand.explicit_prerelease,
+        }[self.prerelease]
+        return [
+            v
+            for v in package.versions
+            if (allow_pre or not v.is_prerelease)
+            and (not package.yanked(v) or v in demand.pinned)
+            and v not in package.failed
+        ]
+
+    def _update_window(self, package: Package) -> None:
+        demand = self.demands.get(package.name, Demand())
+        eligible = self.eligible(package)
+        window = {v for v in package.window if v not in package.failed}
+        pythons = [low for low, _high in self.space.pythons]
+        for text in sorted(demand.specifiers):
+            spec = SpecifierSet(text)
+            fitting = [v for v in eligible if spec.contains(v, prereleases=True)]
+            for python in pythons:
+                taken = 0
+                for v in fitting:
+                    rp = package.requires_python(v)
+                    if rp is None or rp.contains(python, prereleases=True):
+                        window.add(v)
+                        taken += 1
+                        if taken >= package.depth:
+                            break
+        package.window = window
+
+    def outside(self, package: Package) -> list[Version]:
+        """Eligible versions not in the window (their metadata is unknown)."""
+        return [v for v in self.eligible(package) if v not in package.window]
+
+    def final_space(self) -> EnvironmentSpace:
+        return self.space.refine(self.cut_versions)
