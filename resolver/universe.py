@@ -141,16 +141,12 @@ class Universe:
                 self._load_metadata(self.packages[name], version)
 
     def widen(self, names: set[NormalizedName]) -> bool:
-        """Double the window depth of these packages; False if none of them can grow."""
-        grew = False
+        """Double the window depth of these packages; False if no window grew."""
+        before = {name: set(self.packages[name].window) for name in names}
         for name in sorted(names):
-            package = self.packages[name]
-            if len(package.window) < len(self.eligible(package)):
-                package.depth *= 2
-                grew = True
-        if grew:
-            self.collect()
-        return grew
+            self.packages[name].depth *= 2
+        self.collect()
+        return any(self.packages[name].window != before[name] for name in names)
 
     def _scan_all(self) -> int:
         """Follow the requirements of fetched versions under every extra asked of them so far;

@@ -1,0 +1,301 @@
+"""``aspen lock`` as a user runs it: a whole process, against indexes built inside the test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import lockcheck
+import pytest
+from packaging.pylock import Pylock
+from packaging.requirements import Requirement
+
+ASPEN = [sys.executable, "-m", "resolver"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run([*ASPEN, *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def write_project(root: Path, body: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(body)
+    return root
+
+
+@pytest.fixture
+def webindex(index):
+    """A small index: a web framework with an extra, platform-specific and Python-specific deps."""
+    index.add("frame", "1.0", requires=["routes>=1"], sdist=True)
+    index.add(
+        "frame",
+        "2.0",
+        requires=["routes>=2", "winhelper; sys_platform == 'win32'"],
+        extras={"speed": ["fastjson"]},
+        requires_python=">=3.10",
+        sdist=True,
+    )
+    index.add("routes", "1.0")
+    index.add("routes", "2.0")
+    index.add("routes", "2.1", yanked="bad release")
+    index.add("winhelper", "0.5", wheel_tags=("py3-none-win_amd64",))
+    index.add(
+        "fastjson",
+        "3.0",
+        wheel_tags=(
+            "cp39-abi3-manylinux_2_17_x86_64",
+            "cp39-abi3-manylinux_2_17_aarch64",
+            "cp39-abi3-macosx_11_0_arm64",
+            "cp39-abi3-win_amd64",
+        ),
+        sdist=True,
+    )
+    index.add("pytest", "8.0")
+    index.add("pytest", "9.0b1")
+    index.add("onlysdist", "0.3", wheel=False, sdist=True)
+    index.add("dynsdist", "1.1", wheel=False, sdist=True, sdist_dynamic=True, requires=["routes"])
+    index.write()
+    return index
+
+
+WEBAPP = """
+[project]
+name = "webapp"
+version = "0.1"
+requires-python = ">=3.9"
+dependencies = ["frame[speed]", "onlysdist", "dynsdist"]
+
+[project.optional-dependencies]
+win = ["winhelper; os_name == 'nt'"]
+
+[dependency-groups]
+test = ["pytest"]
+dev = [{include-group = "test"}]
+"""
+
+
+def requires_dist_from(index_root: Path):
+    """Dependencies of a locked entry, read from the test index's own metadata files."""
+    import tarfile
+    import zipfile
+
+    from packaging.metadata import Metadata
+
+    def requires_dist(name: str, version: str) -> list[Requirement]:
+        files = sorted((index_root / "files").glob(f"{name.replace('-', '_')}-{version}*"))
+        for path in files:
+            if path.suffix == ".whl":
+                with zipfile.ZipFile(path) as zf:
+                    meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+                    data = zf.read(meta)
+                break
+        else:
+            with tarfile.open(files[0]) as tf:
+                # The built wheel's METADATA is what counts for a dynamic sdist: read the
+                # backend's source of truth, which the test index keeps beside PKG-INFO.
+                member = next(m for m in tf.getmembers() if m.name.endswith("PKG-INFO"))
+                data = tf.extractfile(member).read()
+        return list(Metadata.from_email(data, validate=False).requires_dist or [])
+
+    return requires_dist
+
+
+def test_lock_from_a_file_index_is_valid_and_consistent_everywhere(tmp_path, webindex):
+    project = write_project(tmp_path / "webapp", WEBAPP)
+    result = run(
+        "lock",
+        "--project",
+        str(project),
+        "--index-url",
+        webindex.simple_url,
+        "--offline",
+        "--no-cache",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "Locked" in result.stderr
+    text = (project / "pylock.toml").read_text()
+    data = tomllib.loads(text)
+    Pylock.from_dict(data)  # valid PEP 751
+    versions = {(p["name"], p["version"]): p.get("marker") for p in data["packages"]}
+    # frame 2.0 needs Python 3.10: 3.9 keeps frame 1.0 (and with it routes 1.x or 2.0).
+    assert versions[("frame", "1.0")] == "python_version < '3.10'"
+    assert versions[("frame", "2.0")] == "python_version >= '3.10'"
+    assert ("routes", "2.1") not in versions  # yanked
+    assert ("pytest", "8.0") in versions  # no pre-release when a final exists
+    assert data["default-groups"] == ["dev"]
+    dyn = next(p for p in data["packages"] if p["name"] == "dynsdist")
+    assert dyn["dependencies"] == [{"name": "routes"}]  # read by building the sdist
+
+    # Dynamic sdist metadata is only known from its build: tell the checker what it says.
+    base = requires_dist_from(webindex.root)
+
+    def requires_dist(name: str, version: str) -> list[Requirement]:
+        return [Requirement("routes")] if name == "dynsdist" else base(name, version)
+
+    pyproject = project / "pyproject.toml"
+    for extras, groups in [((), ()), (("win",), ("dev", "test"))]:
+        problems = lockcheck.check_lock(
+            project / "pylock.toml",
+            requires_dist=requires_dist,
+            project_requirements=lockcheck.project_requirements(pyproject, extras, groups),
+            environments=[*lockcheck.ENVIRONMENTS, *lockcheck.FIRST_PATCH_ENVIRONMENTS],
+            extras=extras,
+            groups=groups,
+        )
+        assert problems == []
+
+    again = run(
+        "lock",
+        "--project",
+        str(project),
+        "--index-url",
+        webindex.simple_url,
+        "--offline",
+        "--no-cache",
+    )
+    assert again.returncode == 0, again.stderr
+    assert (project / "pylock.toml").read_text() == text
+
+
+def test_lock_over_http_matches_the_file_index(tmp_path, webindex):
+    project = write_project(tmp_path / "a", WEBAPP)
+    assert (
+        run(
+            "lock", "--project", str(project), "--index-url", webindex.simple_url, "--no-cache"
+        ).returncode
+        == 0
+    )
+    with webindex.serve() as served:
+        other = write_project(tmp_path / "b", WEBAPP)
+        result = run(
+            "lock",
+            "--project",
+            str(other),
+            "--index-url",
+            served.url,
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        )
+        assert result.returncode == 0, result.stderr
+    local = tomllib.loads((project / "pylock.toml").read_text())["packages"]
+    remote = tomllib.loads((other / "pylock.toml").read_text())["packages"]
+    assert [(p["name"], p["version"], p.get("marker")) for p in local] == [
+        (p["name"], p["version"], p.get("marker")) for p in remote
+    ]
+    assert all(w["url"].startswith("http://127.0.0.1") for p in remote for w in p.get("wheels", []))
+
+
+def test_lock_installs_with_uv(tmp_path, webindex):
+    project = write_project(tmp_path / "webapp", WEBAPP)
+    assert (
+        run(
+            "lock", "--project", str(project), "--index-url", webindex.simple_url, "--no-cache"
+        ).returncode
+        == 0
+    )
+    target = tmp_path / "site"
+    uv = Path(sys.executable).parent / "uv"
+    result = subprocess.run(
+        [
+            str(uv),
+            "pip",
+            "install",
+            "--target",
+            str(target),
+            "--python",
+            sys.executable,
+            "-r",
+            str(project / "pylock.toml"),
+            "--offline",
+            "--no-cache",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    installed = {p.name.split("-")[0] for p in target.glob("*.dist-info")}
+    assert {"frame", "routes", "fastjson", "onlysdist", "dynsdist", "pytest"} <= installed
+    assert "winhelper" not in installed  # Linux
+
+
+def test_no_lock_exits_1_and_keeps_the_old_lock(tmp_path, webindex):
+    project = write_project(tmp_path / "p", WEBAPP)
+    assert (
+        run(
+            "lock", "--project", str(project), "--index-url", webindex.simple_url, "--no-cache"
+        ).returncode
+        == 0
+    )
+    before = (project / "pylock.toml").read_bytes()
+    (project / "pyproject.toml").write_text(
+        WEBAPP.replace('"frame[speed]"', '"frame[speed]>=2", "routes<2"')
+    )
+    result = run(
+        "lock", "--project", str(project), "--index-url", webindex.simple_url, "--no-cache"
+    )
+    assert result.returncode == 1
+    assert "no lock exists" in result.stderr
+    assert (project / "pylock.toml").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("[project\nname = 'x'", "invalid TOML"),
+        ("[project]\nname = 'x'\ndependencies = ['requests >= ']", "project.dependencies[0]"),
+        ("[project]\nname = 'x'\nrequires-python = '3.9+'", "project.requires-python"),
+        ("[project]\nname = 'x'\n[tool.aspen]\nresolver = 'fast'", "tool.aspen.resolver"),
+        (
+            "[project]\nname = 'x'\n[dependency-groups]\ndev = [{include-group = 'nope'}]",
+            "dependency-groups.dev",
+        ),
+    ],
+)
+def test_bad_input_exits_2_naming_it_and_keeps_the_lock(tmp_path, body, expected):
+    project = write_project(tmp_path / "p", body)
+    (project / "pylock.toml").write_text("# an existing lock\n")
+    result = run("lock", "--project", str(project), "--no-index", "--find-links", str(tmp_path))
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (project / "pylock.toml").read_text() == "# an existing lock\n"
+
+
+def test_missing_pyproject_and_bad_flags_exit_2(tmp_path):
+    result = run("lock", "--project", str(tmp_path))
+    assert result.returncode == 2
+    assert "no pyproject.toml" in result.stderr
+    assert run("lock", "--prerelease", "sometimes").returncode == 2
+
+
+def test_find_links_without_index(tmp_path, webindex):
+    links = webindex.write_find_links()
+    project = write_project(tmp_path / "p", "[project]\nname='p'\ndependencies=['frame']\n")
+    result = run(
+        "lock", "--project", str(project), "--no-index", "--find-links", str(links), "--no-cache"
+    )
+    assert result.returncode == 0, result.stderr
+    names = [p["name"] for p in tomllib.loads((project / "pylock.toml").read_text())["packages"]]
+    assert names == ["frame", "routes", "winhelper"]
+
+
+def test_prerelease_flag(tmp_path, webindex):
+    project = write_project(tmp_path / "p", "[project]\nname='p'\ndependencies=['pytest']\n")
+    result = run(
+        "lock",
+        "--project",
+        str(project),
+        "--index-url",
+        webindex.simple_url,
+        "--no-cache",
+        "--prerelease",
+        "allow",
+    )
+    assert result.returncode == 0, result.stderr
+    packages = tomllib.loads((project / "pylock.toml").read_text())["packages"]
+    assert [(p["name"], p["version"]) for p in packages] == [("pytest", "9.0b1")]

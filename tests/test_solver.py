@@ -1,0 +1,257 @@
+"""Resolver scenarios on in-memory packages: what is chosen, where it forks, and that every lock
+passes the independent checker (tests/lockcheck.py) in every environment of the matrix."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import lockcheck
+import pytest
+import tomlkit
+from packaging.markers import Marker
+from packaging.version import Version
+
+from resolver.errors import NoLockError
+from resolver.locker import LockReport, lock_project
+from resolver.lockfile import render_lock
+from resolver.memory_provider import MemoryProvider
+from resolver.project import load_project
+
+
+class Locked:
+    def __init__(self, root: Path, provider: MemoryProvider, text: str, report: LockReport):
+        self.root, self.provider, self.text, self.report = root, provider, text, report
+        self.data = tomllib.loads(text)
+
+    def versions(self, name: str) -> dict[str, str | None]:
+        """version -> marker of every entry for the package."""
+        return {p["version"]: p.get("marker") for p in self.data["packages"] if p["name"] == name}
+
+    def chosen(self, name: str, env: dict[str, str], extras=(), groups=()) -> str | None:
+        full = {**env, "extras": frozenset(extras), "dependency_groups": frozenset(groups)}
+        found = [
+            p["version"]
+            for p in self.data["packages"]
+            if p["name"] == name
+            and ("marker" not in p or Marker(p["marker"]).evaluate(full, "lock_file"))
+        ]
+        assert len(found) <= 1, found
+        return found[0] if found else None
+
+    def problems(self) -> list[str]:
+        path = self.root / "pylock.toml"
+
+        def requires_dist(name: str, version: str):
+            return self.provider.metadata(name, Version(version)).requires_dist
+
+        pyproject = self.root / "pyproject.toml"
+        extras = lockcheck.project_extras(pyproject)
+        groups = lockcheck.project_groups(pyproject)
+        problems = []
+        for sel_extras, sel_groups in [((), ()), (extras, groups)]:
+            problems += lockcheck.check_lock(
+                path,
+                requires_dist=requires_dist,
+                project_requirements=lockcheck.project_requirements(
+                    pyproject, sel_extras, sel_groups
+                ),
+                environments=[*lockcheck.ENVIRONMENTS, *lockcheck.FIRST_PATCH_ENVIRONMENTS],
+                extras=sel_extras,
+                groups=sel_groups,
+            )
+        return problems
+
+
+def lock(tmp_path: Path, packages: dict, dependencies=(), **project) -> Locked:
+    """Lock a project with these dependencies against in-memory packages, and check the lock."""
+    table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9"}
+    table["dependencies"] = list(dependencies)
+    groups = project.pop("groups", None)
+    table.update(project)
+    doc = {"project": table}
+    if groups:
+        doc["dependency-groups"] = groups
+    (tmp_path / "pyproject.toml").write_text(tomlkit.dumps(doc))
+    provider = MemoryProvider(packages)
+    report = LockReport()
+    resolution = lock_project(load_project(tmp_path), provider, report=report, warn=lambda m: None)
+    text = render_lock(resolution)
+    (tmp_path / "pylock.toml").write_text(text)
+    locked = Locked(tmp_path, provider, text, report)
+    assert locked.problems() == []
+    return locked
+
+
+def env(python: str, system: str = "linux", machine: str = "x86_64") -> dict[str, str]:
+    for e in [*lockcheck.ENVIRONMENTS]:
+        if (
+            e["python_version"] == python
+            and e["sys_platform"] == system
+            and e["platform_machine"] == machine
+        ):
+            return dict(e)
+    raise LookupError((python, system, machine))
+
+
+def test_newest_versions_and_transitive_requirements(tmp_path):
+    locked = lock(
+        tmp_path,
+        {"a": {"1.0": ["b"], "2.0": ["b>=2"]}, "b": {"1.0": [], "2.0": [], "2.1": []}},
+        ["a"],
+    )
+    assert locked.versions("a") == {"2.0": None}
+    assert locked.versions("b") == {"2.1": None}
+
+
+def test_python_fork_where_a_newer_version_drops_older_pythons(tmp_path):
+    locked = lock(
+        tmp_path,
+        {
+            "a": {
+                "1.0": [],
+                "2.0": {"requires_python": ">=3.11"},
+                "3.0": {"requires_python": ">=3.13"},
+            }
+        },
+        ["a"],
+    )
+    assert locked.chosen("a", env("3.9")) == "1.0"
+    assert locked.chosen("a", env("3.10")) == "1.0"
+    assert locked.chosen("a", env("3.11")) == "2.0"
+    assert locked.chosen("a", env("3.12", "win32", "AMD64")) == "2.0"
+    assert locked.chosen("a", env("3.14", "darwin", "arm64")) == "3.0"
+
+
+def test_platform_fork_only_where_requirements_force_it(tmp_path):
+    locked = lock(
+        tmp_path,
+        {"a": {"1.0": [], "1.5": [], "2.0": [], "2.5": []}},
+        ["a>=2; sys_platform == 'linux'", "a<2; sys_platform == 'darwin'"],
+    )
+    assert locked.chosen("a", env("3.12")) == "2.5"
+    assert locked.chosen("a", env("3.12", "darwin", "arm64")) == "1.5"
+    # Windows has no requirement on a at all.
+    assert locked.chosen("a", env("3.12", "win32", "AMD64")) is None
+
+
+def test_one_version_across_platforms_beats_a_newer_one_on_some(tmp_path):
+    # On Windows, c forces b<2, so a must be 1.0 there. A fork would give Linux and macOS a 2.0;
+    # the objective prefers the same a everywhere (DESIGN.md, level 3).
+    locked = lock(
+        tmp_path,
+        {
+            "a": {"1.0": ["b<2"], "2.0": ["b>=2"]},
+            "b": {"1.0": [], "2.0": []},
+            "c": {"1.0": ["b<2"]},
+        },
+        ["a", "c; sys_platform == 'win32'"],
+    )
+    assert locked.versions("a") == {"1.0": None}
+    assert locked.versions("b") == {"1.0": None}
+
+
+def test_markers_correlate_os_variables(tmp_path):
+    locked = lock(
+        tmp_path,
+        {"w": {"1.0": []}, "p": {"1.0": []}},
+        ["w; os_name == 'nt'", "p; platform_system == 'Darwin'"],
+    )
+    assert locked.chosen("w", env("3.12", "win32", "AMD64")) == "1.0"
+    assert locked.chosen("w", env("3.12")) is None
+    assert locked.chosen("p", env("3.12", "darwin", "arm64")) == "1.0"
+    assert locked.chosen("p", env("3.12", "win32", "AMD64")) is None
+
+
+def test_extras_of_dependencies_and_of_the_project(tmp_path):
+    packages = {
+        "a": {"1.0": {"requires": [], "extras": {"fast": ["speedup>=2"]}}},
+        "speedup": {"1.0": [], "2.0": []},
+        "tool": {"1.0": []},
+        "pytest": {"8.0": []},
+    }
+    locked = lock(
+        tmp_path,
+        packages,
+        ["a[fast]"],
+        **{"optional-dependencies": {"cli": ["tool"]}},
+        groups={"test": ["pytest"]},
+    )
+    assert locked.versions("speedup") == {"2.0": None}
+    assert locked.versions("tool") == {"1.0": "'cli' in extras"}
+    assert locked.versions("pytest") == {"8.0": "'test' in dependency_groups"}
+    assert locked.data["extras"] == ["cli"]
+    assert locked.data["dependency-groups"] == ["test"]
+
+
+def test_unrequested_extras_are_not_followed(tmp_path):
+    packages = {"a": {"1.0": {"requires": [], "extras": {"docs": ["missing-package"]}}}}
+    locked = lock(tmp_path, packages, ["a"])
+    assert [p["name"] for p in locked.data["packages"]] == ["a"]
+
+
+def test_pre_releases_follow_pep_440_by_default(tmp_path):
+    packages = {
+        "a": {"1.0": [], "2.0b1": []},
+        "onlypre": {"0.1a1": [], "0.1a2": []},
+        "b": {"1.0": [], "2.0rc1": []},
+    }
+    locked = lock(tmp_path, packages, ["a", "onlypre", "b>=2.0rc1"])
+    assert locked.versions("a") == {"1.0": None}
+    assert locked.versions("onlypre") == {"0.1a2": None}
+    assert locked.versions("b") == {"2.0rc1": None}
+
+
+def test_yanked_versions_only_when_pinned(tmp_path):
+    packages = {
+        "a": {"1.0": [], "1.1": {"requires": [], "yanked": "broken"}},
+        "b": {"1.0": [], "1.1": {"requires": [], "yanked": ""}},
+    }
+    locked = lock(tmp_path, packages, ["a", "b==1.1"])
+    assert locked.versions("a") == {"1.0": None}
+    assert locked.versions("b") == {"1.1": None}
+
+
+def test_local_and_post_versions(tmp_path):
+    packages = {"a": {"1.0": [], "1.0.post1": [], "1.0+local": []}, "b": {"2.0": [], "2.0+cpu": []}}
+    locked = lock(tmp_path, packages, ["a==1.0", "b==2.0+cpu"])
+    assert locked.versions("a") == {"1.0+local": None}
+    assert locked.versions("b") == {"2.0+cpu": None}
+
+
+def test_no_lock_when_requirements_clash(tmp_path):
+    packages = {"a": {"1.0": ["c<2"]}, "b": {"1.0": ["c>=2"]}, "c": {"1.0": [], "2.0": []}}
+    with pytest.raises(NoLockError) as caught:
+        lock(tmp_path, packages, ["a", "b"])
+    assert caught.value.exit_code == 1
+
+
+def test_no_lock_names_a_package_missing_from_the_index(tmp_path):
+    with pytest.raises(NoLockError, match="nothere"):
+        lock(tmp_path, {"a": {"1.0": ["nothere"]}}, ["a"])
+
+
+def test_window_widens_when_newer_versions_cannot_be_used(tmp_path):
+    # Every a >= 3 needs a package that does not exist, so the newest usable a is 1.9. The solver
+    # learns it through the outside-the-window pseudo-version and widens the window step by step,
+    # without fetching the metadata of the older 1.x versions it does not need.
+    a = {f"3.{minor}": ["ghost"] for minor in range(5)}
+    a.update({f"1.{minor}": [] for minor in range(10)})
+    locked = lock(tmp_path, {"a": a}, ["a"])
+    assert locked.versions("a") == {"1.9": None}
+    assert locked.report.rounds > 1
+    fetched = {v for n, v in locked.provider.metadata_calls if n == "a"}
+    assert Version("1.0") not in fetched
+    assert len(fetched) < len(a)
+
+
+def test_same_input_gives_the_same_bytes(tmp_path):
+    packages = {
+        "a": {"1.0": [], "2.0": {"requires_python": ">=3.11"}},
+        "b": {"1.0": ["a"], "1.1": ["a; sys_platform != 'win32'"]},
+    }
+    texts = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        texts.append(lock(tmp_path / name, packages, ["b"]).text)
+    assert texts[0] == texts[1]
