@@ -10,7 +10,7 @@ versions can run in which region. Atoms (all arguments are integers):
   package's versions (0 = newest). Package 0 is the project itself, with the one version 0.
 - ``avail(P,V,R)``: version V may be chosen in region R (window, metadata, Requires-Python).
 - ``outside(P,V)``: V stands for every eligible version outside P's window, whose metadata is not
-  fetched; choosing it means the window must grow.
+  fetched; ``avail_outside(P,V,R)``: it can run in R. Choosing it means the window must grow.
 - ``dep(P,V,D)``: version V of P has requirement D; ``req_pkg(D,Q)``, ``req_extra(D,E)``;
   ``req_on(D,R)``: D's marker holds in R; ``req_extra_on(D,E,R)``: it holds there under extra E.
 - ``req_ok(D,W)``: version W of D's package satisfies D's specifier.
@@ -167,7 +167,7 @@ def build_facts(universe: Universe) -> FactBase:
             out.append(f"version({pid},{pseudo}). outside({pid},{pseudo}).")
             for region in regions:
                 if any(region.cell.admits(package.requires_python(v)) for v in rest):
-                    out.append(f"avail({pid},{pseudo},{region.index}).")
+                    out.append(f"avail_outside({pid},{pseudo},{region.index}).")
 
     for pid, rank, did in sorted(set(deps)):
         out.append(f"dep({pid},{rank},{did}).")

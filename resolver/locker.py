@@ -7,16 +7,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from packaging.utils import NormalizedName
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
-from resolver.environments import DEFAULT_REQUIRES_PYTHON, EnvironmentSpace
+from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, EnvironmentSpace
 from resolver.errors import InputError, NoLockError
 from resolver.facts import FactBase, build_facts
 from resolver.project import Project
 from resolver.provider import Provider
 from resolver.resolution import Resolution, read_resolution
-from resolver.solve import Solution, solve
-from resolver.universe import Universe
+from resolver.solve import Solution, Solver
+from resolver.universe import Package, Universe
 
 MAX_ROUNDS = 12
 
@@ -57,41 +59,63 @@ def lock_project(
         report.rounds += 1
         facts = build_facts(universe)
         report.regions, report.cells = len(facts.regions), len(facts.space.cells)
-        solution = solve(facts)
-        if solution is None:
-            raise NoLockError(_no_lock_message(project, universe))
-        grow = _windows_to_widen(universe, facts, solution)
-        if not grow:
+        solver = Solver(facts)
+        if solver.fits_windows():
+            solution = solver.optimum()
+            grow = _edges(universe, facts, solution)
+        else:
+            widest = solver.fewest_outside()
+            if widest is None:
+                raise NoLockError(_no_lock_message(project, universe))
+            grow = {facts.names[p] for (p, v) in widest.selected if facts.outside.get(p) == v}
+            solution = None
+        if grow:
+            report.widened.append(sorted(grow))
+        if solution is not None and (not grow or not universe.widen(grow)):
             report.timings["total_s"] = time.perf_counter() - started
             return read_resolution(universe, facts, solution)
-        report.widened.append(sorted(grow))
-        if not universe.widen(grow):
-            return read_resolution(universe, facts, solution)
+        if solution is None and not universe.widen(grow):
+            raise NoLockError(_no_lock_message(project, universe))
     raise NoLockError(f"no lock found for {project.name} after {MAX_ROUNDS} rounds of widening")
 
 
-def _windows_to_widen(
-    universe: Universe, facts: FactBase, solution: Solution
-) -> set[NormalizedName]:
-    """Packages whose optimum uses a version outside the window, or the oldest window version
-    that can run in the region (an older one might serve the objective better)."""
+def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[NormalizedName]:
+    """Packages where an older version outside the window might serve the objective better: the
+    chosen version is the oldest window version that meets the requirements active on it, and
+    some unfetched older version meets them too."""
+    active: dict[tuple[int, int], list[Requirement]] = {}
+    for _p, _v, did, region in solution.active:
+        req = facts.requirements[did]
+        pid = facts.package_ids[canonicalize_name(req.name)]
+        active.setdefault((pid, region), []).append(req)
     grow: set[NormalizedName] = set()
-    avail_in: dict[tuple[int, int], list[int]] = {}
-    for line in facts.lines:  # avail(P,V,R) facts, read back to know what each region offered
-        if line.startswith("avail("):
-            p, v, r = (int(x) for x in line[6:-2].split(","))
-            avail_in.setdefault((p, r), []).append(v)
     for (pid, rank), regions in solution.selected.items():
-        if facts.outside.get(pid) is None:
+        if pid not in facts.outside:
             continue
-        if facts.outside[pid] == rank:
-            grow.add(facts.names[pid])
-            continue
+        package = universe.packages[facts.names[pid]]
+        chosen = package.versions[rank]
+        outside = universe.outside(package)
         for region in regions:
-            offered = [v for v in avail_in.get((pid, region), []) if v != facts.outside[pid]]
-            if rank == max(offered):
-                grow.add(facts.names[pid])
+            cell = facts.regions[region].cell
+            reqs = active.get((pid, region), [])
+            older_in_window = [
+                v
+                for v in package.window
+                if v < chosen and v in package.metadata and _fits(package, v, cell, reqs)
+            ]
+            if not older_in_window and any(
+                v < chosen and _fits(package, v, cell, reqs) for v in outside
+            ):
+                grow.add(package.name)
+                break
     return grow
+
+
+def _fits(package: Package, version: Version, cell: Cell, reqs: list[Requirement]) -> bool:
+    """Whether the version can run in the cell and meets every requirement."""
+    return cell.admits(package.requires_python(version)) and all(
+        r.specifier.contains(version, prereleases=True) for r in reqs
+    )
 
 
 def _no_lock_message(project: Project, universe: Universe) -> str:

@@ -57,6 +57,7 @@ def entry_marker(entry: Entry, resolution: Resolution) -> str | None:
         if rendered is None:
             return None
         terms.append(rendered)
+    conditions: dict[str | None, list[str]] = {}  # rendered cells -> conditions of the sources
     for source in sorted(entry.cells, key=lambda s: (s.kind, s.name)):
         if source.kind == "main":
             continue
@@ -64,13 +65,25 @@ def entry_marker(entry: Entry, resolution: Resolution) -> str | None:
         if cells <= main:
             continue
         variable = "extras" if source.kind == "extra" else "dependency_groups"
-        condition = f"'{source.name}' in {variable}"
         # Where the main dependencies install the entry anyway, the source's own condition may
         # say yes or no: pick whichever cell set gives the shortest marker.
         options = [space.render(c) for c in (cells | main, cells, cells - main)]
         rendered = None if None in options else min(options, key=lambda t: (len(t), t))
-        terms.append(condition if rendered is None else f"{condition} and ({rendered})")
-    return " or ".join(f"({t})" if " or " in t else t for t in terms)
+        conditions.setdefault(rendered, []).append(f"'{source.name}' in {variable}")
+    for rendered, names in sorted(conditions.items(), key=lambda kv: (kv[0] or "", kv[1])):
+        condition = " or ".join(names)
+        if rendered is None:
+            terms.append(condition)
+        else:
+            terms.append(f"{_group(condition)} and {_group(rendered)}")
+    if len(terms) == 1:
+        return terms[0]
+    return " or ".join(_group(t) for t in terms)
+
+
+def _group(expression: str) -> str:
+    """Parenthesise an expression that has a top-level ``or``, to combine it with ``and``."""
+    return f"({expression})" if " or " in expression else expression
 
 
 def _package_table(entry: Entry, resolution: Resolution, multiple: set[str]) -> tomlkit.items.Table:

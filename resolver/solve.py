@@ -38,6 +38,7 @@ class Solution:
     priorities: list[int]
     optimal: bool
     stats: dict[str, float] = field(default_factory=dict)
+    active: set[tuple[int, int, int, int]] = field(default_factory=set)  # active(P,V,D,R)
 
     def costs(self) -> dict[str, int]:
         return {
@@ -45,42 +46,62 @@ class Solution:
         }
 
 
-def solve(facts: FactBase, *, time_limit: float | None = None) -> Solution | None:
-    """The optimal selection, or None when no selection satisfies the hard rules."""
-    started = time.perf_counter()
-    # Core-guided optimisation: measured 0.01 s where branch-and-bound took 8-60 s (7 packages).
-    ctl = clingo.Control(["--opt-mode=opt", "--opt-strategy=usc", "--warn=none", "--single-shot"])
-    directory = encoding_dir()
-    for name in ENCODINGS:
-        ctl.load(str(directory / name))
-    ctl.add("base", [], facts.text())
-    ctl.ground([("base", [])])
-    grounded = time.perf_counter()
+class Solver:
+    """One grounding of the facts, solved in phases under two switches (externals):
+    ``allow_outside`` lets versions outside the windows be chosen, ``full_objective`` turns on
+    every level below the outside one."""
 
-    best: list[clingo.Symbol] = []
-    cost: list[int] = []
-    priorities: list[int] = []
+    def __init__(self, facts: FactBase) -> None:
+        started = time.perf_counter()
+        # Core-guided optimisation: measured 0.01 s where branch-and-bound took 8-60 s (7 packages).
+        self.ctl = clingo.Control(["--opt-strategy=usc", "--warn=none"])
+        directory = encoding_dir()
+        for name in ENCODINGS:
+            self.ctl.load(str(directory / name))
+        self.ctl.add("base", [], facts.text())
+        self.ctl.ground([("base", [])])
+        self.stats: dict[str, float] = {"ground_s": time.perf_counter() - started}
 
-    def on_model(model: clingo.Model) -> None:
-        nonlocal best, cost, priorities
-        best = model.symbols(shown=True)
-        cost = list(model.cost)
-        priorities = list(model.priority)
+    def _run(self, *, outside: bool, full: bool, optimise: bool) -> Solution | None:
+        started = time.perf_counter()
+        self.ctl.configuration.solve.opt_mode = "opt" if optimise else "ignore"
+        self.ctl.assign_external(clingo.Function("allow_outside"), outside)
+        self.ctl.assign_external(clingo.Function("full_objective"), full)
+        found: list[clingo.Symbol] = []
+        cost: list[int] = []
+        priorities: list[int] = []
 
-    if time_limit is None:
-        result = ctl.solve(on_model=on_model)
-    else:
-        with ctl.solve(on_model=on_model, async_=True) as handle:
-            if not handle.wait(time_limit):
-                handle.cancel()
-            result = handle.get()
-    finished = time.perf_counter()
-    if result.unsatisfiable:
-        return None
-    selected: dict[tuple[int, int], set[int]] = {}
-    for atom in best:
-        p, v, r = (arg.number for arg in atom.arguments)
-        if p != 0:
-            selected.setdefault((p, v), set()).add(r)
-    stats = {"ground_s": grounded - started, "solve_s": finished - grounded}
-    return Solution(selected, cost, priorities, bool(result.exhausted), stats)
+        def on_model(model: clingo.Model) -> None:
+            found[:] = model.symbols(shown=True)
+            cost[:] = model.cost
+            priorities[:] = model.priority
+
+        result = self.ctl.solve(on_model=on_model)
+        key = "solve_s" if full else "check_s"
+        self.stats[key] = self.stats.get(key, 0.0) + time.perf_counter() - started
+        if result.unsatisfiable:
+            return None
+        selected: dict[tuple[int, int], set[int]] = {}
+        active: set[tuple[int, int, int, int]] = set()
+        for atom in found:
+            args = tuple(arg.number for arg in atom.arguments)
+            if atom.name == "sel" and args[0] != 0:
+                selected.setdefault(args[:2], set()).add(args[2])
+            elif atom.name == "active":
+                active.add(args)
+        return Solution(selected, cost, priorities, bool(result.exhausted), self.stats, active)
+
+    def fits_windows(self) -> bool:
+        """Whether some selection satisfies the hard rules without leaving the windows."""
+        return self._run(outside=False, full=False, optimise=False) is not None
+
+    def fewest_outside(self) -> Solution | None:
+        """A selection using versions outside the windows of as few packages as possible;
+        None when even they cannot help: no lock exists."""
+        return self._run(outside=True, full=False, optimise=True)
+
+    def optimum(self) -> Solution:
+        """The optimal selection inside the windows (call after ``fits_windows``)."""
+        solution = self._run(outside=False, full=True, optimise=True)
+        assert solution is not None
+        return solution
