@@ -1,0 +1,305 @@
+"""PEP 517 metadata builds of sdists, each in a fresh isolated virtual environment.
+
+The sdist is unpacked into a temporary folder, a venv without pip is created there (the stdlib
+``venv`` takes about 0.06 s, ``uv venv`` about 0.2 s), ``build-system.requires`` and the backend's
+``get_requires_for_build_wheel`` are installed into it (with ``uv pip install`` when uv is found,
+else ``pip --python``) from the same indexes as the lock, and a small runner script calls
+``prepare_metadata_for_build_wheel`` (or ``build_wheel`` when the backend lacks it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import tomllib
+import venv
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from resolver.provider import MetadataUnavailable
+
+__all__ = ["BuildError", "BuildSettings", "build_metadata", "find_uv"]
+
+# Backend and requirements PEP 517/518 prescribe for a project without [build-system].
+LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
+LEGACY_REQUIRES = ("setuptools>=40.8.0",)
+# At most this many builds run at once, whatever the number of fetch threads.
+_BUILD_SLOTS = threading.BoundedSemaphore(4)
+# Exit code of the runner when the backend needs more requirements installed first.
+_NEEDS_REQUIRES = 3
+
+
+class BuildError(MetadataUnavailable):
+    """A metadata build failed; the message names the sdist and the failing step."""
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Where build requirements come from: the lock's own indexes and find-links."""
+
+    index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    offline: bool = False
+    timeout: float = 900.0
+
+
+_RUNNER = """\
+import importlib, json, os, sys
+
+def main():
+    mode, backend_spec, backend_path, out_dir, result_file = sys.argv[1:6]
+    paths = [os.path.abspath(p) for p in json.loads(backend_path)]
+    sys.path[:0] = paths
+    module_name, _, attribute = backend_spec.partition(":")
+    backend = importlib.import_module(module_name)
+    for part in filter(None, attribute.split(".")):
+        backend = getattr(backend, part)
+    result = {}
+    if mode == "metadata":
+        get_requires = getattr(backend, "get_requires_for_build_wheel", None)
+        requires = list(get_requires({})) if get_requires is not None else []
+        if requires:
+            result["requires"] = requires
+            with open(result_file, "w") as f:
+                json.dump(result, f)
+            sys.exit(NEEDS_REQUIRES)
+    prepare = getattr(backend, "prepare_metadata_for_build_wheel", None)
+    if prepare is not None:
+        result["dist_info"] = prepare(out_dir, {})
+    else:
+        result["wheel"] = backend.build_wheel(out_dir, {})
+    with open(result_file, "w") as f:
+        json.dump(result, f)
+
+main()
+""".replace("NEEDS_REQUIRES", str(_NEEDS_REQUIRES))
+
+
+def find_uv() -> str | None:
+    """The ``uv`` executable: on PATH, or next to this interpreter."""
+    found = shutil.which("uv")
+    if found:
+        return found
+    sibling = Path(sys.executable).parent / ("uv.exe" if os.name == "nt" else "uv")
+    return str(sibling) if sibling.is_file() else None
+
+
+def _unpack(sdist: Path, dest: Path) -> Path:
+    """Unpack ``sdist`` into ``dest`` and return the source tree (the single top folder)."""
+    try:
+        if sdist.name.endswith(".zip"):
+            with zipfile.ZipFile(sdist) as archive:
+                archive.extractall(dest)
+        else:
+            with tarfile.open(sdist) as archive:
+                archive.extractall(dest, filter="data")
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+        raise BuildError(f"cannot unpack {sdist.name}: {exc}") from exc
+    entries = list(dest.iterdir())
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return dest
+
+
+@dataclass(frozen=True)
+class _BuildSystem:
+    requires: tuple[str, ...]
+    backend: str
+    backend_path: tuple[str, ...]
+
+
+def _build_system(source: Path, sdist_name: str) -> _BuildSystem:
+    pyproject = source / "pyproject.toml"
+    table: dict[str, object] = {}
+    if pyproject.is_file():
+        try:
+            table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("build-system", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise BuildError(f"{sdist_name}: invalid pyproject.toml: {exc}") from exc
+    elif not (source / "setup.py").is_file():
+        raise BuildError(f"{sdist_name}: neither pyproject.toml nor setup.py found")
+    if not table:
+        return _BuildSystem(LEGACY_REQUIRES, LEGACY_BACKEND, ())
+    requires = table.get("requires", [])
+    backend = table.get("build-backend", LEGACY_BACKEND)
+    backend_path = table.get("backend-path", [])
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise BuildError(f"{sdist_name}: build-system.requires must be a list of strings")
+    if not isinstance(backend, str):
+        raise BuildError(f"{sdist_name}: build-system.build-backend must be a string")
+    if not isinstance(backend_path, list) or not all(isinstance(p, str) for p in backend_path):
+        raise BuildError(f"{sdist_name}: build-system.backend-path must be a list of strings")
+    root = source.resolve()
+    for entry in backend_path:
+        resolved = (root / entry).resolve()
+        if resolved != root and root not in resolved.parents:
+            raise BuildError(f"{sdist_name}: backend-path {entry!r} leaves the source tree")
+    return _BuildSystem(tuple(requires), backend, tuple(backend_path))
+
+
+def _env_python(env: Path) -> Path:
+    if os.name == "nt":
+        return env / "Scripts" / "python.exe"
+    return env / "bin" / "python"
+
+
+def _clean_environ() -> dict[str, str]:
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
+    environ["PYTHONNOUSERSITE"] = "1"
+    environ["PIP_NO_INPUT"] = "1"
+    return environ
+
+
+def _index_args(settings: BuildSettings, uv: bool) -> list[str]:
+    args: list[str] = []
+    if not settings.index_urls:
+        args.append("--no-index")
+    elif uv:
+        # uv prefers --index over --default-index, and earlier --index over later ones.
+        for url in settings.index_urls[:-1]:
+            args += ["--index", url]
+        args += ["--default-index", settings.index_urls[-1]]
+    else:
+        args += ["--index-url", settings.index_urls[0]]
+        for url in settings.index_urls[1:]:
+            args += ["--extra-index-url", url]
+    for location in settings.find_links:
+        args += ["--find-links", location]
+    if settings.offline and uv:
+        args.append("--offline")
+    return args
+
+
+def _install(
+    python: Path, requirements: Sequence[str], settings: BuildSettings, sdist_name: str
+) -> None:
+    if not requirements:
+        return
+    uv = find_uv()
+    if uv is not None:
+        command = [uv, "pip", "install", "--quiet", "--no-config", "--python", str(python)]
+        command += _index_args(settings, uv=True)
+    else:
+        command = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+        command += _index_args(settings, uv=False)
+    command += list(requirements)
+    try:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=_clean_environ(),
+            timeout=settings.timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(f"{sdist_name}: installing build requirements failed: {exc}") from exc
+    if done.returncode != 0:
+        raise BuildError(
+            f"{sdist_name}: installing build requirements {list(requirements)} failed:\n"
+            f"{_tail(done.stderr or done.stdout)}"
+        )
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _run_hook(
+    python: Path,
+    runner: Path,
+    mode: str,
+    system: _BuildSystem,
+    source: Path,
+    out_dir: Path,
+    settings: BuildSettings,
+    sdist_name: str,
+) -> tuple[int, dict[str, object]]:
+    result_file = out_dir.parent / f"result-{mode}.json"
+    command = [
+        str(python),
+        str(runner),
+        mode,
+        system.backend,
+        json.dumps(list(system.backend_path)),
+        str(out_dir),
+        str(result_file),
+    ]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=source,
+            capture_output=True,
+            text=True,
+            env=_clean_environ(),
+            timeout=settings.timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(f"building the metadata of {sdist_name} failed: {exc}") from exc
+    if done.returncode not in (0, _NEEDS_REQUIRES) or not result_file.is_file():
+        raise BuildError(
+            f"building the metadata of {sdist_name} with {system.backend} failed "
+            f"(exit code {done.returncode}):\n{_tail(done.stderr or done.stdout)}"
+        )
+    return done.returncode, json.loads(result_file.read_text(encoding="utf-8"))
+
+
+def _read_result(result: dict[str, object], out_dir: Path, sdist_name: str) -> bytes:
+    try:
+        if "dist_info" in result:
+            return (out_dir / str(result["dist_info"]) / "METADATA").read_bytes()
+        with zipfile.ZipFile(out_dir / str(result["wheel"])) as wheel:
+            for entry in wheel.namelist():
+                parts = entry.split("/")
+                if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
+                    return wheel.read(entry)
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise BuildError(f"{sdist_name}: the backend's output has no METADATA: {exc}") from exc
+    raise BuildError(f"{sdist_name}: the wheel the backend built has no METADATA")
+
+
+def build_metadata(sdist: Path, settings: BuildSettings | None = None) -> bytes:
+    """Build ``sdist``'s core metadata (the bytes of METADATA) in an isolated environment.
+
+    Raises ``BuildError`` (a ``MetadataUnavailable``) naming the sdist and the failing step.
+    """
+    settings = settings or BuildSettings()
+    with _BUILD_SLOTS, tempfile.TemporaryDirectory(prefix="aspen-build-") as tmp:
+        work = Path(tmp)
+        (work / "src").mkdir()
+        source = _unpack(sdist, work / "src")
+        system = _build_system(source, sdist.name)
+        env = work / "env"
+        try:
+            venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(env)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise BuildError(f"{sdist.name}: cannot create a build environment: {exc}") from exc
+        python = _env_python(env)
+        _install(python, system.requires, settings, sdist.name)
+        runner = work / "aspen_hook_runner.py"
+        runner.write_text(_RUNNER, encoding="utf-8")
+        out_dir = work / "out"
+        out_dir.mkdir()
+        code, result = _run_hook(
+            python, runner, "metadata", system, source, out_dir, settings, sdist.name
+        )
+        if code == _NEEDS_REQUIRES:
+            requires = result.get("requires")
+            if not isinstance(requires, list):
+                raise BuildError(
+                    f"{sdist.name}: get_requires_for_build_wheel returned {requires!r}"
+                )
+            _install(python, [str(r) for r in requires], settings, sdist.name)
+            code, result = _run_hook(
+                python, runner, "prepare", system, source, out_dir, settings, sdist.name
+            )
+        return _read_result(result, out_dir, sdist.name)

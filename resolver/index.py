@@ -1,0 +1,455 @@
+"""Project pages of simple indexes (PEP 503 HTML, PEP 691 JSON) and find-links locations.
+
+Both are read over http(s) and from ``file://`` trees. A page becomes a list of ``DistFile``
+records: one per wheel or sdist whose file name parses, with hashes, Requires-Python, yanked
+state (PEP 592), announced core metadata (PEP 658/714), size, upload time and wheel tags.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+from urllib.request import url2pathname
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+
+from resolver.errors import SourceError
+from resolver.http import Http
+from resolver.provider import DistFile
+
+__all__ = [
+    "SIMPLE_ACCEPT",
+    "by_project",
+    "dist_file",
+    "fetch_find_links",
+    "fetch_project_page",
+    "is_local",
+    "list_directory",
+    "local_path",
+    "parse_html_page",
+    "parse_json_page",
+    "project_url",
+    "to_url",
+]
+
+Warn = Callable[[str], None]
+
+SIMPLE_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+_JSON_TYPES = ("application/vnd.pypi.simple.v1+json", "application/json")
+_SDIST_SUFFIXES = (".tar.gz", ".zip")
+_NOT_FOUND = (404, 410)
+
+
+# -- locations -------------------------------------------------------------------------------
+
+
+def to_url(location: str) -> str:
+    """An index or find-links location as a URL: plain paths become ``file://`` URLs."""
+    if "://" in location:
+        return location
+    return Path(location).expanduser().resolve().as_uri()
+
+
+def is_local(url: str) -> bool:
+    return url.startswith("file:")
+
+
+def local_path(url: str) -> Path:
+    """The filesystem path of a ``file://`` URL."""
+    return Path(url2pathname(unquote(urlsplit(url).path)))
+
+
+def project_url(index_url: str, name: str) -> str:
+    """The PEP 503 project page URL: ``<index>/<normalized name>/``."""
+    return f"{index_url.rstrip('/')}/{canonicalize_name(name)}/"
+
+
+# -- one file --------------------------------------------------------------------------------
+
+
+def _absolute(base: str, href: str) -> str:
+    # urljoin costs ~60 µs; index pages of big projects list thousands of absolute links.
+    return href if href.startswith(("https://", "http://")) else urljoin(base, href)
+
+
+def _hash_from_fragment(url: str) -> tuple[str, dict[str, str]]:
+    """Split ``url#sha256=...`` into the bare URL and its hash."""
+    bare, _, fragment = url.partition("#")
+    algorithm, sep, digest = fragment.partition("=")
+    if sep and algorithm in hashlib.algorithms_guaranteed and digest:
+        return bare, {algorithm: digest}
+    return bare, {}
+
+
+@functools.lru_cache(maxsize=1024)
+def _specifier_set(value: str) -> SpecifierSet | None:
+    # A project's files repeat a handful of Requires-Python strings thousands of times.
+    try:
+        return SpecifierSet(value)
+    except InvalidSpecifier:
+        return None
+
+
+class _InvalidRequiresPython:
+    """Invalid Requires-Python values of one page, warned once per value, not once per file."""
+
+    def __init__(self, warn: Warn) -> None:
+        self.warn = warn
+        self.files: dict[str, list[str]] = {}
+
+    def parse(self, value: object, filename: str) -> SpecifierSet | None:
+        if not isinstance(value, str) or not value.strip():
+            return None
+        specifier = _specifier_set(value)
+        if specifier is None:
+            self.files.setdefault(value, []).append(filename)
+        return specifier
+
+    def report(self) -> None:
+        for value, files in self.files.items():
+            more = f" and {len(files) - 1} more files" if len(files) > 1 else ""
+            self.warn(f"ignoring the invalid Requires-Python {value!r} of {files[0]}{more}")
+
+
+def _core_metadata(value: object) -> dict[str, str] | None:
+    """PEP 714's ``core-metadata`` / PEP 658's ``data-dist-info-metadata`` as a hash dict."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "false":
+            return None
+        algorithm, sep, digest = text.partition("=")
+        return {algorithm: digest} if sep and digest else {}
+    return None
+
+
+def _upload_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def dist_file(
+    filename: str,
+    url: str,
+    *,
+    warn: Warn,
+    index: str | None,
+    project: NormalizedName | None = None,
+    hashes: Mapping[str, str] | None = None,
+    requires_python: SpecifierSet | None = None,
+    yanked: str | None = None,
+    size: int | None = None,
+    upload_time: datetime | None = None,
+    core_metadata: Mapping[str, str] | None = None,
+) -> DistFile | None:
+    """A ``DistFile`` for a wheel or sdist link, or None.
+
+    None for other file types (silently), for a file of another project than ``project``
+    (silently) and for names or versions that do not parse (with a warning naming the file).
+    """
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, tags = parse_wheel_filename(filename)
+            kind = "wheel"
+        elif filename.endswith(_SDIST_SUFFIXES):
+            name, version = parse_sdist_filename(filename)
+            tags = frozenset()
+            kind = "sdist"
+        else:
+            return None
+    except (InvalidWheelFilename, InvalidSdistFilename) as exc:
+        warn(f"skipping {filename}: {exc}")
+        return None
+    if project is not None and name != project:
+        return None
+    return DistFile(
+        filename=filename,
+        url=url,
+        kind=kind,
+        version=version,
+        hashes=dict(hashes or {}),
+        requires_python=requires_python,
+        yanked=yanked,
+        size=size,
+        upload_time=upload_time,
+        core_metadata=core_metadata,
+        tags=tags,
+        index=index,
+    )
+
+
+# -- HTML (PEP 503) --------------------------------------------------------------------------
+
+
+class _LinkParser(HTMLParser):
+    """Collects ``<a>`` attributes and the ``<base href>`` of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.anchors: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.anchors.append(dict(attrs))
+        elif tag == "base" and self.base is None:
+            self.base = dict(attrs).get("href")
+
+
+def _filename_of(url: str) -> str:
+    name = url.split("?", 1)[0].rsplit("/", 1)[-1]
+    return unquote(name) if "%" in name else name
+
+
+def parse_html_page(
+    text: str,
+    page_url: str,
+    *,
+    warn: Warn,
+    index: str | None,
+    project: NormalizedName | None = None,
+) -> list[DistFile]:
+    """The files a PEP 503 HTML page links to (of ``project`` only, when given)."""
+    parser = _LinkParser()
+    parser.feed(text)
+    parser.close()
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    invalid = _InvalidRequiresPython(warn)
+    files = []
+    for attrs in parser.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, hashes = _hash_from_fragment(_absolute(base, href))
+        metadata = None
+        for attribute in ("data-core-metadata", "data-dist-info-metadata"):
+            if attribute in attrs:
+                metadata = attrs[attribute] or "true"
+                break
+        yanked = (attrs["data-yanked"] or "") if "data-yanked" in attrs else None
+        filename = _filename_of(url)
+        file = dist_file(
+            filename,
+            url,
+            warn=warn,
+            index=index,
+            project=project,
+            hashes=hashes,
+            requires_python=invalid.parse(attrs.get("data-requires-python"), filename),
+            yanked=yanked,
+            upload_time=_upload_time(attrs.get("data-upload-time")),
+            core_metadata=_core_metadata(metadata),
+        )
+        if file is not None:
+            files.append(file)
+    invalid.report()
+    return files
+
+
+# -- JSON (PEP 691) --------------------------------------------------------------------------
+
+
+def _yanked(value: object) -> str | None:
+    if value is None or value is False:
+        return None
+    return value if isinstance(value, str) else ""
+
+
+def parse_json_page(
+    data: Mapping[str, Any],
+    page_url: str,
+    *,
+    warn: Warn,
+    index: str | None,
+    project: NormalizedName | None = None,
+) -> list[DistFile]:
+    """The files of a PEP 691 JSON project page (of ``project`` only, when given)."""
+    api_version = str(data.get("meta", {}).get("api-version", "1.0"))
+    if api_version.split(".", 1)[0] != "1":
+        raise SourceError(f"{page_url}: unsupported simple API version {api_version}")
+    invalid = _InvalidRequiresPython(warn)
+    files = []
+    for entry in data.get("files", ()):
+        if not isinstance(entry, Mapping) or "url" not in entry:
+            continue
+        url, fragment_hashes = _hash_from_fragment(_absolute(page_url, str(entry["url"])))
+        hashes = entry.get("hashes") or fragment_hashes
+        metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
+        size = entry.get("size")
+        filename = str(entry.get("filename") or _filename_of(url))
+        file = dist_file(
+            filename,
+            url,
+            warn=warn,
+            index=index,
+            project=project,
+            hashes=hashes if isinstance(hashes, Mapping) else None,
+            requires_python=invalid.parse(entry.get("requires-python"), filename),
+            yanked=_yanked(entry.get("yanked")),
+            size=size if isinstance(size, int) else None,
+            upload_time=_upload_time(entry.get("upload-time")),
+            core_metadata=_core_metadata(metadata),
+        )
+        if file is not None:
+            files.append(file)
+    invalid.report()
+    return files
+
+
+# -- local trees -----------------------------------------------------------------------------
+
+
+def list_directory(
+    directory: Path,
+    *,
+    warn: Warn,
+    index: str | None,
+    project: NormalizedName | None = None,
+) -> list[DistFile]:
+    """The wheels and sdists in a folder, as a flat page. ``<file>.metadata`` siblings count as
+    announced PEP 658 metadata."""
+    entries = sorted(p for p in directory.iterdir() if p.is_file())
+    names = {p.name for p in entries}
+    files = []
+    for path in entries:
+        file = dist_file(
+            path.name,
+            path.as_uri(),
+            warn=warn,
+            index=index,
+            project=project,
+            size=path.stat().st_size,
+            core_metadata={} if f"{path.name}.metadata" in names else None,
+        )
+        if file is not None:
+            files.append(file)
+    return files
+
+
+def _local_page(
+    path: Path, page_url: str, *, warn: Warn, index: str | None, project: NormalizedName | None
+) -> list[DistFile]:
+    """A local folder: its index.json or index.html when present, else a listing of its files."""
+    if (path / "index.json").is_file():
+        data = json.loads((path / "index.json").read_text(encoding="utf-8"))
+        return parse_json_page(data, page_url, warn=warn, index=index, project=project)
+    if (path / "index.html").is_file():
+        text = (path / "index.html").read_text(encoding="utf-8")
+        return parse_html_page(text, page_url, warn=warn, index=index, project=project)
+    return list_directory(path, warn=warn, index=index, project=project)
+
+
+def _local_project_dir(root: Path, name: NormalizedName) -> Path | None:
+    candidate = root / name
+    if candidate.is_dir():
+        return candidate
+    if not root.is_dir():
+        return None
+    for entry in root.iterdir():
+        if entry.is_dir() and canonicalize_name(entry.name) == name:
+            return entry
+    return None
+
+
+# -- fetching --------------------------------------------------------------------------------
+
+
+def _parse_response(body: bytes, content_type: str, page_url: str, **kwargs: Any) -> list[DistFile]:
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime in _JSON_TYPES or mime.endswith("+json"):
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise SourceError(f"{page_url}: invalid JSON: {exc}") from exc
+        return parse_json_page(data, page_url, **kwargs)
+    return parse_html_page(body.decode("utf-8", errors="replace"), page_url, **kwargs)
+
+
+def fetch_project_page(
+    http: Http, index_url: str, name: str, *, warn: Warn
+) -> list[DistFile] | None:
+    """The files of ``name`` on one index, or None when the index does not have the project.
+
+    Raises ``SourceError`` naming the URL when the index fails (connection error, 5xx, ...).
+    """
+    name = canonicalize_name(name)
+    index_url = to_url(index_url)
+    page_url = project_url(index_url, name)
+    kwargs: dict[str, Any] = {"warn": warn, "index": index_url, "project": name}
+    if is_local(index_url):
+        directory = _local_project_dir(local_path(index_url), name)
+        if directory is None:
+            return None
+        return _local_page(directory, directory.as_uri() + "/", **kwargs)
+    response = http.get(page_url, headers={"Accept": SIMPLE_ACCEPT})
+    if response.status_code in _NOT_FOUND:
+        return None
+    if response.status_code >= 400:
+        raise SourceError(f"{page_url}: HTTP {response.status_code} {response.reason}")
+    if getattr(response, "is_expired", False) and not http.offline:
+        warn(f"{page_url} could not be refreshed; using the cached copy")
+    return _parse_response(
+        response.content, response.headers.get("Content-Type", ""), response.url, **kwargs
+    )
+
+
+def fetch_find_links(http: Http, location: str, *, warn: Warn) -> list[DistFile]:
+    """All wheels and sdists a find-links location offers: a local folder, a local or remote
+    HTML page of links, or a single local file."""
+    url = to_url(location)
+    kwargs: dict[str, Any] = {"warn": warn, "index": url}
+    if is_local(url):
+        path = local_path(url)
+        if path.is_dir():
+            return list_directory(path, **kwargs)
+        if path.suffix in (".html", ".htm"):
+            return parse_html_page(path.read_text(encoding="utf-8"), url, **kwargs)
+        if path.is_file():
+            file = dist_file(path.name, path.as_uri(), size=path.stat().st_size, **kwargs)
+            return [file] if file is not None else []
+        raise SourceError(f"find-links location {location} does not exist")
+    response = http.get(url, headers={"Accept": "text/html"})
+    if response.status_code >= 400:
+        raise SourceError(f"find-links page {url}: HTTP {response.status_code} {response.reason}")
+    return _parse_response(
+        response.content, response.headers.get("Content-Type", ""), response.url, **kwargs
+    )
+
+
+def by_project(files: Iterable[DistFile]) -> dict[NormalizedName, list[DistFile]]:
+    """A find-links location's files grouped by (normalized) project name."""
+    groups: dict[NormalizedName, list[DistFile]] = {}
+    for file in files:
+        if file.kind == "wheel":
+            project = parse_wheel_filename(file.filename)[0]
+        else:
+            project = parse_sdist_filename(file.filename)[0]
+        groups.setdefault(project, []).append(file)
+    return groups

@@ -1,0 +1,197 @@
+"""The real provider: files and core metadata from package indexes and find-links locations."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from resolver.build import BuildSettings
+from resolver.http import Http, default_cache_dir
+from resolver.index import by_project, fetch_find_links, fetch_project_page, to_url
+from resolver.metadata import MetadataFetcher
+from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound
+
+__all__ = ["IndexProvider"]
+
+T = TypeVar("T")
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+class _Memo:
+    """Thread-safe memoisation: one computation per key, however many threads ask at once.
+
+    The first caller of a key computes it in its own thread; later callers wait for its result
+    (or exception). Since the owner is always running, waiting never deadlocks.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[Hashable, Future[Any]] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            future = self._futures.get(key)
+            owner = future is None
+            if future is None:
+                future = self._futures[key] = Future()
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:
+                future.set_exception(exc)
+        return future.result()
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._futures
+
+
+class IndexProvider:
+    """Answers ``files`` and ``metadata`` from simple indexes and find-links locations.
+
+    ``index_urls`` are in priority order: the first index that has a package provides all its
+    versions (uv's default first-index strategy); files found in ``find_links`` locations are
+    added to them. No index URLs means ``--no-index``: find-links only.
+    """
+
+    def __init__(
+        self,
+        *,
+        index_urls: Sequence[str],
+        find_links: Sequence[str] = (),
+        offline: bool = False,
+        cache_dir: Path | None = None,
+        no_cache: bool = False,
+        no_build: bool = False,
+        warn: Callable[[str], None] = _warn_stderr,
+        max_workers: int = 16,
+    ) -> None:
+        self.index_urls = tuple(to_url(url) for url in index_urls)
+        self.find_links = tuple(find_links)
+        self.offline = offline
+        self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
+        self.no_cache = no_cache
+        self.no_build = no_build
+        self._warn = warn
+        self._max_workers = max_workers
+        self._http = Http(self.cache_dir, offline=offline, no_cache=no_cache)
+        self._fetcher = MetadataFetcher(
+            self._http,
+            cache_dir=self.cache_dir,
+            no_cache=no_cache,
+            no_build=no_build,
+            build_settings=BuildSettings(
+                index_urls=self.index_urls, find_links=self.find_links, offline=offline
+            ),
+            warn=warn,
+        )
+        self._memo = _Memo()
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"IndexProvider(index_urls={list(self.index_urls)!r}, "
+            f"find_links={list(self.find_links)!r}, offline={self.offline}, "
+            f"no_build={self.no_build})"
+        )
+
+    def __enter__(self) -> IndexProvider:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the fetch threads and close HTTP sessions."""
+        with self._executor_lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor = None
+        self._http.close()
+
+    # -- the Provider protocol -------------------------------------------------------------
+
+    def files(self, name: NormalizedName) -> Sequence[DistFile]:
+        name = canonicalize_name(name)
+        return self._memo.get(("files", name), lambda: self._files(name))
+
+    def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
+        name = canonicalize_name(name)
+        return self._memo.get(("metadata", name, version), lambda: self._metadata(name, version))
+
+    def prefetch(self, items: Iterable[tuple[NormalizedName, Version | None]]) -> None:
+        executor = self._pool()
+        for name, version in items:
+            if version is None:
+                key: tuple[object, ...] = ("files", canonicalize_name(name))
+                call: Callable[[], object] = lambda n=name: self.files(n)  # noqa: E731
+            else:
+                key = ("metadata", canonicalize_name(name), version)
+                call = lambda n=name, v=version: self.metadata(n, v)  # noqa: E731
+            if key not in self._memo:
+                executor.submit(_quietly, call)
+
+    def stats(self) -> dict[str, int]:
+        """How many metadata fetches took each path (cache, pep658, range, full-download,
+        local-wheel, sdist-static, build)."""
+        return self._fetcher.stats()
+
+    # -- work ------------------------------------------------------------------------------
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self._max_workers, thread_name_prefix="aspen-fetch"
+                )
+            return self._executor
+
+    def _find_links_files(self, location: str) -> dict[NormalizedName, list[DistFile]]:
+        return self._memo.get(
+            ("find-links", location),
+            lambda: by_project(fetch_find_links(self._http, location, warn=self._warn)),
+        )
+
+    def _files(self, name: NormalizedName) -> tuple[DistFile, ...]:
+        found: list[DistFile] | None = None
+        for index_url in self.index_urls:
+            found = fetch_project_page(self._http, index_url, name, warn=self._warn)
+            if found is not None:
+                break
+        extra = [f for loc in self.find_links for f in self._find_links_files(loc).get(name, ())]
+        if found is None and not extra:
+            tried = [*self.index_urls, *self.find_links]
+            where = ", ".join(tried) if tried else "no index or find-links location configured"
+            raise PackageNotFound(f"package {name!r} not found (looked in: {where})")
+        files = [*(found or ()), *extra]
+        unique = {file.url: file for file in reversed(files)}  # the first listing of a URL wins
+        return tuple(sorted(unique.values(), key=lambda f: (f.version, f.kind, f.filename)))
+
+    def _metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
+        try:
+            files = self.files(name)
+        except PackageNotFound as exc:
+            raise MetadataUnavailable(str(exc)) from exc
+        candidates = [file for file in files if file.version == version]
+        if not candidates:
+            raise MetadataUnavailable(f"{name} {version}: no file of this version is listed")
+        return self._fetcher.fetch(name, version, candidates)
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    """Run a prefetch; its error is memoised and raised by the later real call."""
+    try:
+        call()
+    except Exception:  # re-raised by the later files()/metadata() call
+        pass

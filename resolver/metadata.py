@@ -1,0 +1,555 @@
+"""Core metadata of one version, by the cheapest path that works, cached on disk.
+
+Paths, in order: a cached result; PEP 658 ``<file-url>.metadata`` when announced (or, on a local
+tree, when present); a wheel's ``*.dist-info/METADATA`` read with HTTP byte ranges (a whole
+download only when the server ignores ranges), or from the local zip; an sdist's PKG-INFO when
+PEP 643 makes it static; else a PEP 517 metadata build unless ``--no-build``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+import threading
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from packaging.metadata import RawMetadata, parse_email
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from resolver.build import BuildSettings, build_metadata
+from resolver.errors import SourceError
+from resolver.http import Http, OfflineError
+from resolver.index import is_local, local_path
+from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, ProviderError
+
+__all__ = [
+    "METADATA_PATHS",
+    "MetadataCache",
+    "MetadataFetcher",
+    "metadata_from_archive",
+    "parse_metadata",
+]
+
+Warn = Callable[[str], None]
+
+# The names ``MetadataFetcher.stats()`` counts.
+METADATA_PATHS = (
+    "cache",
+    "pep658",
+    "range",
+    "full-download",
+    "local-wheel",
+    "sdist-static",
+    "build",
+)
+# Bytes asked for in the first range request of a wheel: the central directory and, usually,
+# the METADATA file itself (dist-info comes last in a wheel).
+TAIL_SIZE = 64 * 1024
+# Smallest later range request, so that zipfile's small reads do not each cost a request.
+MIN_RANGE = 64 * 1024
+# Dynamic fields that make an sdist's PKG-INFO useless for resolving (PEP 643).
+_RESOLVING_FIELDS = frozenset({"requires-dist", "requires-python", "provides-extra"})
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_IDENTITY = {"Accept-Encoding": "identity"}
+
+
+# -- parsing -------------------------------------------------------------------------------
+
+
+def parse_metadata(
+    data: bytes | str,
+    *,
+    name: NormalizedName,
+    version: Version,
+    source: str,
+    warn: Warn,
+) -> CoreMetadata:
+    """Parse METADATA/PKG-INFO leniently into ``CoreMetadata``.
+
+    A Requires-Dist or Requires-Python that does not parse is skipped with a warning naming the
+    package, version and string. A Name or Version other than the expected ones raises
+    ``MetadataUnavailable`` naming ``source``.
+    """
+    raw, _unparsed = parse_email(data)
+    return _from_raw(raw, name=name, version=version, source=source, warn=warn)
+
+
+def _from_raw(
+    raw: RawMetadata, *, name: NormalizedName, version: Version, source: str, warn: Warn
+) -> CoreMetadata:
+    found_name = raw.get("name")
+    if found_name is None or canonicalize_name(found_name) != name:
+        raise MetadataUnavailable(f"{source}: metadata names {found_name!r}, expected {name!r}")
+    try:
+        found_version = Version(raw.get("version", ""))
+    except InvalidVersion as exc:
+        raise MetadataUnavailable(f"{source}: invalid Version in metadata: {exc}") from exc
+    if found_version != version:
+        raise MetadataUnavailable(
+            f"{source}: metadata says version {found_version}, expected {version}"
+        )
+    requirements = []
+    for text in raw.get("requires_dist", ()):
+        try:
+            requirements.append(Requirement(text))
+        except InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0]
+            warn(f"{name} {version}: skipping the invalid requirement {text!r}: {reason}")
+    requires_python = None
+    if text := raw.get("requires_python", "").strip():
+        try:
+            requires_python = SpecifierSet(text)
+        except InvalidSpecifier:
+            warn(f"{name} {version}: ignoring the invalid Requires-Python {text!r}")
+    extras = frozenset(canonicalize_name(extra) for extra in raw.get("provides_extra", ()))
+    return CoreMetadata(
+        name=name,
+        version=version,
+        requires_dist=tuple(requirements),
+        requires_python=requires_python,
+        provides_extra=extras,
+    )
+
+
+def _is_static(raw: RawMetadata) -> bool:
+    """PEP 643: PKG-INFO of Metadata-Version >= 2.2 whose resolving fields are not Dynamic."""
+    try:
+        if Version(raw.get("metadata_version", "0")) < Version("2.2"):
+            return False
+    except InvalidVersion:
+        return False
+    dynamic = {field.strip().lower() for field in raw.get("dynamic", ())}
+    return not (dynamic & _RESOLVING_FIELDS)
+
+
+# -- archives ------------------------------------------------------------------------------
+
+
+def _dist_info_metadata(names: Sequence[str], project: NormalizedName) -> str | None:
+    """The ``<name>-<version>.dist-info/METADATA`` entry, preferring the project's own."""
+    found = [
+        n
+        for n in names
+        if n.count("/") == 1 and n.endswith("/METADATA") and n.split("/")[0].endswith(".dist-info")
+    ]
+    for entry in found:
+        if (
+            canonicalize_name(entry.split("/")[0][: -len(".dist-info")].rsplit("-", 1)[0])
+            == project
+        ):
+            return entry
+    return found[0] if found else None
+
+
+def _wheel_metadata(archive: zipfile.ZipFile, filename: str, project: NormalizedName) -> bytes:
+    entry = _dist_info_metadata(archive.namelist(), project)
+    if entry is None:
+        raise MetadataUnavailable(f"{filename}: no .dist-info/METADATA in the wheel")
+    return archive.read(entry)
+
+
+def _pkg_info_entry(names: Sequence[str]) -> str | None:
+    for entry in names:
+        parts = entry.strip("/").split("/")
+        if len(parts) == 2 and parts[1] == "PKG-INFO":
+            return entry
+    return None
+
+
+def metadata_from_archive(file: IO[bytes] | Path, filename: str, project: NormalizedName) -> bytes:
+    """METADATA of a wheel or PKG-INFO of an sdist (.tar.gz or .zip), from a path or file object.
+
+    Raises ``MetadataUnavailable`` naming ``filename`` when the archive is broken or lacks it.
+    """
+    try:
+        if filename.endswith(".whl"):
+            with zipfile.ZipFile(file) as archive:
+                return _wheel_metadata(archive, filename, project)
+        if filename.endswith(".zip"):
+            with zipfile.ZipFile(file) as archive:
+                entry = _pkg_info_entry(archive.namelist())
+                if entry is not None:
+                    return archive.read(entry)
+        else:
+            opened = (
+                tarfile.open(file, "r:*")
+                if isinstance(file, Path)
+                else tarfile.open(fileobj=file, mode="r:*")
+            )
+            with opened as archive:
+                for member in archive:
+                    if member.isfile() and _pkg_info_entry([member.name]):
+                        extracted = archive.extractfile(member)
+                        if extracted is not None:
+                            return extracted.read()
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise MetadataUnavailable(f"{filename}: cannot read the archive: {exc}") from exc
+    raise _NoPkgInfo(f"{filename}: no PKG-INFO in the sdist")
+
+
+class _NoPkgInfo(MetadataUnavailable):
+    """An sdist without PKG-INFO: only a build can tell its metadata."""
+
+
+class _RangeFile(io.RawIOBase):
+    """A read-only, seekable view of a remote file that fetches only the byte ranges read."""
+
+    def __init__(self, http: Http, url: str, size: int, chunks: list[tuple[int, bytes]]) -> None:
+        super().__init__()
+        self._http = http
+        self._url = url
+        self._size = size
+        self._chunks = chunks
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self._size, self._pos + len(buffer))
+        if end <= self._pos:
+            return 0
+        data = self._bytes(self._pos, end)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def _bytes(self, start: int, end: int) -> bytes:
+        for chunk_start, chunk in self._chunks:
+            if chunk_start <= start and end <= chunk_start + len(chunk):
+                return chunk[start - chunk_start : end - chunk_start]
+        fetch_end = min(self._size, max(end, start + MIN_RANGE))
+        response = self._http.get(
+            self._url,
+            headers={"Range": f"bytes={start}-{fetch_end - 1}", **_IDENTITY},
+            cached=False,
+        )
+        if response.status_code != 206:
+            raise MetadataUnavailable(
+                f"{self._url}: range request answered with HTTP {response.status_code}"
+            )
+        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+        chunk_start = int(match.group(1)) if match else start
+        self._chunks.append((chunk_start, response.content))
+        if not chunk_start <= start < end <= chunk_start + len(response.content):
+            raise MetadataUnavailable(f"{self._url}: the server sent the wrong byte range")
+        return response.content[start - chunk_start : end - chunk_start]
+
+
+# -- the disk cache ------------------------------------------------------------------------
+
+
+class MetadataCache:
+    """Parsed metadata as small JSON files under ``<cache_dir>/metadata``, one per file.
+
+    Keyed by index URL, project, version, file name and the file's hash (or URL). Entries are
+    written to a temporary file and renamed, so a reader never sees a partial entry.
+    """
+
+    FORMAT = 1
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    def __repr__(self) -> str:
+        return f"MetadataCache({self.directory!r})"
+
+    def _path(self, name: NormalizedName, file: DistFile) -> Path | None:
+        if self.directory is None:
+            return None
+        digest = file.hashes.get("sha256") or next(iter(sorted(file.hashes.items())), ("", ""))[1]
+        key = "\n".join(
+            [file.index or "", name, str(file.version), file.filename, digest or file.url]
+        )
+        return self.directory / name / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
+
+    def load(self, name: NormalizedName, file: DistFile) -> CoreMetadata | None:
+        path = self._path(name, file)
+        if path is None:
+            return None
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            if entry.get("format") != self.FORMAT:
+                return None
+            python = entry.get("requires_python")
+            return CoreMetadata(
+                name=name,
+                version=file.version,
+                requires_dist=tuple(Requirement(r) for r in entry["requires_dist"]),
+                requires_python=SpecifierSet(python) if python is not None else None,
+                provides_extra=frozenset(entry["provides_extra"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError, InvalidRequirement, InvalidSpecifier):
+            return None
+
+    def store(self, name: NormalizedName, file: DistFile, metadata: CoreMetadata, how: str) -> None:
+        path = self._path(name, file)
+        if path is None:
+            return
+        entry = {
+            "format": self.FORMAT,
+            "name": name,
+            "version": str(metadata.version),
+            "file": file.filename,
+            "path": how,
+            "requires_dist": [str(r) for r in metadata.requires_dist],
+            "requires_python": (
+                str(metadata.requires_python) if metadata.requires_python is not None else None
+            ),
+            "provides_extra": sorted(metadata.provides_extra),
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    json.dump(entry, out, separators=(",", ":"))
+                os.replace(temp, path)
+            except BaseException:
+                os.unlink(temp)
+                raise
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+
+# -- fetching ------------------------------------------------------------------------------
+
+
+def _check_hash(data: bytes, hashes: dict[str, str] | Any, what: str) -> None:
+    for algorithm, expected in hashes.items():
+        if algorithm in hashlib.algorithms_available:
+            actual = hashlib.new(algorithm, data).hexdigest()
+            if actual != expected.lower():
+                raise MetadataUnavailable(
+                    f"{what}: {algorithm} hash mismatch (expected {expected}, got {actual})"
+                )
+            return
+
+
+def _http_error(url: str, status: int) -> ProviderError | SourceError:
+    """A server error is the source's fault (``SourceError``); a 4xx is the file's."""
+    if status >= 500:
+        return SourceError(f"{url}: HTTP {status}")
+    return MetadataUnavailable(f"{url}: HTTP {status}")
+
+
+def _file_order(file: DistFile) -> tuple[bool, bool, bool]:
+    """Wheels first; among them those with announced metadata; local files before remote."""
+    return (file.kind != "wheel", file.core_metadata is None, not is_local(file.url))
+
+
+class MetadataFetcher:
+    """Obtains the core metadata of versions from their files, counting which path each took.
+
+    With ``probe_metadata_files``, a wheel whose index does not announce PEP 658 metadata is
+    first asked for ``<url>.metadata`` anyway (some mirrors serve the files without the
+    attribute); the first answer from an index decides whether its later wheels are probed.
+    """
+
+    def __init__(
+        self,
+        http: Http,
+        *,
+        cache_dir: Path | None = None,
+        no_cache: bool = False,
+        no_build: bool = False,
+        build_settings: BuildSettings | None = None,
+        probe_metadata_files: bool = True,
+        warn: Warn,
+    ) -> None:
+        self._http = http
+        self._cache = MetadataCache(
+            None if no_cache or cache_dir is None else cache_dir / "metadata"
+        )
+        self._no_build = no_build
+        self._build_settings = build_settings or BuildSettings()
+        self._warn = warn
+        self._stats: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        # Per index: do unannounced ``<url>.metadata`` files exist? None: not probed yet.
+        self._probe: dict[str, bool] = {}
+        self._probe_metadata_files = probe_metadata_files
+
+    def __repr__(self) -> str:
+        return f"MetadataFetcher(cache={self._cache!r}, no_build={self._no_build})"
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {path: self._stats[path] for path in METADATA_PATHS}
+
+    def _count(self, path: str) -> None:
+        with self._lock:
+            self._stats[path] += 1
+
+    def fetch(
+        self, name: NormalizedName, version: Version, files: Sequence[DistFile]
+    ) -> CoreMetadata:
+        """The metadata of ``name`` ``version`` from the first of ``files`` that yields it.
+
+        Raises ``MetadataUnavailable`` naming the files and what went wrong with each, or the
+        ``SourceError`` of an unreachable source (network errors are not a property of the version).
+        """
+        ordered = sorted(files, key=_file_order)
+        if not ordered:
+            raise MetadataUnavailable(f"{name} {version}: no wheel or sdist to read metadata from")
+        for file in ordered:
+            cached = self._cache.load(name, file)
+            if cached is not None:
+                self._count("cache")
+                return cached
+        problems: list[str] = []
+        source_error: SourceError | None = None
+        for file in ordered:
+            try:
+                metadata, how = self._fetch_file(name, version, file)
+            except MetadataUnavailable as exc:
+                problems.append(str(exc))
+                continue
+            except SourceError as exc:
+                source_error = source_error or exc
+                problems.append(str(exc))
+                continue
+            self._count(how)
+            self._cache.store(name, file, metadata, how)
+            return metadata
+        if source_error is not None:
+            raise source_error
+        raise MetadataUnavailable(
+            f"cannot get the metadata of {name} {version}:\n  " + "\n  ".join(problems)
+        )
+
+    def _parse(self, data: bytes, name: NormalizedName, file: DistFile) -> CoreMetadata:
+        return parse_metadata(
+            data, name=name, version=file.version, source=file.filename, warn=self._warn
+        )
+
+    def _fetch_file(
+        self, name: NormalizedName, version: Version, file: DistFile
+    ) -> tuple[CoreMetadata, str]:
+        try:
+            data = self._metadata_file(file)
+        except MetadataUnavailable as exc:
+            self._warn(f"{exc}; reading the file itself instead")
+            data = None
+        if data is not None:
+            return self._parse(data, name, file), "pep658"
+        if file.kind == "wheel":
+            if is_local(file.url):
+                data = metadata_from_archive(local_path(file.url), file.filename, name)
+                return self._parse(data, name, file), "local-wheel"
+            data, how = self._remote_wheel(file, name)
+            return self._parse(data, name, file), how
+        return self._sdist(name, file)
+
+    def _metadata_file(self, file: DistFile) -> bytes | None:
+        """The PEP 658 ``<url>.metadata`` file: when announced; on local trees when present; on
+        other indexes when a first probe found one."""
+        url = f"{file.url}.metadata"
+        if is_local(file.url):
+            path = local_path(url)
+            if not path.is_file():
+                return None
+            data = path.read_bytes()
+        else:
+            index = file.index or ""
+            announced = file.core_metadata is not None
+            if not announced and file.kind != "wheel":
+                return None
+            if not announced and not self._probe_metadata_files:
+                return None
+            if not announced and self._probe.get(index) is False:
+                return None
+            try:
+                response = self._http.get(url)
+            except OfflineError:
+                if announced:
+                    raise
+                return None
+            if not announced:
+                self._probe.setdefault(index, response.status_code == 200)
+            if response.status_code != 200:
+                if announced:
+                    self._warn(f"{url} was announced but answered HTTP {response.status_code}")
+                return None
+            data = response.content
+        _check_hash(data, file.core_metadata or {}, url)
+        return data
+
+    def _remote_wheel(self, file: DistFile, name: NormalizedName) -> tuple[bytes, str]:
+        """METADATA of a remote wheel by byte ranges, or by a whole download if ranges fail."""
+        response = self._http.get(
+            file.url, headers={"Range": f"bytes=-{TAIL_SIZE}", **_IDENTITY}, cached=False
+        )
+        if response.status_code == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            if match:
+                start, size = int(match.group(1)), int(match.group(3))
+                remote = _RangeFile(self._http, file.url, size, [(start, response.content)])
+                return metadata_from_archive(remote, file.filename, name), "range"  # type: ignore[arg-type]
+        if response.status_code != 200:
+            if response.status_code >= 400 and response.status_code != 416:
+                raise _http_error(file.url, response.status_code)
+            response = self._http.get(file.url, cached=False)
+            if response.status_code != 200:
+                raise _http_error(file.url, response.status_code)
+        _check_hash(response.content, file.hashes, file.url)
+        return metadata_from_archive(
+            io.BytesIO(response.content), file.filename, name
+        ), "full-download"
+
+    def _sdist(self, name: NormalizedName, file: DistFile) -> tuple[CoreMetadata, str]:
+        with tempfile.TemporaryDirectory(prefix="aspen-sdist-") as tmp:
+            path = self._local_copy(file, Path(tmp))
+            try:
+                raw, _ = parse_email(metadata_from_archive(path, file.filename, name))
+            except _NoPkgInfo:
+                raw = RawMetadata()
+            if _is_static(raw):
+                return (
+                    _from_raw(
+                        raw, name=name, version=file.version, source=file.filename, warn=self._warn
+                    ),
+                    "sdist-static",
+                )
+            if self._no_build:
+                raise MetadataUnavailable(
+                    f"{file.filename}: its metadata is dynamic and needs a build, "
+                    "which --no-build forbids"
+                )
+            data = build_metadata(path, self._build_settings)
+            return self._parse(data, name, file), "build"
+
+    def _local_copy(self, file: DistFile, directory: Path) -> Path:
+        if is_local(file.url):
+            return local_path(file.url)
+        response = self._http.get(file.url, cached=False)
+        if response.status_code != 200:
+            raise _http_error(file.url, response.status_code)
+        _check_hash(response.content, file.hashes, file.url)
+        path = directory / file.filename
+        path.write_bytes(response.content)
+        return path

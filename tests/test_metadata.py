@@ -1,0 +1,488 @@
+"""Core metadata: parsing, archives, the disk cache, and each fetch path (PEP 658, byte ranges,
+whole download, static PKG-INFO, PEP 517 build)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from indexbuilder import Index, build_sdist, build_wheel, core_metadata
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+import resolver.metadata as metadata_module
+from resolver.build import BuildError, BuildSettings, build_metadata
+from resolver.errors import SourceError
+from resolver.http import Http
+from resolver.index import fetch_project_page
+from resolver.metadata import (
+    MetadataCache,
+    MetadataFetcher,
+    metadata_from_archive,
+    parse_metadata,
+)
+from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable
+
+FOO = canonicalize_name("foo")
+
+
+def parse(text: str, warnings: list[str]) -> CoreMetadata:
+    return parse_metadata(
+        text, name=FOO, version=Version("1.0"), source="foo.whl", warn=warnings.append
+    )
+
+
+# -- parsing -------------------------------------------------------------------------------
+
+
+def test_parse_metadata() -> None:
+    warnings: list[str] = []
+    text = core_metadata(
+        "Foo",
+        "1.0",
+        requires=["bar>=2", 'baz; python_version < "3.10"'],
+        requires_python=">=3.9",
+        extras={"Fast_Mode": ["qux"]},
+    )
+    meta = parse(text, warnings)
+    assert meta.name == "foo" and meta.version == Version("1.0")
+    assert [str(r) for r in meta.requires_dist] == [
+        "bar>=2",
+        'baz; python_version < "3.10"',
+        'qux; extra == "fast-mode"',
+    ]
+    assert meta.requires_python == SpecifierSet(">=3.9")
+    assert meta.provides_extra == frozenset({"fast-mode"})
+    assert not warnings
+
+
+def test_parse_metadata_is_lenient() -> None:
+    warnings: list[str] = []
+    text = (
+        "Metadata-Version: 9.9\nName: foo\nVersion: 1.0\nRequires-Python: >=3.x\n"
+        "Requires-Dist: bar (>=1.0)\nRequires-Dist: baz >= = 2\nLicense: whatever\n"
+    )
+    meta = parse(text, warnings)
+    assert meta.requires_dist == (Requirement("bar>=1.0"),)
+    assert meta.requires_python is None
+    assert len(warnings) == 2 and all(w.startswith("foo 1.0: ") for w in warnings)
+    assert any(">=3.x" in w for w in warnings)
+    assert any("'baz >= = 2'" in w for w in warnings)
+
+
+def test_parse_metadata_rejects_another_name_or_version() -> None:
+    with pytest.raises(MetadataUnavailable, match="foo.whl: metadata names 'bar'"):
+        parse("Metadata-Version: 2.1\nName: bar\nVersion: 1.0\n", [])
+    with pytest.raises(MetadataUnavailable, match="says version 2.0, expected 1.0"):
+        parse("Metadata-Version: 2.1\nName: foo\nVersion: 2.0\n", [])
+
+
+# -- archives ------------------------------------------------------------------------------
+
+
+def test_metadata_from_wheel_and_sdists(tmp_path: Path) -> None:
+    text = core_metadata("foo", "1.0", requires=["bar"])
+    filename, wheel = build_wheel("foo", "1.0", "py3-none-any", text)
+    assert metadata_from_archive(io.BytesIO(wheel), filename, FOO) == text.encode()
+    filename, sdist = build_sdist("foo", "1.0", metadata=text, pkg_info=text)
+    path = tmp_path / filename
+    path.write_bytes(sdist)
+    assert metadata_from_archive(path, filename, FOO) == text.encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("foo-1.0/PKG-INFO", text)
+        archive.writestr("foo-1.0/sub/PKG-INFO", "wrong")
+    assert metadata_from_archive(io.BytesIO(buffer.getvalue()), "foo-1.0.zip", FOO) == text.encode()
+
+
+def test_broken_archives_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(MetadataUnavailable, match="foo-1.0-py3-none-any.whl: cannot read"):
+        metadata_from_archive(io.BytesIO(b"not a zip"), "foo-1.0-py3-none-any.whl", FOO)
+    path = tmp_path / "foo-1.0.tar.gz"
+    path.write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(MetadataUnavailable, match="foo-1.0.tar.gz: cannot read"):
+        metadata_from_archive(path, path.name, FOO)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("foo/__init__.py", "")
+    with pytest.raises(MetadataUnavailable, match="no .dist-info/METADATA"):
+        metadata_from_archive(buffer, "foo-1.0-py3-none-any.whl", FOO)
+
+
+# -- the disk cache ------------------------------------------------------------------------
+
+
+def a_file(**changes: object) -> DistFile:
+    fields: dict[str, object] = {
+        "filename": "foo-1.0-py3-none-any.whl",
+        "url": "https://x.org/foo-1.0-py3-none-any.whl",
+        "kind": "wheel",
+        "version": Version("1.0"),
+        "hashes": {"sha256": "aa"},
+        "index": "https://x.org/simple/",
+    }
+    fields.update(changes)
+    return DistFile(**fields)  # type: ignore[arg-type]
+
+
+META = CoreMetadata(
+    name=FOO,
+    version=Version("1.0"),
+    requires_dist=(Requirement('bar>=2; extra == "x"'),),
+    requires_python=SpecifierSet(">=3.9"),
+    provides_extra=frozenset({canonicalize_name("x")}),
+)
+
+
+def test_cache_round_trip_and_keys(tmp_path: Path) -> None:
+    cache = MetadataCache(tmp_path)
+    assert cache.load(FOO, a_file()) is None
+    cache.store(FOO, a_file(), META, "pep658")
+    assert cache.load(FOO, a_file()) == META
+    assert cache.load(FOO, a_file(hashes={"sha256": "bb"})) is None  # another file
+    assert cache.load(FOO, a_file(index="https://other/simple/")) is None
+    (entry,) = (tmp_path / "foo").iterdir()
+    assert json.loads(entry.read_text())["path"] == "pep658"
+
+
+def test_cache_never_writes_partial_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = MetadataCache(tmp_path)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(metadata_module.json, "dump", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache.store(FOO, a_file(), META, "pep658")
+    assert list((tmp_path / "foo").iterdir()) == []
+
+
+def test_cache_ignores_corrupt_entries(tmp_path: Path) -> None:
+    cache = MetadataCache(tmp_path)
+    cache.store(FOO, a_file(), META, "pep658")
+    (entry,) = (tmp_path / "foo").iterdir()
+    entry.write_text('{"format": 1, "requires_dist": ["bar>')
+    assert cache.load(FOO, a_file()) is None
+    cache.store(FOO, a_file(), META, "pep658")
+    assert cache.load(FOO, a_file()) == META
+
+
+# -- fetch paths ---------------------------------------------------------------------------
+
+
+class Run:
+    """A fetcher over one served or file:// index, collecting warnings."""
+
+    def __init__(self, tmp_path: Path, *, no_build: bool = False, offline: bool = False) -> None:
+        self.warnings: list[str] = []
+        self.http = Http(tmp_path / "cache", offline=offline)
+        self.fetcher = MetadataFetcher(
+            self.http,
+            cache_dir=tmp_path / "cache",
+            no_build=no_build,
+            warn=self.warnings.append,
+        )
+
+    def files(self, index_url: str, name: str) -> list[DistFile]:
+        files = fetch_project_page(self.http, index_url, name, warn=self.warnings.append)
+        assert files is not None
+        return files
+
+    def fetch(self, index_url: str, name: str, version: str) -> CoreMetadata:
+        files = [f for f in self.files(index_url, name) if f.version == Version(version)]
+        return self.fetcher.fetch(NormalizedName(name), Version(version), files)
+
+    def path(self) -> str:
+        (taken,) = [path for path, count in self.fetcher.stats().items() if count]
+        return taken
+
+
+def whole_wheel_downloads(requests: list[tuple[str, str, str | None]]) -> list[str]:
+    return [p for m, p, r in requests if m == "GET" and p.endswith(".whl") and r is None]
+
+
+@pytest.fixture
+def foo(index: Index) -> Index:
+    index.add(
+        "foo",
+        "1.0",
+        requires=["bar>=2"],
+        requires_python=">=3.9",
+        extras={"x": ["baz"]},
+        wheel_padding=200_000,
+    )
+    return index
+
+
+def check_foo(meta: CoreMetadata) -> None:
+    assert meta.requires_dist == (Requirement("bar>=2"), Requirement('baz; extra == "x"'))
+    assert meta.requires_python == SpecifierSet(">=3.9")
+    assert meta.provides_extra == {"x"}
+
+
+def test_pep658_when_announced(foo: Index, tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    with foo.serve() as served:
+        check_foo(run.fetch(served.url, "foo", "1.0"))
+    assert run.path() == "pep658"
+    assert ("GET", "/files/foo-1.0-py3-none-any.whl.metadata", None) in served.requests
+    assert not [p for _, p, _ in served.requests if p.endswith(".whl")]
+
+
+def test_pep658_hash_mismatch_falls_back_to_ranges(foo: Index, tmp_path: Path) -> None:
+    foo.add_raw_file(
+        "foo",
+        "foo-2.0-py3-none-any.whl",
+        build_wheel("foo", "2.0", "py3-none-any", core_metadata("foo", "2.0"))[1],
+        metadata=b"Metadata-Version: 2.1\nName: foo\nVersion: 2.0\n",
+    )
+    run = Run(tmp_path)
+    with foo.serve() as served:
+        (wheel,) = [f for f in run.files(served.url, "foo") if f.version == Version("2.0")]
+        tampered = DistFile(**{**wheel.__dict__, "core_metadata": {"sha256": "0" * 64}})
+        meta = run.fetcher.fetch(FOO, Version("2.0"), [tampered])
+    assert meta.requires_dist == ()
+    assert run.path() == "range"
+    assert len(run.warnings) == 1 and "sha256 hash mismatch" in run.warnings[0]
+    assert not whole_wheel_downloads(served.requests)
+
+
+def test_unannounced_metadata_files_are_probed_once_per_index(index: Index, tmp_path: Path) -> None:
+    for version in ("1.0", "2.0", "3.0"):
+        index.add("foo", version)
+    run = Run(tmp_path)
+    with index.serve(json=False, core_metadata_attr=False) as served:
+        for version in ("1.0", "2.0"):
+            run.fetch(served.url, "foo", version)
+    assert run.fetcher.stats()["pep658"] == 2
+    run = Run(tmp_path / "other")
+    with index.serve(json=False, metadata_files=False) as served:
+        for version in ("1.0", "2.0", "3.0"):
+            run.fetch(served.url, "foo", version)
+    assert run.fetcher.stats()["range"] == 3
+    probes = [p for _, p, _ in served.requests if p.endswith(".metadata")]
+    assert probes == ["/files/foo-1.0-py3-none-any.whl.metadata"]
+
+
+def test_range_requests_when_nothing_is_announced(foo: Index, tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    with foo.serve(json=False, metadata_files=False) as served:
+        check_foo(run.fetch(served.url, "foo", "1.0"))
+    assert run.path() == "range"
+    wheel_requests = [(p, r) for m, p, r in served.requests if p.endswith(".whl")]
+    assert wheel_requests == [("/files/foo-1.0-py3-none-any.whl", "bytes=-65536")]
+    assert not whole_wheel_downloads(served.requests)
+
+
+def test_range_requests_with_a_small_tail(
+    foo: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The central directory and METADATA outside the first range cost more ranges, never the
+    whole wheel."""
+    monkeypatch.setattr(metadata_module, "TAIL_SIZE", 64)
+    monkeypatch.setattr(metadata_module, "MIN_RANGE", 16)
+    run = Run(tmp_path)
+    with foo.serve(json=False, metadata_files=False) as served:
+        check_foo(run.fetch(served.url, "foo", "1.0"))
+    assert run.path() == "range"
+    ranges = [r for m, p, r in served.requests if p.endswith(".whl")]
+    assert len(ranges) >= 3 and all(ranges)
+    assert not whole_wheel_downloads(served.requests)
+
+
+def test_whole_download_when_the_server_ignores_ranges(foo: Index, tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    with foo.serve(json=False, metadata_files=False, ranges=False) as served:
+        check_foo(run.fetch(served.url, "foo", "1.0"))
+    assert run.path() == "full-download"
+    assert len([p for _, p, _ in served.requests if p.endswith(".whl")]) == 1
+    assert not list((tmp_path / "cache" / "http").glob("*.whl"))
+
+
+def test_local_wheel_and_local_metadata_file(foo: Index, tmp_path: Path) -> None:
+    foo.write(metadata_files=False)
+    run = Run(tmp_path)
+    check_foo(run.fetch(foo.simple_url, "foo", "1.0"))
+    assert run.path() == "local-wheel"
+    foo.write(core_metadata_attr=False)  # .metadata files exist but are not announced
+    run = Run(tmp_path / "again")
+    check_foo(run.fetch(foo.simple_url, "foo", "1.0"))
+    assert run.path() == "pep658"
+
+
+def test_wheel_preferred_over_sdist_and_next_file_tried(index: Index, tmp_path: Path) -> None:
+    index.add("foo", "1.0", requires=["bar"], sdist=True)
+    index.write(metadata_files=False)
+    (index.files_dir / "foo-1.0-py3-none-any.whl").write_bytes(b"truncated")
+    run = Run(tmp_path)
+    meta = run.fetch(index.simple_url, "foo", "1.0")
+    assert meta.requires_dist == (Requirement("bar"),)
+    assert run.path() == "sdist-static"
+
+
+def test_sdist_with_static_pkg_info(index: Index, tmp_path: Path) -> None:
+    index.add("foo", "1.0", requires=["bar"], requires_python=">=3.8", sdist=True, wheel=False)
+    run = Run(tmp_path)
+    with index.serve() as served:
+        meta = run.fetch(served.url, "foo", "1.0")
+    assert meta.requires_dist == (Requirement("bar"),)
+    assert meta.requires_python == SpecifierSet(">=3.8")
+    assert run.path() == "sdist-static"
+
+
+def test_old_pkg_info_is_not_trusted(index: Index, tmp_path: Path) -> None:
+    index.add(
+        "foo",
+        "1.0",
+        requires=["bar"],
+        sdist=True,
+        wheel=False,
+        metadata_version="2.1",
+        sdist_metadata_version="2.1",
+    )
+    index.write()
+    run = Run(tmp_path)
+    assert run.fetch(index.simple_url, "foo", "1.0").requires_dist == (Requirement("bar"),)
+    assert run.path() == "build"
+
+
+def test_dynamic_sdist_is_built(index: Index, tmp_path: Path) -> None:
+    index.add(
+        "foo",
+        "1.0",
+        requires=["bar>=1"],
+        requires_python=">=3.10",
+        sdist=True,
+        wheel=False,
+        sdist_dynamic=True,
+    )
+    run = Run(tmp_path)
+    with index.serve() as served:
+        meta = run.fetch(served.url, "foo", "1.0")
+    assert meta.requires_dist == (Requirement("bar>=1"),)
+    assert meta.requires_python == SpecifierSet(">=3.10")
+    assert run.path() == "build"
+
+
+def test_broken_sdist_names_the_file(index: Index, tmp_path: Path) -> None:
+    index.add("foo", "1.0", sdist=True, wheel=False, sdist_dynamic=True, sdist_broken=True)
+    index.write()
+    run = Run(tmp_path)
+    with pytest.raises(MetadataUnavailable) as error:
+        run.fetch(index.simple_url, "foo", "1.0")
+    message = str(error.value)
+    assert "foo 1.0" in message and "foo-1.0.tar.gz" in message
+    assert "deliberately broken" in message
+    assert not (tmp_path / "cache" / "metadata").exists()
+
+
+def test_no_build(index: Index, tmp_path: Path) -> None:
+    index.add("foo", "1.0", sdist=True, wheel=False, sdist_dynamic=True)
+    index.add("foo", "2.0", requires=["bar"], sdist=True, wheel=False)
+    index.write()
+    run = Run(tmp_path, no_build=True)
+    with pytest.raises(MetadataUnavailable, match=r"foo-1.0.tar.gz: .*--no-build forbids"):
+        run.fetch(index.simple_url, "foo", "1.0")
+    assert run.fetch(index.simple_url, "foo", "2.0").requires_dist == (Requirement("bar"),)
+
+
+def test_build_backend_path_must_stay_inside(tmp_path: Path) -> None:
+    text = core_metadata("foo", "1.0", requires=["bar"])
+    filename, content = build_sdist("foo", "1.0", metadata=text, pkg_info="Name: foo\n")
+    sdist = tmp_path / filename
+    sdist.write_bytes(content)
+    assert build_metadata(sdist) == text.encode()
+    evil = tmp_path / "evil-1.0.tar.gz"
+    with tarfile.open(evil, "w:gz") as archive:
+        data = b'[build-system]\nrequires = []\nbuild-backend = "b"\nbackend-path = [".."]\n'
+        info = tarfile.TarInfo("evil-1.0/pyproject.toml")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    with pytest.raises(BuildError, match=r"evil-1.0.tar.gz: backend-path '..' leaves"):
+        build_metadata(evil)
+
+
+def test_warm_run_uses_the_cache(foo: Index, tmp_path: Path) -> None:
+    with foo.serve() as served:
+        check_foo(Run(tmp_path).fetch(served.url, "foo", "1.0"))
+        served.requests.clear()
+        run = Run(tmp_path)
+        check_foo(run.fetch(served.url, "foo", "1.0"))
+    assert run.path() == "cache"
+    assert not [p for _, p, _ in served.requests if "/files/" in p]
+
+
+def test_failed_fetch_leaves_no_cache_entry(foo: Index, tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    with foo.serve(metadata_files=False) as served:
+        files = run.files(served.url, "foo")
+        served.fail_paths.add("/files/foo-1.0-py3-none-any.whl")
+        with pytest.raises(SourceError, match="foo-1.0-py3-none-any.whl: HTTP 500"):
+            run.fetcher.fetch(FOO, Version("1.0"), files)
+        assert not (tmp_path / "cache" / "metadata").exists()
+        served.fail_paths.clear()
+        check_foo(run.fetcher.fetch(FOO, Version("1.0"), files))
+    assert run.fetcher.stats()["range"] == 1
+    assert len(os.listdir(tmp_path / "cache" / "metadata" / "foo")) == 1
+
+
+def make_sdist(path: Path, files: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{path.name.removesuffix('.tar.gz')}/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+BUILD_WHEEL_ONLY = """
+import os, zipfile
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import helper  # a build requirement, installed into the isolated environment
+    name = "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        requirement = "Requires-Dist: helper==" + helper.VERSION + "\\n"
+        wheel.writestr("demo-1.0.dist-info/METADATA", METADATA + requirement)
+    return name
+"""
+
+
+def test_build_installs_requirements_and_falls_back_to_build_wheel(
+    tmp_path: Path, index: Index
+) -> None:
+    """build-system.requires comes from the lock's find-links; a backend without
+    prepare_metadata_for_build_wheel is asked for a whole wheel."""
+    index.add("helper", "3.1")
+    links = index.write_find_links()
+    pyproject = (
+        '[build-system]\nrequires = ["helper"]\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+    )
+    metadata = "Metadata-Version: 2.1\\nName: demo\\nVersion: 1.0\\n"
+    sdist = make_sdist(
+        tmp_path / "demo-1.0.tar.gz",
+        {
+            "pyproject.toml": pyproject,
+            "backend.py": f'METADATA = "{metadata}"\n' + BUILD_WHEEL_ONLY,
+        },
+    )
+    settings = BuildSettings(find_links=(str(links),))
+    built = build_metadata(sdist, settings).decode()
+    assert "Name: demo" in built and "Requires-Dist: helper==3.1" in built
+    with pytest.raises(BuildError, match=r"demo-1.0.tar.gz: installing build requirements"):
+        build_metadata(sdist, BuildSettings())  # --no-index and no find-links: helper is missing
+
+
+def test_build_without_pyproject_or_setup_py(tmp_path: Path) -> None:
+    sdist = make_sdist(tmp_path / "empty-1.0.tar.gz", {"README": "nothing to build"})
+    with pytest.raises(BuildError, match="empty-1.0.tar.gz: neither pyproject.toml nor setup.py"):
+        build_metadata(sdist)
