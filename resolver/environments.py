@@ -77,7 +77,17 @@ class Cell:
     def holds(self, marker: Marker | None, extra: str = "") -> bool:
         if marker is None:
             return True
-        return marker.evaluate({**self.environment, "extra": extra})
+        # Memoised by identity: the same requirement objects are asked about many times. The
+        # marker is kept in the memo so that its id cannot be reused by another object.
+        key = (id(marker), extra)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = (marker, marker.evaluate({**self.environment, "extra": extra}))
+        return hit[1]
+
+    @cached_property
+    def _memo(self) -> dict[tuple[int, str], tuple[Marker, bool]]:
+        return {}
 
     def admits(self, requires_python: SpecifierSet | None) -> bool:
         if requires_python is None:

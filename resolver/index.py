@@ -109,11 +109,17 @@ def _specifier_set(value: str) -> SpecifierSet | None:
 
 
 class _InvalidRequiresPython:
-    """Invalid Requires-Python values of one page, warned once per value, not once per file."""
+    """Problems of one page, warned once per page or value, not once per file: invalid
+    Requires-Python values, and file names whose names or versions do not parse."""
 
     def __init__(self, warn: Warn) -> None:
         self.warn = warn
         self.files: dict[str, list[str]] = {}
+        self.skipped: list[str] = []
+
+    def skip(self, message: str) -> None:
+        """A ``warn`` for ``dist_file``: collects its "skipping FILE: reason" messages."""
+        self.skipped.append(message)
 
     def parse(self, value: object, filename: str) -> SpecifierSet | None:
         if not isinstance(value, str) or not value.strip():
@@ -127,6 +133,15 @@ class _InvalidRequiresPython:
         for value, files in self.files.items():
             more = f" and {len(files) - 1} more files" if len(files) > 1 else ""
             self.warn(f"ignoring the invalid Requires-Python {value!r} of {files[0]}{more}")
+        if len(self.skipped) == 1:
+            self.warn(self.skipped[0])
+        elif self.skipped:
+            names = [m.removeprefix("skipping ").split(": ", 1)[0] for m in self.skipped]
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            self.warn(
+                f"skipping {len(names)} files whose names or versions do not parse: "
+                f"{', '.join(names[:3])}{more}"
+            )
 
 
 def _core_metadata(value: object) -> dict[str, str] | None:
@@ -258,7 +273,7 @@ def parse_html_page(
         file = dist_file(
             filename,
             url,
-            warn=warn,
+            warn=invalid.skip,
             index=index,
             project=project,
             hashes=hashes,
@@ -307,7 +322,7 @@ def parse_json_page(
         file = dist_file(
             filename,
             url,
-            warn=warn,
+            warn=invalid.skip,
             index=index,
             project=project,
             hashes=hashes if isinstance(hashes, Mapping) else None,
@@ -337,12 +352,13 @@ def list_directory(
     announced PEP 658 metadata."""
     entries = sorted(p for p in directory.iterdir() if p.is_file())
     names = {p.name for p in entries}
+    invalid = _InvalidRequiresPython(warn)
     files = []
     for path in entries:
         file = dist_file(
             path.name,
             path.as_uri(),
-            warn=warn,
+            warn=invalid.skip,
             index=index,
             project=project,
             size=path.stat().st_size,
@@ -350,6 +366,7 @@ def list_directory(
         )
         if file is not None:
             files.append(file)
+    invalid.report()
     return files
 
 

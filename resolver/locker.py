@@ -3,9 +3,11 @@ the optimum no longer needs versions outside them."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -59,6 +61,8 @@ def lock_project(
         report.rounds += 1
         facts = build_facts(universe)
         report.regions, report.cells = len(facts.regions), len(facts.space.cells)
+        if os.environ.get("ASPEN_DUMP_FACTS"):  # for profiling clingo on the real problem
+            Path(f"{os.environ['ASPEN_DUMP_FACTS']}.{report.rounds}.lp").write_text(facts.text())
         solver = Solver(facts)
         if solver.fits_windows():
             solution = solver.optimum()

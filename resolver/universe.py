@@ -62,6 +62,10 @@ class Package:
 
     def __post_init__(self) -> None:
         self.rank = {v: i for i, v in enumerate(self.versions)}
+        self.prereleases = {v for v in self.versions if v.is_prerelease}
+        self.yanked_versions = {
+            v for v, files in self.files.items() if all(f.is_yanked for f in files)
+        }
 
     def file_requires_python(self, version: Version) -> SpecifierSet | None:
         for f in self.files[version]:
@@ -76,7 +80,7 @@ class Package:
         return self.file_requires_python(version)
 
     def yanked(self, version: Version) -> bool:
-        return all(f.is_yanked for f in self.files[version])
+        return version in self.yanked_versions
 
 
 @dataclass
@@ -84,7 +88,9 @@ class Demand:
     """What requirements seen so far ask of one package."""
 
     specifiers: set[str] = field(default_factory=set)
-    pinned: set[Version] = field(default_factory=set)  # exact ``==`` pins (yanked allowance)
+    # Exact ``==`` pins in the project's own requirements: the only way to a yanked version
+    # (PEP 592; like uv, a pin in some dependency's metadata does not count).
+    pinned: set[Version] = field(default_factory=set)
     explicit_prerelease: bool = False  # a project requirement names a pre-release
     extras: set[str] = field(default_factory=lambda: {""})  # "" stands for the plain requirements
 
@@ -178,7 +184,7 @@ class Universe:
         demand = self.demands.setdefault(name, Demand())
         demand.specifiers.add(str(req.specifier))
         demand.extras.update(canonicalize_name(e) for e in req.extras)
-        for spec in req.specifier:
+        for spec in req.specifier if first_party else ():
             if spec.operator in ("==", "===") and "*" not in spec.version:
                 try:
                     demand.pinned.add(Version(spec.version))
@@ -214,7 +220,7 @@ class Universe:
     def eligible(self, package: Package) -> list[Version]:
         """Versions policy allows at all (pre-releases, yanked), newest first."""
         demand = self.demands.get(package.name, Demand())
-        finals = any(not v.is_prerelease for v in package.versions)
+        finals = len(package.prereleases) < len(package.versions)
         allow_pre = {
             "allow": True,
             "disallow": False,
@@ -222,13 +228,10 @@ class Universe:
             "explicit": demand.explicit_prerelease,
             "if-necessary-or-explicit": not finals or demand.explicit_prerelease,
         }[self.prerelease]
-        return [
-            v
-            for v in package.versions
-            if (allow_pre or not v.is_prerelease)
-            and (not package.yanked(v) or v in demand.pinned)
-            and v not in package.failed
-        ]
+        excluded = package.failed | (package.yanked_versions - demand.pinned)
+        if not allow_pre:
+            excluded = excluded | package.prereleases
+        return [v for v in package.versions if v not in excluded]
 
     def _update_window(self, package: Package) -> None:
         demand = self.demands.get(package.name, Demand())
@@ -237,16 +240,21 @@ class Universe:
         pythons = [low for low, _high in self.space.pythons]
         for text in sorted(demand.specifiers):
             spec = SpecifierSet(text)
-            fitting = [v for v in eligible if spec.contains(v, prereleases=True)]
-            for python in pythons:
-                taken = 0
-                for v in fitting:
-                    rp = package.requires_python(v)
+            # Newest first, the first `depth` fitting versions that run on each Python; stop
+            # as soon as every Python has them, so long histories are not scanned.
+            taken = dict.fromkeys(pythons, 0)
+            for v in eligible:
+                if not taken:
+                    break
+                if not spec.contains(v, prereleases=True):
+                    continue
+                rp = package.requires_python(v)
+                for python in list(taken):
                     if rp is None or rp.contains(python, prereleases=True):
                         window.add(v)
-                        taken += 1
-                        if taken >= package.depth:
-                            break
+                        taken[python] += 1
+                        if taken[python] >= package.depth:
+                            del taken[python]
         package.window = window
 
     def outside(self, package: Package) -> list[Version]:

@@ -212,6 +212,12 @@ def test_yanked_versions_only_when_pinned(tmp_path):
     assert locked.versions("b") == {"1.1": None}
 
 
+def test_a_yanked_pin_in_a_dependency_does_not_count(tmp_path):
+    packages = {"a": {"1.0": ["b==1.1"]}, "b": {"1.0": [], "1.1": {"requires": [], "yanked": ""}}}
+    with pytest.raises(NoLockError):
+        lock(tmp_path, packages, ["a"])
+
+
 def test_local_and_post_versions(tmp_path):
     packages = {"a": {"1.0": [], "1.0.post1": [], "1.0+local": []}, "b": {"2.0": [], "2.0+cpu": []}}
     locked = lock(tmp_path, packages, ["a==1.0", "b==2.0+cpu"])
