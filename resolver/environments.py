@@ -25,24 +25,37 @@ DEFAULT_REQUIRES_PYTHON = SpecifierSet(">=3.10")
 
 @dataclass(frozen=True)
 class Platform:
-    """An operating system and CPU, with the marker values that hold together on it."""
+    """A Python implementation on an operating system and CPU, with the marker values that hold
+    together there."""
 
     sys_platform: str
     platform_system: str
     os_name: str
     platform_machine: str
+    implementation_name: str = "cpython"
+    platform_python_implementation: str = "CPython"
 
     @property
     def label(self) -> str:
-        return f"{self.sys_platform}-{self.platform_machine}"
+        return f"{self.implementation_name}-{self.sys_platform}-{self.platform_machine}"
+
+    @property
+    def system(self) -> tuple[str, str]:
+        """The OS and CPU, whatever the implementation."""
+        return (self.sys_platform, self.platform_machine)
 
 
-PLATFORMS: tuple[Platform, ...] = (
-    Platform("linux", "Linux", "posix", "x86_64"),
-    Platform("linux", "Linux", "posix", "aarch64"),
-    Platform("darwin", "Darwin", "posix", "arm64"),
-    Platform("darwin", "Darwin", "posix", "x86_64"),
-    Platform("win32", "Windows", "nt", "AMD64"),
+_SYSTEMS = (
+    ("linux", "Linux", "posix", "x86_64"),
+    ("linux", "Linux", "posix", "aarch64"),
+    ("darwin", "Darwin", "posix", "arm64"),
+    ("darwin", "Darwin", "posix", "x86_64"),
+    ("win32", "Windows", "nt", "AMD64"),
+)
+PLATFORMS: tuple[Platform, ...] = tuple(
+    Platform(*system, implementation, name)
+    for implementation, name in (("cpython", "CPython"), ("pypy", "PyPy"))
+    for system in _SYSTEMS
 )
 
 
@@ -61,11 +74,11 @@ class Cell:
         """Marker variables of the cell's lowest Python on its platform (CPython)."""
         full = _padded(self.python_low)
         return {
-            "implementation_name": "cpython",
+            "implementation_name": self.platform.implementation_name,
             "implementation_version": full,
             "os_name": self.platform.os_name,
             "platform_machine": self.platform.platform_machine,
-            "platform_python_implementation": "CPython",
+            "platform_python_implementation": self.platform.platform_python_implementation,
             "platform_release": "",
             "platform_system": self.platform.platform_system,
             "platform_version": "",
@@ -288,34 +301,70 @@ class EnvironmentSpace:
     def _platform_expr(chosen: list[Platform], present: list[Platform]) -> str:
         if len(chosen) == len(present):
             return ""
-        systems: dict[str, list[Platform]] = {}
-        for platform in present:
-            systems.setdefault(platform.sys_platform, []).append(platform)
-        include: list[str] = []
-        for system, members in systems.items():
-            picked = [p for p in members if p in chosen]
-            if not picked:
+        implementations = sorted({p.implementation_name for p in present})
+        picked = {
+            i: {p.system for p in chosen if p.implementation_name == i} for i in implementations
+        }
+        offered = {
+            i: {p.system for p in present if p.implementation_name == i} for i in implementations
+        }
+        # The same OS/CPU choice for every implementation: no need to name one.
+        if (
+            len({frozenset(v) for v in picked.values()}) == 1
+            and len({frozenset(v) for v in offered.values()}) == 1
+        ):
+            return _system_expr(picked[implementations[0]], offered[implementations[0]])
+        terms = []
+        for implementation in implementations:
+            if not picked[implementation]:
                 continue
-            if len(picked) == len(members):
-                include.append(f"sys_platform == '{system}'")
-            else:
-                machines = " or ".join(
-                    f"platform_machine == '{p.platform_machine}'" for p in picked
-                )
-                if len(picked) > 1:
-                    machines = f"({machines})"
-                include.append(f"sys_platform == '{system}' and {machines}")
-        # Saying which systems are left out is shorter when most are in.
-        left_out = [s for s, members in systems.items() if not any(p in chosen for p in members)]
-        whole = all(
-            all(p in chosen for p in members) or not any(p in chosen for p in members)
-            for members in systems.values()
-        )
-        if whole and 0 < len(left_out) < len(include):
-            return " and ".join(f"sys_platform != '{s}'" for s in left_out)
-        if len(include) == 1:
-            return include[0]
-        return " or ".join(f"({t})" if " and " in t else t for t in include)
+            term = f"implementation_name == '{implementation}'"
+            systems = _system_expr(picked[implementation], offered[implementation])
+            if systems:
+                term += f" and {_parenthesised(systems)}"
+            terms.append(term)
+        if len(terms) == 1:
+            return terms[0]
+        return " or ".join(f"({t})" if " and " in t else t for t in terms)
+
+
+def _parenthesised(expression: str) -> str:
+    return f"({expression})" if " or " in expression else expression
+
+
+def _system_expr(chosen: set[tuple[str, str]], present: set[tuple[str, str]]) -> str:
+    """A marker for the chosen (sys_platform, platform_machine) pairs among those present."""
+    if chosen == present:
+        return ""
+    systems: dict[str, list[tuple[str, str]]] = {}
+    for pair in sorted(present, key=lambda p: ([s for s, _m in _SYSTEMS_ORDER].index(p[0]), p)):
+        systems.setdefault(pair[0], []).append(pair)
+    include: list[str] = []
+    for system, members in systems.items():
+        picked = [p for p in members if p in chosen]
+        if not picked:
+            continue
+        if len(picked) == len(members):
+            include.append(f"sys_platform == '{system}'")
+        else:
+            machines = " or ".join(f"platform_machine == '{machine}'" for _s, machine in picked)
+            if len(picked) > 1:
+                machines = f"({machines})"
+            include.append(f"sys_platform == '{system}' and {machines}")
+    # Saying which systems are left out is shorter when most are in.
+    left_out = [s for s, members in systems.items() if not any(p in chosen for p in members)]
+    whole = all(
+        all(p in chosen for p in members) or not any(p in chosen for p in members)
+        for members in systems.values()
+    )
+    if whole and 0 < len(left_out) < len(include):
+        return " and ".join(f"sys_platform != '{s}'" for s in left_out)
+    if len(include) == 1:
+        return include[0]
+    return " or ".join(f"({t})" if " and " in t else t for t in include)
+
+
+_SYSTEMS_ORDER = [(system[0], system[3]) for system in _SYSTEMS]
 
 
 def _python_bound(op: str, version: Version) -> str:

@@ -261,3 +261,22 @@ def test_same_input_gives_the_same_bytes(tmp_path):
         (tmp_path / name).mkdir()
         texts.append(lock(tmp_path / name, packages, ["b"]).text)
     assert texts[0] == texts[1]
+
+
+def test_pypy_only_requirements_are_locked_for_pypy(tmp_path):
+    locked = lock(
+        tmp_path,
+        {
+            "a": {
+                "1.0": [
+                    "fast; implementation_name == 'cpython'",
+                    "slow; implementation_name == 'pypy'",
+                ]
+            },
+            "fast": {"1.0": []},
+            "slow": {"1.0": []},
+        },
+        ["a"],
+    )
+    assert locked.versions("fast") == {"1.0": "implementation_name == 'cpython'"}
+    assert locked.versions("slow") == {"1.0": "implementation_name == 'pypy'"}

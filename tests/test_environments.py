@@ -1,0 +1,103 @@
+"""The environment space: cells, cuts and markers rendered from sets of cells."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from packaging.markers import Marker
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from resolver.environments import EnvironmentSpace, marker_cuts, specifier_cuts
+
+
+def space(requires_python: str = ">=3.9", environments=(), cuts=()) -> EnvironmentSpace:
+    markers = [Marker(m) for m in environments]
+    return EnvironmentSpace.build(
+        SpecifierSet(requires_python), markers, [Version(c) for c in cuts]
+    )
+
+
+def test_cells_never_combine_impossible_marker_values():
+    for cell in space().cells:
+        env = cell.environment
+        expected = {
+            "linux": ("Linux", "posix"),
+            "darwin": ("Darwin", "posix"),
+            "win32": ("Windows", "nt"),
+        }[env["sys_platform"]]
+        assert (env["platform_system"], env["os_name"]) == expected
+        assert (env["implementation_name"], env["platform_python_implementation"]) in {
+            ("cpython", "CPython"),
+            ("pypy", "PyPy"),
+        }
+
+
+def test_python_intervals_follow_requires_python_and_cuts():
+    s = space(">=3.9.2,<3.13", cuts=["3.11.4"])
+    lows = [str(low) for low, _ in s.pythons]
+    assert lows == ["3.9.2", "3.10", "3.11", "3.11.4", "3.12"]
+
+
+@pytest.mark.parametrize(
+    ("marker", "expected"),
+    [
+        ("python_version >= '3.10'", {"3.10", "3.11"}),
+        ("python_full_version > '3.9.1'", {"3.9.1", "3.9.2"}),
+        ("python_full_version >= '3.9.1'", {"3.9.1"}),
+        ("sys_platform == 'linux'", set()),
+    ],
+)
+def test_marker_cuts(marker, expected):
+    assert {str(v) for v in marker_cuts(Marker(marker))} == expected
+
+
+def test_specifier_cuts():
+    assert {str(v) for v in specifier_cuts(SpecifierSet("==3.9.*,!=3.10.1,~=3.11.2"))} == {
+        "3.9",
+        "3.10",
+        "3.10.1",
+        "3.10.2",
+        "3.11.2",
+        "3.12",
+    }
+
+
+@pytest.mark.parametrize(
+    "configuration",
+    [
+        {},
+        {"requires_python": ">=3.10,<3.14", "cuts": ["3.11.3"]},
+        {"environments": ["sys_platform != 'win32'"]},
+        {"environments": ["implementation_name == 'cpython'"], "requires_python": ">=3.12"},
+    ],
+)
+def test_rendered_markers_hold_in_exactly_the_chosen_cells(configuration):
+    s = space(**configuration)
+    rng = random.Random(1234)
+    cells = list(s.cells)
+    subsets = [set(rng.sample(cells, k)) for k in range(1, len(cells)) for _ in range(3)]
+    by_platform = {}
+    for cell in cells:
+        by_platform.setdefault(cell.platform, set()).add(cell)
+    subsets += list(by_platform.values())  # structured sets render short; check them too
+    for subset in subsets:
+        text = s.render(subset)
+        assert text is not None
+        marker = Marker(text)
+        for cell in cells:
+            assert marker.evaluate(dict(cell.environment)) == (cell in subset), (text, cell)
+    assert s.render(cells) is None
+
+
+def test_structured_sets_render_short():
+    s = space(">=3.9")
+    linux = {c for c in s.cells if c.platform.sys_platform == "linux"}
+    assert s.render(linux) == "sys_platform == 'linux'"
+    old = {c for c in s.cells if c.python_low < Version("3.11")}
+    assert s.render(old) == "python_version < '3.11'"
+    not_windows = {c for c in s.cells if c.platform.sys_platform != "win32"}
+    assert s.render(not_windows) == "sys_platform != 'win32'"
+    pypy = {c for c in s.cells if c.platform.implementation_name == "pypy"}
+    assert s.render(pypy) == "implementation_name == 'pypy'"
