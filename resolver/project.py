@@ -73,13 +73,44 @@ class Project:
         return self.root / "pylock.toml"
 
     def requirements(self) -> list[tuple[Source, Requirement]]:
-        """Every requirement of the project with the source it belongs to, in a fixed order."""
-        out = [(Source("main"), r) for r in self.dependencies]
+        """Every requirement of the project with the source it belongs to, in a fixed order.
+
+        A requirement on the project itself (``me[test]`` in a group, ``all = ["me[a,b]"]``)
+        stands for the requirements of those extras, under its marker."""
+        out = [(Source("main"), r) for r in self._expand(self.dependencies)]
         for extra in sorted(self.extras):
-            out += [(Source("extra", extra), r) for r in self.extras[extra]]
+            out += [(Source("extra", extra), r) for r in self._expand(self.extras[extra])]
         for group in sorted(self.groups):
-            out += [(Source("group", group), r) for r in self.groups[group]]
+            out += [(Source("group", group), r) for r in self._expand(self.groups[group])]
         return out
+
+    def _expand(
+        self, reqs: tuple[Requirement, ...], seen: frozenset[str] = frozenset()
+    ) -> list[Requirement]:
+        out: list[Requirement] = []
+        for req in reqs:
+            if canonicalize_name(req.name) != self.name:
+                out.append(req)
+                continue
+            for extra in sorted(canonicalize_name(e) for e in req.extras):
+                if extra in seen:
+                    continue
+                if extra not in self.extras:
+                    raise InputError(
+                        f"{self.pyproject}: {req} names no extra {extra!r} of {self.name}"
+                    )
+                for inner in self._expand(self.extras[extra], seen | {extra}):
+                    out.append(_under_marker(inner, req.marker))
+        return out
+
+
+def _under_marker(req: Requirement, marker: Marker | None) -> Requirement:
+    """The requirement, applying only where ``marker`` holds too."""
+    if marker is None:
+        return req
+    combined = Requirement(str(req))
+    combined.marker = Marker(f"({req.marker}) and ({marker})" if req.marker else str(marker))
+    return combined
 
 
 def load_project(root: Path) -> Project:

@@ -280,3 +280,25 @@ def test_pypy_only_requirements_are_locked_for_pypy(tmp_path):
     )
     assert locked.versions("fast") == {"1.0": "implementation_name == 'cpython'"}
     assert locked.versions("slow") == {"1.0": "implementation_name == 'pypy'"}
+
+
+def test_the_project_may_require_its_own_extras(tmp_path):
+    locked = lock(
+        tmp_path,
+        {"a": {"1.0": []}, "b": {"1.0": []}, "pytest": {"8.0": []}},
+        [],
+        **{
+            "optional-dependencies": {
+                "a": ["a"],
+                "b": ["b; sys_platform == 'linux'"],
+                "all": ["demo[a,b]"],
+            }
+        },
+        groups={"test": ["pytest", "demo[a]"]},
+    )
+    assert locked.versions("a") == {
+        "1.0": "'a' in extras or 'all' in extras or 'test' in dependency_groups"
+    }
+    assert locked.versions("b") == {
+        "1.0": "('all' in extras or 'b' in extras) and sys_platform == 'linux'"
+    }
