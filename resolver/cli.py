@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
-from resolver.errors import AspenError
+from resolver.errors import AspenError, StaleLock
 
 app = typer.Typer(
     name="aspen",
@@ -92,6 +94,24 @@ def lock(
     no_build: Annotated[
         bool, typer.Option("--no-build", help="Never build an sdist to read its metadata.")
     ] = False,
+    upgrade: Annotated[
+        bool, typer.Option("--upgrade", "-U", help="Ignore the existing lock: newest everything.")
+    ] = False,
+    upgrade_package: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upgrade-package",
+            "-P",
+            help="Move this package to its newest allowed version, or to NAME==VER / NAME<VER; "
+            "others move only if they must (repeatable).",
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", "--locked", help="Exit 1 if pylock.toml is missing or stale; write nothing."
+        ),
+    ] = False,
     prerelease: Annotated[
         Prerelease | None,
         typer.Option(
@@ -117,6 +137,9 @@ def lock(
             cache_dir=cache_dir,
             no_build=no_build,
             prerelease=prerelease.value if prerelease else None,
+            upgrade=upgrade,
+            upgrade_packages=upgrade_package or [],
+            check=check,
         )
     except AspenError as exc:
         console.error(str(exc))
@@ -136,11 +159,15 @@ def _lock(
     cache_dir: Path | None,
     no_build: bool,
     prerelease: str | None,
+    upgrade: bool,
+    upgrade_packages: list[str],
+    check: bool,
 ) -> None:
     from resolver.index_provider import IndexProvider
     from resolver.locker import LockReport, lock_project
     from resolver.lockfile import render_lock, write_lock
-    from resolver.project import load_project
+    from resolver.prior import read_prior, summarize
+    from resolver.project import load_project, parse_requirement
 
     started = time.perf_counter()
     project = load_project(project_dir.resolve())
@@ -165,6 +192,11 @@ def _lock(
         no_build=no_build or settings.no_build,
         warn=console.warn,
     )
+    prior = read_prior(project.lock_path, console.warn)
+    wanted: dict[str, SpecifierSet] = {}
+    for text in upgrade_packages:
+        req = parse_requirement(text, "--upgrade-package")
+        wanted[canonicalize_name(req.name)] = req.specifier
     report = LockReport()
     resolution = lock_project(
         project,
@@ -172,12 +204,29 @@ def _lock(
         prerelease=prerelease or settings.prerelease or "if-necessary-or-explicit",
         warn=console.warn,
         report=report,
+        prior=None if upgrade else prior,
+        upgrade=wanted,
     )
+    locked_names = {e.name for e in resolution.entries}
+    for name in sorted(set(wanted) - locked_names):
+        console.warn(f"--upgrade-package {name}: {name} is not in the lock")
     text = render_lock(resolution)
-    changed = write_lock(project.lock_path, text)
+    changes = summarize(prior, text)
     elapsed = time.perf_counter() - started
-    count = len({e.name for e in resolution.entries})
+    if check:
+        if prior is None:
+            raise StaleLock(f"{project.lock_path} does not exist; run `aspen lock`")
+        if prior.text != text:
+            for line in changes or ["(versions unchanged; the file's contents would change)"]:
+                console.info(f"  {line}")
+            raise StaleLock(f"{project.lock_path} is out of date; run `aspen lock`")
+        console.info(f"{project.lock_path} is up to date ({elapsed:.2f}s)")
+        return
+    changed = write_lock(project.lock_path, text)
+    for line in changes:
+        console.info(line)
     verb = "Locked" if changed else "Unchanged:"
+    count = len(locked_names)
     console.info(f"{verb} {count} packages in {elapsed:.2f}s -> {project.lock_path}")
     console.detail(
         f"  {report.cells} environment cells in {report.regions} regions; "

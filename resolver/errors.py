@@ -25,3 +25,9 @@ class SourceError(AspenError):
     """A package source failed in a way that leaves no lock to write (unreachable index, ...)."""
 
     exit_code = 2
+
+
+class StaleLock(AspenError):
+    """``--check``: the lock is missing or would change."""
+
+    exit_code = 1

@@ -14,6 +14,8 @@ versions can run in which region. Atoms (all arguments are integers):
 - ``dep(P,V,D)``: version V of P has requirement D; ``req_pkg(D,Q)``, ``req_extra(D,E)``;
   ``req_on(D,R)``: D's marker holds in R; ``req_extra_on(D,E,R)``: it holds there under extra E.
 - ``req_ok(D,W)``: version W of D's package satisfies D's specifier.
+- ``locked(P,V,R)``: the previous lock had version V of P in region R (absent with --upgrade);
+  ``upgrade(P)``: --upgrade-package exempts P from keeping its locked version.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class FactBase:
     requirements: list[Requirement]  # index = requirement id
     extras: list[str]  # index = extra id
     outside: dict[int, int] = field(default_factory=dict)  # package id -> pseudo-version rank
+    locked: dict[tuple[int, int], int] = field(default_factory=dict)  # (package, region) -> rank
     lines: list[str] = field(default_factory=list)
 
     def text(self) -> str:
@@ -143,8 +146,9 @@ def build_facts(universe: Universe) -> FactBase:
     out.append(f"package({ROOT}). version({ROOT},0).")
     out += [f"avail({ROOT},0,{r.index})." for r in regions]
     direct = {canonicalize_name(req.name) for _s, req in project.requirements()}
-    for name in sorted(direct):
+    for name in sorted(direct & set(package_ids)):
         out.append(f"direct({package_ids[name]}).")
+    out += _lock_facts(universe, base, windows)
 
     for name, pid in sorted(package_ids.items(), key=lambda kv: kv[1]):
         if pid == ROOT:
@@ -194,6 +198,38 @@ def build_facts(universe: Universe) -> FactBase:
         if qid in base.outside and _any_satisfies(req, universe.outside(package)):
             out.append(f"req_ok({did},{base.outside[qid]}).")
     return base
+
+
+def _lock_facts(
+    universe: Universe, base: FactBase, windows: dict[NormalizedName, list[Version]]
+) -> list[str]:
+    """``locked`` facts: the version each package had, in each region where its entry applies
+    (with every extra and group selected); a package locked at one version everywhere keeps
+    it in regions that did not need it before, too. ``upgrade`` facts for exempt packages."""
+    package_ids = base.package_ids
+    out = [f"upgrade({package_ids[n]})." for n in sorted(universe.upgrade) if n in package_ids]
+    prior = universe.prior
+    if prior is None:
+        return out
+    extras, groups = sorted(universe.project.extras), sorted(universe.project.groups)
+    entries: dict[NormalizedName, list] = {}
+    for entry in prior.entries:
+        entries.setdefault(entry.name, []).append(entry)
+    for name in sorted(entries):
+        if name not in package_ids or name not in windows or name in universe.upgrade:
+            continue
+        package = universe.packages[name]
+        mine = entries[name]
+        for region in base.regions:
+            applying = [e for e in mine if e.applies(region.cell, extras, groups)]
+            if not applying and len(mine) == 1:
+                applying = mine
+            for entry in applying[:1]:
+                if entry.version in windows[name]:
+                    rank = package.rank[entry.version]
+                    base.locked[(package_ids[name], region.index)] = rank
+                    out.append(f"locked({package_ids[name]},{rank},{region.index}).")
+    return out
 
 
 def _any_satisfies(req: Requirement, versions: Iterable[Version]) -> bool:

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, EnvironmentSpace
 from resolver.errors import InputError, NoLockError
 from resolver.facts import FactBase, build_facts
+from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import Provider
 from resolver.resolution import Resolution, read_resolution
@@ -43,7 +45,11 @@ def lock_project(
     prerelease: str = "if-necessary-or-explicit",
     warn: Callable[[str], None] | None = None,
     report: LockReport | None = None,
+    prior: PriorLock | None = None,
+    upgrade: Mapping[NormalizedName, SpecifierSet] | None = None,
 ) -> Resolution:
+    """The optimal lock. ``prior`` is the lock to keep (None: lock afresh, as --upgrade does);
+    ``upgrade`` maps the packages --upgrade-package frees to the specifier asked of them."""
     report = report if report is not None else LockReport()
     started = time.perf_counter()
     space = EnvironmentSpace.build(
@@ -54,7 +60,9 @@ def lock_project(
             f"{project.pyproject}: no environment is left: requires-python "
             f"{project.requires_python} and tool.aspen.environments exclude every platform"
         )
-    universe = Universe(project, provider, space, prerelease=prerelease, warn=warn)
+    universe = Universe(
+        project, provider, space, prerelease=prerelease, warn=warn, prior=prior, upgrade=upgrade
+    )
     universe.collect()
     report.timings["collect_s"] = time.perf_counter() - started
     for _ in range(MAX_ROUNDS):
@@ -100,6 +108,8 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
         chosen = package.versions[rank]
         outside = universe.outside(package)
         for region in regions:
+            if facts.locked.get((pid, region)) == rank:
+                continue  # kept from the lock: an older version could only cost more
             cell = facts.regions[region].cell
             reqs = active.get((pid, region), [])
             older_in_window = [

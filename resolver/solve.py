@@ -15,6 +15,8 @@ ENCODINGS = ("lock.lp", "objective.lp")
 # Objective levels, highest first, as named in encodings/objective.lp.
 LEVELS = {
     100: "outside candidate windows",
+    60: "staleness of --upgrade-package packages (sum of version ranks)",
+    50: "packages whose locked version changes",
     30: "extra versions across platforms",
     22: "staleness of direct dependencies (sum of version ranks)",
     20: "staleness of transitive dependencies (sum of version ranks)",

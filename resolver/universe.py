@@ -10,7 +10,7 @@ outside the window are not fetched until the solver asks for them (see ``widen``
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from packaging.markers import Marker
@@ -21,6 +21,7 @@ from packaging.version import Version
 
 from resolver.environments import EnvironmentSpace, marker_cuts, specifier_cuts
 from resolver.errors import InputError
+from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound, Provider
 
@@ -104,8 +105,15 @@ class Universe:
         *,
         prerelease: str = "if-necessary-or-explicit",
         warn: Callable[[str], None] | None = None,
+        prior: PriorLock | None = None,
+        upgrade: Mapping[NormalizedName, SpecifierSet] | None = None,
     ) -> None:
         self.project = project
+        # The previous lock, to keep (None with --upgrade), and the packages --upgrade-package
+        # exempts from keeping, each with the specifier the user gave (empty: newest allowed).
+        self.prior = prior
+        self.upgrade = dict(upgrade or {})
+        self.locked = prior.versions() if prior else {}
         self.provider = provider
         self.space = space
         self.prerelease = prerelease
@@ -231,12 +239,19 @@ class Universe:
         excluded = package.failed | (package.yanked_versions - demand.pinned)
         if not allow_pre:
             excluded = excluded | package.prereleases
-        return [v for v in package.versions if v not in excluded]
+        wanted = self.upgrade.get(package.name)
+        return [
+            v
+            for v in package.versions
+            if v not in excluded and (not wanted or wanted.contains(v, prereleases=True))
+        ]
 
     def _update_window(self, package: Package) -> None:
         demand = self.demands.get(package.name, Demand())
         eligible = self.eligible(package)
         window = {v for v in package.window if v not in package.failed}
+        # Locked versions are always candidates: keeping them is the first thing a re-lock tries.
+        window |= self.locked.get(package.name, set()) & set(eligible)
         pythons = [low for low, _high in self.space.pythons]
         for text in sorted(demand.specifiers):
             spec = SpecifierSet(text)

@@ -290,3 +290,48 @@ def test_prerelease_flag(tmp_path, webindex):
     assert result.returncode == 0, result.stderr
     packages = tomllib.loads((project / "pylock.toml").read_text())["packages"]
     assert [(p["name"], p["version"]) for p in packages] == [("pytest", "9.0b1")]
+
+
+def test_relock_check_upgrade_and_summary(tmp_path, index):
+    index.add("lib", "1.0")
+    index.add("dep", "1.0")
+    index.write()
+    project = write_project(
+        tmp_path / "p", "[project]\nname='p'\nversion='0'\ndependencies=['lib', 'dep']\n"
+    )
+    url = ("--index-url", index.simple_url, "--no-cache")
+    check = run("lock", "--check", "--project", str(project), *url)
+    assert check.returncode == 1 and "does not exist" in check.stderr
+    assert not (project / "pylock.toml").exists()
+    assert run("lock", "--project", str(project), *url).returncode == 0
+    first = (project / "pylock.toml").read_bytes()
+    assert run("lock", "--locked", "--project", str(project), *url).returncode == 0
+
+    index.add("lib", "2.0")
+    index.add("dep", "2.0")
+    index.write()
+    kept = run("lock", "--project", str(project), *url)
+    assert kept.returncode == 0 and "Unchanged" in kept.stderr
+    assert (project / "pylock.toml").read_bytes() == first
+    assert run("lock", "--check", "--project", str(project), *url).returncode == 0
+
+    moved = run("lock", "--project", str(project), "--upgrade-package", "lib", *url)
+    assert moved.returncode == 0, moved.stderr
+    assert "Updated lib 1.0 -> 2.0" in moved.stderr
+    assert "dep" not in moved.stderr
+    after = tomllib.loads((project / "pylock.toml").read_text())["packages"]
+    assert [(p["name"], p["version"]) for p in after] == [("dep", "1.0"), ("lib", "2.0")]
+
+    (project / "pyproject.toml").write_text(
+        "[project]\nname='p'\nversion='0'\ndependencies=['lib', 'dep>=2']\n"
+    )
+    stale = run("lock", "--check", "--project", str(project), *url)
+    assert stale.returncode == 1
+    assert "Updated dep 1.0 -> 2.0" in stale.stderr and "out of date" in stale.stderr
+    assert tomllib.loads((project / "pylock.toml").read_text())["packages"] == after
+
+    fresh = run("lock", "--upgrade", "--project", str(project), *url)
+    assert fresh.returncode == 0
+    assert "Updated dep 1.0 -> 2.0" in fresh.stderr
+    bad = run("lock", "--project", str(project), "--upgrade-package", "lib>=", *url)
+    assert bad.returncode == 2 and "--upgrade-package" in bad.stderr

@@ -10,12 +10,14 @@ import lockcheck
 import pytest
 import tomlkit
 from packaging.markers import Marker
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from resolver.errors import NoLockError
 from resolver.locker import LockReport, lock_project
 from resolver.lockfile import render_lock
 from resolver.memory_provider import MemoryProvider
+from resolver.prior import read_prior
 from resolver.project import load_project
 
 
@@ -63,8 +65,12 @@ class Locked:
         return problems
 
 
-def lock(tmp_path: Path, packages: dict, dependencies=(), **project) -> Locked:
-    """Lock a project with these dependencies against in-memory packages, and check the lock."""
+def lock(
+    tmp_path: Path, packages: dict, dependencies=(), *, keep=False, upgrade=None, **project
+) -> Locked:
+    """Lock a project with these dependencies against in-memory packages, and check the lock.
+    ``keep``: re-lock, keeping the pylock.toml already in tmp_path; ``upgrade``: the
+    --upgrade-package map (name -> specifier string)."""
     table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9"}
     table["dependencies"] = list(dependencies)
     groups = project.pop("groups", None)
@@ -75,7 +81,16 @@ def lock(tmp_path: Path, packages: dict, dependencies=(), **project) -> Locked:
     (tmp_path / "pyproject.toml").write_text(tomlkit.dumps(doc))
     provider = MemoryProvider(packages)
     report = LockReport()
-    resolution = lock_project(load_project(tmp_path), provider, report=report, warn=lambda m: None)
+    prior = read_prior(tmp_path / "pylock.toml", warn=print) if keep else None
+    wanted = {name: SpecifierSet(spec) for name, spec in (upgrade or {}).items()}
+    resolution = lock_project(
+        load_project(tmp_path),
+        provider,
+        report=report,
+        warn=lambda m: None,
+        prior=prior,
+        upgrade=wanted,
+    )
     text = render_lock(resolution)
     (tmp_path / "pylock.toml").write_text(text)
     locked = Locked(tmp_path, provider, text, report)
@@ -302,3 +317,74 @@ def test_the_project_may_require_its_own_extras(tmp_path):
     assert locked.versions("b") == {
         "1.0": "('all' in extras or 'b' in extras) and sys_platform == 'linux'"
     }
+
+
+# -- re-locking (issue 3) -----------------------------------------------------------------------
+
+OLD = {
+    "a": {"1.0": ["b>=1"]},
+    "b": {"1.0": []},
+    "c": {"1.0": ["b"]},
+}
+NEW = {
+    "a": {"1.0": ["b>=1"], "2.0": ["b>=2"]},
+    "b": {"1.0": [], "2.0": []},
+    "c": {"1.0": ["b"], "1.1": ["b>=2"]},
+    "d": {"1.0": ["b"], "2.0": ["b>=2"]},
+}
+
+
+def test_relock_keeps_the_lock_byte_for_byte_when_newer_versions_appear(tmp_path):
+    first = lock(tmp_path, OLD, ["a", "c"])
+    again = lock(tmp_path, NEW, ["a", "c"], keep=True)
+    assert again.text == first.text
+
+
+def test_adding_a_dependency_moves_only_what_must_move(tmp_path):
+    lock(tmp_path, OLD, ["a", "c"])
+    added = lock(tmp_path, NEW, ["a", "c", "d"], keep=True)
+    # d's newest needs b>=2; keeping a, b and c (one change fewer) wins over a fresher d.
+    assert added.versions("a") == {"1.0": None}
+    assert added.versions("b") == {"1.0": None}
+    assert added.versions("c") == {"1.0": None}
+    assert added.versions("d") == {"1.0": None}
+    forced = lock(tmp_path, NEW, ["a", "c", "d>=2"], keep=True)
+    assert forced.versions("b") == {"2.0": None}  # must move
+    assert forced.versions("a") == {"1.0": None}  # need not
+    assert forced.versions("c") == {"1.0": None}
+
+
+def test_add_then_remove_gives_back_the_original_bytes(tmp_path):
+    first = lock(tmp_path, OLD, ["a", "c"])
+    lock(tmp_path, NEW, ["a", "c", "d>=2"], keep=True)
+    back = lock(tmp_path, NEW, ["a", "c"], keep=True)
+    assert back.versions("b") == {"2.0": None}  # b moved for d and stays where it is now
+    # The lock is only the same bytes again where nothing had to move: check that case too.
+    lock(tmp_path, OLD, ["a", "c"])
+    lock(tmp_path, NEW, ["a", "c", "d"], keep=True)
+    assert lock(tmp_path, NEW, ["a", "c"], keep=True).text == first.text
+
+
+def test_upgrade_everything_ignores_the_lock(tmp_path):
+    lock(tmp_path, OLD, ["a", "c"])
+    fresh = lock(tmp_path, NEW, ["a", "c"])
+    assert fresh.versions("a") == {"2.0": None}
+    assert fresh.versions("c") == {"1.1": None}
+
+
+def test_upgrade_package_moves_it_and_only_what_must_follow(tmp_path):
+    lock(tmp_path, OLD, ["a", "c"])
+    moved = lock(tmp_path, NEW, ["a", "c"], keep=True, upgrade={"a": ""})
+    assert moved.versions("a") == {"2.0": None}
+    assert moved.versions("b") == {"2.0": None}  # a 2.0 needs it
+    assert moved.versions("c") == {"1.0": None}  # c could move to 1.1 but need not
+    pinned = lock(tmp_path, NEW, ["a", "c"], keep=True, upgrade={"c": "==1.1"})
+    assert pinned.versions("c") == {"1.1": None}
+
+
+def test_a_locked_version_that_disappeared_is_replaced(tmp_path):
+    lock(tmp_path, OLD, ["a", "c"])
+    gone = {**NEW, "b": {"2.0": []}}
+    relocked = lock(tmp_path, gone, ["a", "c"], keep=True)
+    assert relocked.versions("b") == {"2.0": None}
+    assert relocked.versions("a") == {"1.0": None}

@@ -1,0 +1,106 @@
+"""The prior lock: what an existing pylock.toml holds, where each entry applies, and what a new
+lock changes against it."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from resolver.environments import Cell
+
+
+@dataclass(frozen=True)
+class LockedEntry:
+    name: NormalizedName
+    version: Version
+    marker: Marker | None
+
+    def applies(self, cell: Cell, extras: Iterable[str], groups: Iterable[str]) -> bool:
+        """Whether the entry is installed in the cell with every extra and group selected."""
+        if self.marker is None:
+            return True
+        env = {
+            **cell.environment,
+            "extras": frozenset(extras),
+            "dependency_groups": frozenset(groups),
+        }
+        return self.marker.evaluate(env, "lock_file")
+
+
+@dataclass(frozen=True)
+class PriorLock:
+    entries: tuple[LockedEntry, ...]
+    text: str
+
+    def versions(self) -> dict[NormalizedName, set[Version]]:
+        out: dict[NormalizedName, set[Version]] = {}
+        for entry in self.entries:
+            out.setdefault(entry.name, set()).add(entry.version)
+        return out
+
+
+def read_prior(path: Path, warn: Callable[[str], None]) -> PriorLock | None:
+    """The lock at ``path``; None when there is none. A lock aspen cannot read is ignored with a
+    warning (the new lock replaces it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        warn(f"ignoring {path}: {exc}")
+        return None
+    try:
+        packages = tomllib.loads(text).get("packages", [])
+        entries = tuple(
+            LockedEntry(
+                canonicalize_name(p["name"]),
+                Version(p["version"]),
+                Marker(p["marker"]) if p.get("marker") else None,
+            )
+            for p in packages
+            if p.get("version")
+        )
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, InvalidVersion, InvalidMarker) as exc:
+        warn(f"ignoring {path}, which is not a lock aspen can read: {exc}")
+        return None
+    return PriorLock(entries, text)
+
+
+def summarize(old: PriorLock | None, new_text: str) -> list[str]:
+    """One line per package that the new lock adds, removes or moves to another version."""
+    before = _versions(old.text) if old else {}
+    after = _versions(new_text)
+    lines = []
+    for name in sorted(set(before) | set(after)):
+        old_versions, new_versions = before.get(name, {}), after.get(name, {})
+        if set(old_versions) == set(new_versions):
+            continue
+        if not old_versions:
+            lines.append(f"Added {name} {_listing(new_versions)}")
+        elif not new_versions:
+            lines.append(f"Removed {name} {_listing(old_versions)}")
+        else:
+            lines.append(f"Updated {name} {_listing(old_versions)} -> {_listing(new_versions)}")
+    return lines
+
+
+def _versions(text: str) -> dict[str, dict[str, str | None]]:
+    """name -> version -> marker, as the lock file spells them."""
+    out: dict[str, dict[str, str | None]] = {}
+    for package in tomllib.loads(text).get("packages", []):
+        out.setdefault(package["name"], {})[package["version"]] = package.get("marker")
+    return out
+
+
+def _listing(versions: dict[str, str | None]) -> str:
+    """``1.0`` for one version everywhere; ``1.0 (marker), 2.0 (marker)`` for a fork."""
+    ordered = sorted(versions, key=Version)
+    if len(ordered) == 1:
+        return ordered[0]
+    return ", ".join(f"{v} ({versions[v]})" if versions[v] else v for v in ordered)
