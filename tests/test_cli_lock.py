@@ -21,6 +21,11 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     return subprocess.run([*ASPEN, *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
+def lock_from(index_url: str, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``aspen lock`` of the project against one index, without touching the user's cache."""
+    return run("lock", "--project", str(project), "--index-url", index_url, "--no-cache", *args)
+
+
 def write_project(root: Path, body: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(body)
@@ -106,15 +111,7 @@ def requires_dist_from(index_root: Path):
 
 def test_lock_from_a_file_index_is_valid_and_consistent_everywhere(tmp_path, webindex):
     project = write_project(tmp_path / "webapp", WEBAPP)
-    result = run(
-        "lock",
-        "--project",
-        str(project),
-        "--index-url",
-        webindex.simple_url,
-        "--offline",
-        "--no-cache",
-    )
+    result = lock_from(webindex.simple_url, project, "--offline")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert "Locked" in result.stderr
@@ -149,27 +146,14 @@ def test_lock_from_a_file_index_is_valid_and_consistent_everywhere(tmp_path, web
         )
         assert problems == []
 
-    again = run(
-        "lock",
-        "--project",
-        str(project),
-        "--index-url",
-        webindex.simple_url,
-        "--offline",
-        "--no-cache",
-    )
+    again = lock_from(webindex.simple_url, project, "--offline")
     assert again.returncode == 0, again.stderr
     assert (project / "pylock.toml").read_text() == text
 
 
 def test_lock_over_http_matches_the_file_index(tmp_path, webindex):
     project = write_project(tmp_path / "a", WEBAPP)
-    assert (
-        run(
-            "lock", "--project", str(project), "--index-url", webindex.simple_url, "--no-cache"
-        ).returncode
-        == 0
-    )
+    assert lock_from(webindex.simple_url, project).returncode == 0
     with webindex.serve() as served:
         other = write_project(tmp_path / "b", WEBAPP)
         result = run(
@@ -193,19 +177,38 @@ def test_lock_over_http_matches_the_file_index(tmp_path, webindex):
 @pytest.mark.parametrize("installer", ["uv", "pip"])
 def test_lock_installs_with_uv_and_pip(tmp_path, webindex, installer):
     project = write_project(tmp_path / "webapp", WEBAPP)
-    result = run(
-        "lock", "--project", str(project), "--index-url", webindex.simple_url, "--no-cache"
-    )
+    result = lock_from(webindex.simple_url, project)
     assert result.returncode == 0, result.stderr
     target = tmp_path / "site"
     lock = str(project / "pylock.toml")
     if installer == "uv":
         uv = str(Path(sys.executable).parent / "uv")
-        command = [uv, "pip", "install", "--target", str(target), "--python", sys.executable,
-                   "-r", lock, "--offline", "--no-cache"]
+        command = [
+            uv,
+            "pip",
+            "install",
+            "--target",
+            str(target),
+            "--python",
+            sys.executable,
+            "-r",
+            lock,
+            "--offline",
+            "--no-cache",
+        ]
     else:  # pip reads pylock.toml since 26.1
-        command = [sys.executable, "-m", "pip", "install", "--target", str(target), "-r", lock,
-                   "--no-cache-dir", "--disable-pip-version-check"]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--target",
+            str(target),
+            "-r",
+            lock,
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+        ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     installed = {p.name.split("-")[0] for p in target.glob("*.dist-info")}
@@ -216,19 +219,12 @@ def test_lock_installs_with_uv_and_pip(tmp_path, webindex, installer):
 
 def test_no_lock_exits_1_and_keeps_the_old_lock(tmp_path, webindex):
     project = write_project(tmp_path / "p", WEBAPP)
-    assert (
-        run(
-            "lock", "--project", str(project), "--index-url", webindex.simple_url, "--no-cache"
-        ).returncode
-        == 0
-    )
+    assert lock_from(webindex.simple_url, project).returncode == 0
     before = (project / "pylock.toml").read_bytes()
     (project / "pyproject.toml").write_text(
         WEBAPP.replace('"frame[speed]"', '"frame[speed]>=2", "routes<2"')
     )
-    result = run(
-        "lock", "--project", str(project), "--index-url", webindex.simple_url, "--no-cache"
-    )
+    result = lock_from(webindex.simple_url, project)
     assert result.returncode == 1
     assert "no lock exists" in result.stderr
     assert (project / "pylock.toml").read_bytes() == before
