@@ -30,6 +30,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from resolver.environments import Cell, EnvironmentSpace
+from resolver.project import Source
 from resolver.universe import Universe, marker_extras
 
 ROOT = 0
@@ -57,6 +58,8 @@ class FactBase:
     extras: list[str]  # index = extra id
     outside: dict[int, int] = field(default_factory=dict)  # package id -> pseudo-version rank
     locked: dict[tuple[int, int], int] = field(default_factory=dict)  # (package, region) -> rank
+    # Project requirement id -> where the project states it (for explanations).
+    roots: dict[int, list[Source]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
 
     def text(self) -> str:
@@ -87,9 +90,12 @@ def build_facts(universe: Universe) -> FactBase:
             requirements.append(req)
         return req_ids[key]
 
-    for _source, req in project.requirements():
+    roots: dict[int, list[Source]] = {}
+    for source, req in project.requirements():
         if canonicalize_name(req.name) in package_ids:
-            deps.append((ROOT, 0, intern(req)))
+            did = intern(req)
+            deps.append((ROOT, 0, did))
+            roots.setdefault(did, []).append(source)
     windows: dict[NormalizedName, list[Version]] = {}
     for name in sorted(packages):
         package = packages[name]
@@ -137,7 +143,7 @@ def build_facts(universe: Universe) -> FactBase:
             extras.append(name)
         return extra_ids[name]
 
-    base = FactBase(space, regions, package_ids, names, requirements, extras)
+    base = FactBase(space, regions, package_ids, names, requirements, extras, roots=roots)
     out = base.lines
     for region in regions:
         out.append(f"region({region.index}).")
