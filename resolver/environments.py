@@ -143,6 +143,48 @@ def marker_cuts(marker: Marker) -> set[Version]:
     return found
 
 
+# platform_machine values that name Windows or macOS CPUs, not Linux ones.
+_NOT_LINUX_MACHINES = {"AMD64", "amd64", "ARM64", "arm64", "x86", "win32", "WIN32", "Win32"}
+_KNOWN_MACHINES = {system[3] for system in _SYSTEMS}
+_SYSTEM_NAMES = {
+    "cygwin": "CYGWIN_NT",
+    "aix": "AIX",
+    "emscripten": "Emscripten",
+    "sunos5": "SunOS",
+    "illumos": "SunOS",
+    "wasi": "WASI",
+}
+
+
+def marker_platforms(marker: Marker) -> set[Platform]:
+    """Platforms for the ``sys_platform`` and Linux ``platform_machine`` values a marker names
+    that PLATFORMS does not have, for CPython and PyPy."""
+    systems: set[tuple[str, str, str, str]] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, tuple) and len(node) == 3:
+            left, _op, right = node
+            variable = {getattr(left, "value", None), getattr(right, "value", None)}
+            value = (right if type(right).__name__ == "Value" else left).value
+            if "sys_platform" in variable and value not in {s[0] for s in _SYSTEMS}:
+                systems.add((value, _SYSTEM_NAMES.get(value, ""), "posix", "x86_64"))
+            elif (
+                "platform_machine" in variable
+                and value not in _KNOWN_MACHINES | _NOT_LINUX_MACHINES
+            ):
+                systems.add(("linux", "Linux", "posix", value))
+
+    walk(marker._markers)
+    return {
+        Platform(*system, implementation, name)
+        for implementation, name in (("cpython", "CPython"), ("pypy", "PyPy"))
+        for system in systems
+    }
+
+
 def specifier_cuts(spec: SpecifierSet) -> set[Version]:
     """Python versions where membership in the specifier set can change."""
     found: set[Version] = set()
@@ -192,6 +234,10 @@ class EnvironmentSpace:
     requires_python: SpecifierSet
     environments: tuple[Marker, ...]
     cuts: frozenset[Version]
+    # Platforms beyond PLATFORMS that some marker names (sys_platform == 'cygwin', a Linux
+    # platform_machine such as 'i686'): marker values are open-ended, so the space grows to
+    # include every value a requirement can tell apart.
+    more_platforms: frozenset[Platform] = frozenset()
 
     @classmethod
     def build(
@@ -203,11 +249,20 @@ class EnvironmentSpace:
         points = {*PYTHON_MINORS, *specifier_cuts(requires_python), *cuts}
         return cls(requires_python, tuple(environments), frozenset(points))
 
-    def refine(self, cuts: Iterable[Version]) -> EnvironmentSpace:
+    def refine(
+        self, cuts: Iterable[Version], platforms: Iterable[Platform] = ()
+    ) -> EnvironmentSpace:
         cuts = self.cuts | set(cuts)
-        if cuts == self.cuts:
+        more = self.more_platforms | (set(platforms) - set(PLATFORMS))
+        if cuts == self.cuts and more == self.more_platforms:
             return self
-        return EnvironmentSpace(self.requires_python, self.environments, frozenset(cuts))
+        return EnvironmentSpace(
+            self.requires_python, self.environments, frozenset(cuts), frozenset(more)
+        )
+
+    @cached_property
+    def platforms(self) -> tuple[Platform, ...]:
+        return PLATFORMS + tuple(sorted(self.more_platforms, key=lambda p: p.label))
 
     @cached_property
     def pythons(self) -> tuple[tuple[Version, Version | None], ...]:
@@ -225,7 +280,7 @@ class EnvironmentSpace:
     def cells(self) -> tuple[Cell, ...]:
         cells: list[Cell] = []
         for p_index, (low, high) in enumerate(self.pythons):
-            for platform in PLATFORMS:
+            for platform in self.platforms:
                 cell = Cell(len(cells), platform, p_index, low, high)
                 if self.environments and not any(cell.holds(m) for m in self.environments):
                     continue
@@ -236,7 +291,7 @@ class EnvironmentSpace:
         """Whether the marker holds in some cell, for some of the given extras."""
         if marker is None:
             return True
-        space = self.refine(marker_cuts(marker))
+        space = self.refine(marker_cuts(marker), marker_platforms(marker))
         return any(cell.holds(marker, extra) for cell in space.cells for extra in extras)
 
     # -- rendering -------------------------------------------------------------------------
@@ -248,7 +303,7 @@ class EnvironmentSpace:
             return None
         if not chosen:
             raise ValueError("cannot render an empty set of cells")
-        platforms = [p for p in PLATFORMS if any(c.platform == p for c in self.cells)]
+        platforms = [p for p in self.platforms if any(c.platform == p for c in self.cells)]
         by_pythons: dict[frozenset[int], list[Platform]] = {}
         for platform in platforms:
             pys = frozenset(
@@ -337,7 +392,8 @@ def _system_expr(chosen: set[tuple[str, str]], present: set[tuple[str, str]]) ->
     if chosen == present:
         return ""
     systems: dict[str, list[tuple[str, str]]] = {}
-    for pair in sorted(present, key=lambda p: ([s for s, _m in _SYSTEMS_ORDER].index(p[0]), p)):
+    known = [s for s, _m in _SYSTEMS_ORDER]
+    for pair in sorted(present, key=lambda p: (known.index(p[0]) if p[0] in known else 9, p)):
         systems.setdefault(pair[0], []).append(pair)
     include: list[str] = []
     for system, members in systems.items():

@@ -19,7 +19,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from resolver.environments import EnvironmentSpace, marker_cuts, specifier_cuts
+from resolver.environments import (
+    EnvironmentSpace,
+    Platform,
+    marker_cuts,
+    marker_platforms,
+    specifier_cuts,
+)
 from resolver.errors import InputError
 from resolver.prior import PriorLock
 from resolver.project import Project
@@ -121,6 +127,7 @@ class Universe:
         self.packages: dict[NormalizedName, Package] = {}
         self.demands: dict[NormalizedName, Demand] = {}
         self.cut_versions: set[Version] = set()
+        self.cut_platforms: set[Platform] = set()
         self.missing: dict[NormalizedName, str] = {}
         self._scanned: set[tuple[NormalizedName, Version, str]] = set()
 
@@ -187,6 +194,7 @@ class Universe:
             if not self.space.could_hold(req.marker, (extra,)):
                 return
             self.cut_versions |= marker_cuts(req.marker)
+            self.cut_platforms |= marker_platforms(req.marker)
         if req.url:
             raise InputError(f"requirement {req}: direct URL requirements are not supported yet")
         demand = self.demands.setdefault(name, Demand())
@@ -277,4 +285,4 @@ class Universe:
         return [v for v in self.eligible(package) if v not in package.window]
 
     def final_space(self) -> EnvironmentSpace:
-        return self.space.refine(self.cut_versions)
+        return self.space.refine(self.cut_versions, self.cut_platforms)

@@ -388,3 +388,26 @@ def test_a_locked_version_that_disappeared_is_replaced(tmp_path):
     relocked = lock(tmp_path, gone, ["a", "c"], keep=True)
     assert relocked.versions("b") == {"2.0": None}
     assert relocked.versions("a") == {"1.0": None}
+
+
+def test_platforms_beyond_the_usual_ones_that_markers_name(tmp_path):
+    locked = lock(
+        tmp_path,
+        {"a": {"1.0": [], "2.0": []}, "b": {"1.0": []}},
+        [
+            "a>=2; sys_platform == 'illumos'",
+            "a<2; sys_platform == 'os2'",
+            "b; platform_machine == 'i686'",
+        ],
+    )
+    assert locked.versions("a") == {
+        "1.0": "sys_platform == 'os2'",
+        "2.0": "sys_platform == 'illumos'",
+    }
+    assert locked.versions("b") == {"1.0": "sys_platform == 'linux' and platform_machine == 'i686'"}
+    with pytest.raises(NoLockError):
+        lock(
+            tmp_path,
+            {"a": {"1.0": [], "2.0": []}},
+            ["a>=2; sys_platform == 'os2'", "a<2; sys_platform == 'os2'"],
+        )
