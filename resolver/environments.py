@@ -15,7 +15,10 @@ from functools import cached_property
 
 from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag, compatible_tags, cpython_tags, generic_tags, mac_platforms
 from packaging.version import Version
+
+from resolver.provider import DistFile
 
 # CPython minor versions a lock may cover; the last one stands for itself and every later one.
 PYTHON_MINORS: tuple[Version, ...] = tuple(Version(f"3.{m}") for m in range(6, 16))
@@ -101,6 +104,36 @@ class Cell:
     @cached_property
     def _memo(self) -> dict[tuple[int, str], tuple[Marker, bool]]:
         return {}
+
+    @cached_property
+    def tags(self) -> frozenset[Tag]:
+        """Wheel tags an installer accepts in this cell (manylinux up to glibc 2.40, macOS 15)."""
+        major, minor = self.python_low.major, self.python_low.minor
+        machine = self.platform.platform_machine
+        system = self.platform.sys_platform
+        if system == "linux":
+            platforms = [f"manylinux_2_{k}_{machine}" for k in range(40, 4, -1)]
+            platforms += [f"manylinux{y}_{machine}" for y in ("2014", "2010", "1")]
+            platforms.append(f"linux_{machine}")
+        elif system == "darwin":
+            platforms = list(mac_platforms((15, 0), machine))
+        elif system == "win32":
+            platforms = ["win_amd64"] if machine == "AMD64" else []
+        else:
+            platforms = []
+        if self.platform.implementation_name == "cpython":
+            interpreter = f"cp{major}{minor}"
+            specific = cpython_tags((major, minor), platforms=platforms)
+        else:
+            interpreter = f"pp{major}{minor}"
+            specific = generic_tags(interpreter, [f"pypy{major}{minor}_pp73", "none"], platforms)
+        compatible = compatible_tags((major, minor), interpreter, platforms)
+        return frozenset((*specific, *compatible))
+
+    def installable(self, files: Iterable[DistFile]) -> bool:
+        """Whether some file of a version can be installed here: an sdist, or a wheel whose
+        tags the cell accepts."""
+        return any(f.kind == "sdist" or not f.tags.isdisjoint(self.tags) for f in files)
 
     def admits(self, requires_python: SpecifierSet | None) -> bool:
         if requires_python is None:

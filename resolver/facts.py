@@ -14,6 +14,7 @@ versions can run in which region. Atoms (all arguments are integers):
 - ``dep(P,V,D)``: version V of P has requirement D; ``req_pkg(D,Q)``, ``req_extra(D,E)``;
   ``req_on(D,R)``: D's marker holds in R; ``req_extra_on(D,E,R)``: it holds there under extra E.
 - ``req_ok(D,W)``: version W of D's package satisfies D's specifier.
+- ``uninstallable(P,V,R)``: no file of V installs in R (no sdist, no wheel with a fitting tag).
 - ``locked(P,V,R)``: the previous lock had version V of P in region R (absent with --upgrade);
   ``upgrade(P)``: --upgrade-package exempts P from keeping its locked version.
 """
@@ -125,10 +126,19 @@ def build_facts(universe: Universe) -> FactBase:
             if rp is not None:
                 specs.setdefault(str(rp), rp)
     spec_list = [specs[k] for k in sorted(specs)]
+    # Versions with wheels only: where they can be installed also tells cells apart.
+    binary_only = [
+        packages[name].files[v]
+        for name, window in windows.items()
+        for v in window
+        if not any(f.kind == "sdist" for f in packages[name].files[v])
+    ]
     groups: dict[tuple[bool, ...], list[Cell]] = {}
     for cell in space.cells:
-        signature = tuple(cell.holds(m, e) for m, e in markers) + tuple(
-            cell.admits(s) for s in spec_list
+        signature = (
+            tuple(cell.holds(m, e) for m, e in markers)
+            + tuple(cell.admits(s) for s in spec_list)
+            + tuple(cell.installable(files) for files in binary_only)
         )
         groups.setdefault(signature, []).append(cell)
     regions = [Region(i, cells) for i, cells in enumerate(groups.values())]
@@ -170,6 +180,8 @@ def build_facts(universe: Universe) -> FactBase:
             for region in regions:
                 if region.cell.admits(rp):
                     out.append(f"avail({pid},{rank},{region.index}).")
+                    if not region.cell.installable(package.files[v]):
+                        out.append(f"uninstallable({pid},{rank},{region.index}).")
         rest = universe.outside(package)
         if rest:
             pseudo = package.rank[rest[0]]

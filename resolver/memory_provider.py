@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from resolver.provider import CoreMetadata, DistFile, PackageNotFound
@@ -18,7 +18,8 @@ class MemoryProvider:
     """``MemoryProvider({"a": {"1.0": ["b>=2"], "2.0": {"requires_python": ">=3.10"}}})``.
 
     A version maps to its requirement strings, or to a dict with ``requires``,
-    ``requires_python``, ``yanked`` (a reason string) and ``extras`` (extra -> requirement strings).
+    ``requires_python``, ``yanked`` (a reason string), ``extras`` (extra -> requirement strings)
+    and ``wheel_tag`` (default ``py3-none-any``; each version has one wheel and no sdist).
     """
 
     def __init__(self, packages: Mapping[str, Mapping[str, object]]) -> None:
@@ -35,7 +36,8 @@ class MemoryProvider:
                     requires += [_under_extra(text, extra) for text in reqs]
                 rp = info.get("requires_python")
                 rp = SpecifierSet(rp) if rp else None
-                filename = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+                tag = info.get("wheel_tag", "py3-none-any")
+                filename = f"{name.replace('-', '_')}-{version}-{tag}.whl"
                 self._files.setdefault(name, []).append(
                     DistFile(
                         filename=filename,
@@ -48,6 +50,7 @@ class MemoryProvider:
                         size=1,
                         upload_time=datetime(2024, 1, 1, tzinfo=UTC),
                         index="https://example.invalid/simple/",
+                        tags=parse_wheel_filename(filename)[3],
                     )
                 )
                 self._metadata[(name, version)] = CoreMetadata(

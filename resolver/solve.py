@@ -15,6 +15,7 @@ ENCODINGS = ("lock.lp", "objective.lp")
 # Objective levels, highest first, as named in encodings/objective.lp.
 LEVELS = {
     100: "outside candidate windows",
+    70: "versions not installable where chosen",
     60: "staleness of --upgrade-package packages (sum of version ranks)",
     50: "packages whose locked version changes",
     30: "extra versions across platforms",

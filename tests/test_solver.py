@@ -411,3 +411,25 @@ def test_platforms_beyond_the_usual_ones_that_markers_name(tmp_path):
             {"a": {"1.0": [], "2.0": []}},
             ["a>=2; sys_platform == 'os2'", "a<2; sys_platform == 'os2'"],
         )
+
+
+def test_a_version_that_installs_nowhere_is_passed_over(tmp_path):
+    # packse local-not-latest: the newest version has only a wheel for an old Mac CPU.
+    packages = {
+        "a": {"1.2.1+foo": [], "1.2.3": {"requires": [], "wheel_tag": "py3-none-macosx_10_0_ppc64"}}
+    }
+    locked = lock(tmp_path, packages, ["a"])
+    assert locked.versions("a") == {"1.2.1+foo": None}
+
+
+def test_a_windows_only_wheel_does_not_split_the_platforms(tmp_path):
+    # a 2.0 installs on Windows only. Installable everywhere comes first, and one version
+    # across platforms before freshness: 1.0 everywhere, not 2.0 on Windows and 1.0 elsewhere.
+    packages = {
+        "a": {"1.0": [], "2.0": {"requires": [], "wheel_tag": "py3-none-win_amd64"}},
+    }
+    locked = lock(tmp_path, packages, ["a"])
+    assert locked.versions("a") == {"1.0": None}
+    # Where Windows alone needs a, its newest Windows wheel is taken.
+    locked = lock(tmp_path, packages, ["a; sys_platform == 'win32'"])
+    assert locked.versions("a") == {"2.0": "sys_platform == 'win32'"}
