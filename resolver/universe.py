@@ -275,10 +275,19 @@ class Universe:
                 for python in list(taken):
                     if rp is None or rp.contains(python, prereleases=True):
                         window.add(v)
-                        taken[python] += 1
+                        # A version that installs on no platform at this Python (wheels only,
+                        # none fitting) does not use up a place in the window.
+                        if self._installable_at(package, v, python):
+                            taken[python] += 1
                         if taken[python] >= package.depth:
                             del taken[python]
         package.window = window
+
+    def _installable_at(self, package: Package, version: Version, python: Version) -> bool:
+        files = package.files[version]
+        if any(f.kind == "sdist" for f in files):
+            return True
+        return any(c.installable(files) for c in self.space.cells if c.python_low == python)
 
     def outside(self, package: Package) -> list[Version]:
         """Eligible versions not in the window (their metadata is unknown)."""
