@@ -13,12 +13,16 @@ from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from resolver.environments import EnvironmentSpace
 from resolver.errors import NoLockError
+from resolver.facts import build_facts
 from resolver.locker import LockReport, lock_project
 from resolver.lockfile import render_lock
 from resolver.memory_provider import MemoryProvider
 from resolver.prior import read_prior
 from resolver.project import load_project
+from resolver.solve import Solver
+from resolver.universe import Universe
 
 
 class Locked:
@@ -433,3 +437,29 @@ def test_a_windows_only_wheel_does_not_split_the_platforms(tmp_path):
     # Where Windows alone needs a, its newest Windows wheel is taken.
     locked = lock(tmp_path, packages, ["a; sys_platform == 'win32'"])
     assert locked.versions("a") == {"2.0": "sys_platform == 'win32'"}
+
+
+def test_upgrade_package_moves_provably_few_others(tmp_path):
+    # The optimum moves one other package (b, which a 2.0 needs). With a at its newest version,
+    # re-solving with that change forbidden must be impossible, and with one more allowed
+    # possible.
+    lock(tmp_path, OLD, ["a", "c"])
+    prior = read_prior(tmp_path / "pylock.toml", warn=print)
+    moved = lock(tmp_path, NEW, ["a", "c"], keep=True, upgrade={"a": ""})
+    assert moved.versions("a") == {"2.0": None} and moved.versions("b") == {"2.0": None}
+    project = load_project(tmp_path)
+    space = EnvironmentSpace.build(SpecifierSet(">=3.9"))
+
+    def solvable_with_fewer_than(limit: int) -> bool:
+        universe = Universe(
+            project, MemoryProvider(NEW), space, prior=prior, upgrade={"a": SpecifierSet()}
+        )
+        universe.collect()
+        solver = Solver(build_facts(universe))
+        newest = ":- upgrade(P), sel(P,V,_), version(P,W), W < V."
+        solver.ctl.add("limit", [], f"{newest} :- #count {{ P : changed(P) }} >= {limit}.")
+        solver.ctl.ground([("limit", [])])
+        return solver.fits_windows()
+
+    assert not solvable_with_fewer_than(1)
+    assert solvable_with_fewer_than(2)
