@@ -9,7 +9,7 @@ cell's lowest version can stand for all of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -150,29 +150,34 @@ def _padded(version: Version) -> str:
     return ".".join(str(part) for part in release)
 
 
+def marker_comparisons(marker: Marker) -> Iterator[tuple[str, str, str]]:
+    """``(variable, operator, value)`` for every comparison in the marker."""
+    stack: list[object] = [marker._markers]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, tuple) and len(node) == 3:
+            left, op, right = node
+            if type(left).__name__ == "Variable":
+                yield left.value, op.value, right.value
+            elif type(right).__name__ == "Variable":
+                yield right.value, op.value, left.value
+
+
 def marker_cuts(marker: Marker) -> set[Version]:
     """Python versions where the marker's ``python_version``/``python_full_version`` comparisons
     can change truth value."""
     found: set[Version] = set()
-
-    def walk(node: object) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-        elif isinstance(node, tuple) and len(node) == 3:
-            left, op, right = node
-            variable = {getattr(left, "value", None), getattr(right, "value", None)}
-            value = right if type(right).__name__ == "Value" else left
-            if "python_version" in variable:
-                # python_version is "X.Y": it can only change at a minor version.
-                for v in _parse_versions(value.value):
-                    major, minor = (*v.release, 0)[:2]
-                    found.update({Version(f"{major}.{minor}"), Version(f"{major}.{minor + 1}")})
-            elif "python_full_version" in variable:
-                for v in _parse_versions(value.value):
-                    found.update(_comparison_cuts(op.value, v))
-
-    walk(marker._markers)
+    for variable, op, value in marker_comparisons(marker):
+        if variable == "python_version":
+            # python_version is "X.Y": it can only change at a minor version.
+            for v in _parse_versions(value):
+                major, minor = (*v.release, 0)[:2]
+                found.update({Version(f"{major}.{minor}"), Version(f"{major}.{minor + 1}")})
+        elif variable == "python_full_version":
+            for v in _parse_versions(value):
+                found.update(_comparison_cuts(op, v))
     return found
 
 
@@ -193,24 +198,11 @@ def marker_platforms(marker: Marker) -> set[Platform]:
     """Platforms for the ``sys_platform`` and Linux ``platform_machine`` values a marker names
     that PLATFORMS does not have, for CPython and PyPy."""
     systems: set[tuple[str, str, str, str]] = set()
-
-    def walk(node: object) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-        elif isinstance(node, tuple) and len(node) == 3:
-            left, _op, right = node
-            variable = {getattr(left, "value", None), getattr(right, "value", None)}
-            value = (right if type(right).__name__ == "Value" else left).value
-            if "sys_platform" in variable and value not in {s[0] for s in _SYSTEMS}:
-                systems.add((value, _SYSTEM_NAMES.get(value, ""), "posix", "x86_64"))
-            elif (
-                "platform_machine" in variable
-                and value not in _KNOWN_MACHINES | _NOT_LINUX_MACHINES
-            ):
-                systems.add(("linux", "Linux", "posix", value))
-
-    walk(marker._markers)
+    for variable, _op, value in marker_comparisons(marker):
+        if variable == "sys_platform" and value not in {s[0] for s in _SYSTEMS}:
+            systems.add((value, _SYSTEM_NAMES.get(value, ""), "posix", "x86_64"))
+        elif variable == "platform_machine" and value not in _KNOWN_MACHINES | _NOT_LINUX_MACHINES:
+            systems.add(("linux", "Linux", "posix", value))
     return {
         Platform(*system, implementation, name)
         for implementation, name in (("cpython", "CPython"), ("pypy", "PyPy"))

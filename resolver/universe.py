@@ -22,6 +22,7 @@ from packaging.version import Version
 from resolver.environments import (
     EnvironmentSpace,
     Platform,
+    marker_comparisons,
     marker_cuts,
     marker_platforms,
     specifier_cuts,
@@ -38,21 +39,7 @@ def marker_extras(marker: Marker | None) -> set[str]:
     """The extra names an ``extra == "x"`` comparison in the marker mentions."""
     if marker is None:
         return set()
-    found: set[str] = set()
-
-    def walk(node: object) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-        elif isinstance(node, tuple) and len(node) == 3:
-            left, _op, right = node
-            if getattr(left, "value", None) == "extra":
-                found.add(canonicalize_name(right.value))
-            elif getattr(right, "value", None) == "extra":
-                found.add(canonicalize_name(left.value))
-
-    walk(marker._markers)
-    return found
+    return {canonicalize_name(v) for var, _op, v in marker_comparisons(marker) if var == "extra"}
 
 
 @dataclass
