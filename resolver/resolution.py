@@ -78,22 +78,16 @@ def read_resolution(universe: Universe, facts: FactBase, solution: Solution) -> 
                     f"in {cell}: solver chose {sorted(set(versions) - reached_any)} unreachable, "
                     f"missed {sorted(reached_any - set(versions))}"
                 )
+    region_of = {cell: region.index for region in facts.regions for cell in region.cells}
     for entry in entries.values():
         for cell in entry.all_cells():
-            versions = chosen[_region_of(facts, cell)]
+            versions = chosen[region_of[cell]]
             for req in _active(entry.metadata.requires_dist, cell, extras=None):
                 target = canonicalize_name(req.name)
                 if target in versions:
                     entry.dependencies.add((target, versions[target]))
     ordered = sorted(entries.values(), key=lambda e: (e.name, e.version))
     return Resolution(universe.project, space, ordered, solution)
-
-
-def _region_of(facts: FactBase, cell: Cell) -> int:
-    for region in facts.regions:
-        if cell in region.cells:
-            return region.index
-    raise KeyError(cell)
 
 
 def _active(
