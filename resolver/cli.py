@@ -229,7 +229,8 @@ def _lock(
     count = len(locked_names)
     console.info(f"{verb} {count} packages in {elapsed:.2f}s -> {project.lock_path}")
     console.detail(
-        f"  {report.cells} environment cells in {report.regions} regions; "
+        f"  {report.cells} environment cells; {report.classes} package classes"
+        f"{' (every package free to fork on every marker)' if report.fine else ''}; "
         f"{report.rounds} solve round(s); windows widened: {report.widened or 'none'}"
     )
     for level, cost in resolution.solution.costs().items():

@@ -9,6 +9,7 @@ cell's lowest version can stand for all of it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -93,42 +94,12 @@ class Cell:
     def holds(self, marker: Marker | None, extra: str = "") -> bool:
         if marker is None:
             return True
-        # Memoised by identity: the same requirement objects are asked about many times. The
-        # marker is kept in the memo so that its id cannot be reused by another object.
-        key = (id(marker), extra)
-        hit = self._memo.get(key)
-        if hit is None:
-            hit = self._memo[key] = (marker, marker.evaluate({**self.environment, "extra": extra}))
-        return hit[1]
+        return _truth(marker, extra, self.environment)
 
-    @cached_property
-    def _memo(self) -> dict[tuple[int, str], tuple[Marker, bool]]:
-        return {}
-
-    @cached_property
+    @property
     def tags(self) -> frozenset[Tag]:
         """Wheel tags an installer accepts in this cell (manylinux up to glibc 2.40, macOS 15)."""
-        major, minor = self.python_low.major, self.python_low.minor
-        machine = self.platform.platform_machine
-        system = self.platform.sys_platform
-        if system == "linux":
-            platforms = [f"manylinux_2_{k}_{machine}" for k in range(40, 4, -1)]
-            platforms += [f"manylinux{y}_{machine}" for y in ("2014", "2010", "1")]
-            platforms.append(f"linux_{machine}")
-        elif system == "darwin":
-            platforms = list(mac_platforms((15, 0), machine))
-        elif system == "win32":
-            platforms = ["win_amd64"] if machine == "AMD64" else []
-        else:
-            platforms = []
-        if self.platform.implementation_name == "cpython":
-            interpreter = f"cp{major}{minor}"
-            specific = cpython_tags((major, minor), platforms=platforms)
-        else:
-            interpreter = f"pp{major}{minor}"
-            specific = generic_tags(interpreter, [f"pypy{major}{minor}_pp73", "none"], platforms)
-        compatible = compatible_tags((major, minor), interpreter, platforms)
-        return frozenset((*specific, *compatible))
+        return _tags(self.platform, self.python_low.major, self.python_low.minor)
 
     def installable(self, files: Iterable[DistFile]) -> bool:
         """Whether some file of a version can be installed here: an sdist, or a wheel whose
@@ -143,6 +114,50 @@ class Cell:
     def __repr__(self) -> str:
         high = f", {self.python_high}" if self.python_high else ", ..."
         return f"<Cell {self.index} {self.platform.label} [{self.python_low}{high})>"
+
+
+@functools.cache
+def _tags(platform: Platform, major: int, minor: int) -> frozenset[Tag]:
+    machine = platform.platform_machine
+    system = platform.sys_platform
+    if system == "linux":
+        platforms = [f"manylinux_2_{k}_{machine}" for k in range(40, 4, -1)]
+        platforms += [f"manylinux{y}_{machine}" for y in ("2014", "2010", "1")]
+        platforms.append(f"linux_{machine}")
+    elif system == "darwin":
+        platforms = list(mac_platforms((15, 0), machine))
+    elif system == "win32":
+        platforms = ["win_amd64"] if machine == "AMD64" else []
+    else:
+        platforms = []
+    if platform.implementation_name == "cpython":
+        interpreter = f"cp{major}{minor}"
+        specific = cpython_tags((major, minor), platforms=platforms)
+    else:
+        interpreter = f"pp{major}{minor}"
+        specific = generic_tags(interpreter, [f"pypy{major}{minor}_pp73", "none"], platforms)
+    compatible = compatible_tags((major, minor), interpreter, platforms)
+    return frozenset((*specific, *compatible))
+
+
+# Marker truth, memoised for the whole process. A marker's value depends only on the variables
+# it names, so environments that agree on those share one evaluation; markers are keyed by
+# identity (the same requirement objects are asked about again and again) and kept alive here
+# so that an id cannot be reused by another object.
+_NAMED: dict[int, tuple[Marker, tuple[str, ...]]] = {}
+_TRUTH: dict[tuple[int, str, tuple[str, ...]], bool] = {}
+
+
+def _truth(marker: Marker, extra: str, environment: dict[str, str]) -> bool:
+    named = _NAMED.get(id(marker))
+    if named is None:
+        variables = sorted({v for v, _op, _value in marker_comparisons(marker)} - {"extra"})
+        named = _NAMED[id(marker)] = (marker, tuple(variables))
+    key = (id(marker), extra, tuple(environment.get(v, "") for v in named[1]))
+    hit = _TRUTH.get(key)
+    if hit is None:
+        hit = _TRUTH[key] = marker.evaluate({**environment, "extra": extra})
+    return hit
 
 
 def _padded(version: Version) -> str:
@@ -316,8 +331,15 @@ class EnvironmentSpace:
         """Whether the marker holds in some cell, for some of the given extras."""
         if marker is None:
             return True
-        space = self.refine(marker_cuts(marker), marker_platforms(marker))
+        key = (frozenset(marker_cuts(marker)), frozenset(marker_platforms(marker)))
+        space = self._refined.get(key)
+        if space is None:
+            space = self._refined[key] = self.refine(*key)
         return any(cell.holds(marker, extra) for cell in space.cells for extra in extras)
+
+    @cached_property
+    def _refined(self) -> dict[tuple[frozenset[Version], frozenset[Platform]], EnvironmentSpace]:
+        return {}
 
     # -- rendering -------------------------------------------------------------------------
 

@@ -1,28 +1,45 @@
 """Facts: the universe turned into ASP atoms for ``encodings/*.lp``.
 
 Python decides nothing the solver should decide; it precomputes what the encodings must not
-parse: which versions satisfy which requirement, which markers hold in which region, which
-versions can run in which region. Atoms (all arguments are integers):
+parse: which versions satisfy which requirement, which markers hold where, which versions can
+run where.
 
-- ``region(R)``, ``region_py(R,Y)``: cells that no marker or Requires-Python tells apart are one
-  region; ``Y`` numbers the Python intervals a region covers.
+Each package's cells are grouped into *classes*: cells of one Python interval that nothing the
+package depends on tells apart, namely the classes of every package that requires it, the
+markers of those requirements, and its own versions' Requires-Python. A package has one version
+per class, so it forks across platforms only where the requirements on it differ there; a
+package that nothing marks keeps one class per Python interval. (Grouping the whole space into
+regions that every marker of every package agrees on, as a first version did, multiplies
+independent distinctions: 126 regions and 448k facts on a 400-package project.) ``fine=True``
+gives every package the same classes, those regions, which lets a package fork wherever any
+marker does; the locker uses it only when the classes leave no lock.
+
+Atoms (all arguments are integers):
+
+- ``class(P,K,Y)``: class K of package P lies in Python interval Y. Package 0 is the project
+  itself, with the one version 0.
+- ``within(Q,K,P,KP)``: class K of Q lies inside class KP of P, a package that requires Q.
 - ``package(P)``, ``direct(P)``, ``version(P,V)``: ``V`` is the version's rank among all the
-  package's versions (0 = newest). Package 0 is the project itself, with the one version 0.
-- ``avail(P,V,R)``: version V may be chosen in region R (window, metadata, Requires-Python).
+  package's versions (0 = newest).
+- ``next_version(P,U,V)``: V is the next older version of P after U among those in the facts.
+- ``avail(P,V,K)``: version V may be chosen in class K (window, metadata, Requires-Python).
 - ``outside(P,V)``: V stands for every eligible version outside P's window, whose metadata is not
-  fetched; ``avail_outside(P,V,R)``: it can run in R. Choosing it means the window must grow.
+  fetched; ``avail_outside(P,V,K)``: it can run in K. Choosing it means the window must grow.
 - ``dep(P,V,D)``: version V of P has requirement D; ``req_pkg(D,Q)``, ``req_extra(D,E)``;
-  ``req_on(D,R)``: D's marker holds in R; ``req_extra_on(D,E,R)``: it holds there under extra E.
+  ``req_on(D,K)``: D's marker holds in class K of Q; ``req_extra_on(D,E,K)``: it holds there
+  under extra E.
 - ``req_ok(D,W)``: version W of D's package satisfies D's specifier.
-- ``uninstallable(P,V,R)``: no file of V installs in R (no sdist, no wheel with a fitting tag).
-- ``locked(P,V,R)``: the previous lock had version V of P in region R (absent with --upgrade);
+- ``uninstallable(P,V,K,N)``: in N cells of class K no file of V installs (no sdist, no wheel
+  with a fitting tag).
+- ``locked(P,V,K)``: the previous lock had version V of P in class K (absent with --upgrade);
   ``upgrade(P)``: --upgrade-package exempts P from keeping its locked version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -36,9 +53,13 @@ from resolver.universe import Universe, marker_extras
 
 ROOT = 0
 
+Column = tuple  # one value per cell of the space
+
 
 @dataclass
-class Region:
+class PackageClass:
+    """Cells where one package has one version."""
+
     index: int
     cells: list[Cell]
 
@@ -46,19 +67,26 @@ class Region:
     def cell(self) -> Cell:
         return self.cells[0]
 
+    @property
+    def pythons(self) -> list[int]:
+        """The Python intervals (indices into the space's ``pythons``) the class covers."""
+        return sorted({c.python_index for c in self.cells})
+
 
 @dataclass
 class FactBase:
     """The facts of one solve, and the tables to read a model back."""
 
     space: EnvironmentSpace
-    regions: list[Region]
+    classes: dict[int, list[PackageClass]]  # package id -> its classes
+    class_of: dict[int, list[int]]  # package id -> class index of every cell
     package_ids: dict[NormalizedName, int]
     names: list[NormalizedName]
     requirements: list[Requirement]  # index = requirement id
     extras: list[str]  # index = extra id
+    fine: bool = False
     outside: dict[int, int] = field(default_factory=dict)  # package id -> pseudo-version rank
-    locked: dict[tuple[int, int], int] = field(default_factory=dict)  # (package, region) -> rank
+    locked: dict[tuple[int, int], int] = field(default_factory=dict)  # (package, class) -> rank
     # Project requirement id -> where the project states it (for explanations).
     roots: dict[int, list[Source]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
@@ -66,13 +94,17 @@ class FactBase:
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
 
+    @property
+    def class_count(self) -> int:
+        return sum(len(c) for c in self.classes.values())
 
-def build_facts(universe: Universe) -> FactBase:
+
+def build_facts(universe: Universe, *, fine: bool = False) -> FactBase:
     space = universe.final_space()
+    cells = space.cells
     project = universe.project
     packages = universe.packages
 
-    # Requirements of the project (package 0, version 0) and of every window version.
     names: list[NormalizedName] = [project.name]
     package_ids: dict[NormalizedName, int] = {project.name: ROOT}
     for name in sorted(set(universe.demands) | set(packages)):
@@ -80,6 +112,7 @@ def build_facts(universe: Universe) -> FactBase:
             package_ids[name] = len(names)
             names.append(name)
 
+    truth = _Columns(cells)
     req_ids: dict[str, int] = {}
     requirements: list[Requirement] = []
     deps: list[tuple[int, int, int]] = []
@@ -91,57 +124,52 @@ def build_facts(universe: Universe) -> FactBase:
             requirements.append(req)
         return req_ids[key]
 
+    # What each package depends on for its classes: the (package, requirement, extra) edges
+    # into it, and its versions' Requires-Python.
+    columns: dict[int, set[Column]] = {pid: set() for pid in range(len(names))}
+    parents: dict[int, set[int]] = {pid: set() for pid in range(len(names))}
+
+    def add_dep(pid: int, rank: int, req: Requirement, extras: Iterable[str]) -> None:
+        target = package_ids[canonicalize_name(req.name)]
+        under = [
+            truth.marker(req.marker, e)
+            for e in ("", *sorted(marker_extras(req.marker)))
+            if e == "" or e in extras
+        ]
+        if not any(any(col) for col in under):
+            return  # never active: its marker holds nowhere under the extras asked of it
+        deps.append((pid, rank, intern(req)))
+        parents[target].add(pid)
+        columns[target].update(under)
+
     roots: dict[int, list[Source]] = {}
     for source, req in project.requirements():
         if canonicalize_name(req.name) in package_ids:
-            did = intern(req)
-            deps.append((ROOT, 0, did))
-            roots.setdefault(did, []).append(source)
+            roots.setdefault(intern(req), []).append(source)
+            add_dep(ROOT, 0, req, ())
     windows: dict[NormalizedName, list[Version]] = {}
     for name in sorted(packages):
         package = packages[name]
         window = sorted((v for v in package.window if v in package.metadata), reverse=True)
         windows[name] = window
+        asked = universe.demands[name].extras if name in universe.demands else {""}
+        pid = package_ids[name]
         for v in window:
             for req in package.metadata[v].requires_dist:
                 if canonicalize_name(req.name) in package_ids:
-                    deps.append((package_ids[name], package.rank[v], intern(req)))
-
-    # Regions: cells where every marker (under every extra it names) and every Requires-Python
-    # of a candidate agree are one region.
-    markers: list[tuple[Marker, str]] = []
-    seen_markers: set[tuple[str, str]] = set()
-    for req in requirements:
-        if req.marker is not None:
-            for extra in ("", *sorted(marker_extras(req.marker))):
-                key = (str(req.marker), extra)
-                if key not in seen_markers:
-                    seen_markers.add(key)
-                    markers.append((req.marker, extra))
-    specs: dict[str, SpecifierSet] = {}
-    for name, window in windows.items():
-        package = packages[name]
+                    add_dep(pid, package.rank[v], req, asked)
         for v in [*window, *universe.outside(package)]:
-            rp = package.requires_python(v)
-            if rp is not None:
-                specs.setdefault(str(rp), rp)
-    spec_list = [specs[k] for k in sorted(specs)]
-    # Versions with wheels only: where they can be installed also tells cells apart.
-    binary_only = [
-        packages[name].files[v]
-        for name, window in windows.items()
-        for v in window
-        if not any(f.kind == "sdist" for f in packages[name].files[v])
-    ]
-    groups: dict[tuple[bool, ...], list[Cell]] = {}
-    for cell in space.cells:
-        signature = (
-            tuple(cell.holds(m, e) for m, e in markers)
-            + tuple(cell.admits(s) for s in spec_list)
-            + tuple(cell.installable(files) for files in binary_only)
-        )
-        groups.setdefault(signature, []).append(cell)
-    regions = [Region(i, cells) for i, cells in enumerate(groups.values())]
+            columns[pid].add(truth.admits(package.requires_python(v)))
+
+    class_of = _partitions(cells, columns, parents, fine)
+    classes: dict[int, list[PackageClass]] = {}
+    for pid, assignment in class_of.items():
+        mine: list[PackageClass] = []
+        for cell, k in zip(cells, assignment, strict=True):
+            if k == len(mine):
+                mine.append(PackageClass(k, []))
+            mine[k].cells.append(cell)
+        classes[pid] = mine
 
     extras: list[str] = []
     extra_ids: dict[str, int] = {}
@@ -153,14 +181,20 @@ def build_facts(universe: Universe) -> FactBase:
             extras.append(name)
         return extra_ids[name]
 
-    base = FactBase(space, regions, package_ids, names, requirements, extras, roots=roots)
+    base = FactBase(
+        space, classes, class_of, package_ids, names, requirements, extras, fine, roots=roots
+    )
     out = base.lines
-    for region in regions:
-        out.append(f"region({region.index}).")
-        for y in sorted({c.python_index for c in region.cells}):
-            out.append(f"region_py({region.index},{y}).")
+    for pid in sorted(classes):
+        out += [f"class({pid},{c.index},{y})." for c in classes[pid] for y in c.pythons]
+        for parent in sorted(parents[pid]):
+            assignment = class_of[parent]
+            out += [
+                f"within({pid},{c.index},{parent},{assignment[c.cell.index]})."
+                for c in classes[pid]
+            ]
     out.append(f"package({ROOT}). version({ROOT},0).")
-    out += [f"avail({ROOT},0,{r.index})." for r in regions]
+    out += [f"avail({ROOT},0,{c.index})." for c in classes[ROOT]]
     direct = {canonicalize_name(req.name) for _s, req in project.requirements()}
     for name in sorted(direct & set(package_ids)):
         out.append(f"direct({package_ids[name]}).")
@@ -177,19 +211,27 @@ def build_facts(universe: Universe) -> FactBase:
             rank = package.rank[v]
             out.append(f"version({pid},{rank}).")
             rp = package.requires_python(v)
-            for region in regions:
-                if region.cell.admits(rp):
-                    out.append(f"avail({pid},{rank},{region.index}).")
-                    if not region.cell.installable(package.files[v]):
-                        out.append(f"uninstallable({pid},{rank},{region.index}).")
+            files = package.files[v]
+            binary_only = not any(f.kind == "sdist" for f in files)
+            for c in classes[pid]:
+                if c.cell.admits(rp):
+                    out.append(f"avail({pid},{rank},{c.index}).")
+                    if binary_only:
+                        failing = sum(1 for cell in c.cells if not cell.installable(files))
+                        if failing:
+                            out.append(f"uninstallable({pid},{rank},{c.index},{failing}).")
+        ranks = [package.rank[v] for v in windows[name]]
         rest = universe.outside(package)
         if rest:
             pseudo = package.rank[rest[0]]
+            ranks = sorted({*ranks, pseudo})
             base.outside[pid] = pseudo
             out.append(f"version({pid},{pseudo}). outside({pid},{pseudo}).")
-            for region in regions:
-                if any(region.cell.admits(package.requires_python(v)) for v in rest):
-                    out.append(f"avail_outside({pid},{pseudo},{region.index}).")
+            rps = {str(rp): rp for rp in map(package.requires_python, rest)}
+            for c in classes[pid]:
+                if any(c.cell.admits(rp) for rp in rps.values()):
+                    out.append(f"avail_outside({pid},{pseudo},{c.index}).")
+        out += [f"next_version({pid},{u},{v})." for u, v in pairwise(ranks)]
 
     for pid, rank, did in sorted(set(deps)):
         out.append(f"dep({pid},{rank},{did}).")
@@ -200,13 +242,13 @@ def build_facts(universe: Universe) -> FactBase:
         for extra in sorted(req.extras):
             out.append(f"req_extra({did},{extra_id(extra)}).")
         named = sorted(marker_extras(req.marker))
-        for region in regions:
-            if region.cell.holds(req.marker):
-                out.append(f"req_on({did},{region.index}).")
+        for c in classes[qid]:
+            if c.cell.holds(req.marker):
+                out.append(f"req_on({did},{c.index}).")
             else:
                 for extra in named:
-                    if region.cell.holds(req.marker, extra):
-                        out.append(f"req_extra_on({did},{extra_id(extra)},{region.index}).")
+                    if c.cell.holds(req.marker, extra):
+                        out.append(f"req_extra_on({did},{extra_id(extra)},{c.index}).")
         package = packages.get(target)
         if package is None:
             continue
@@ -218,12 +260,109 @@ def build_facts(universe: Universe) -> FactBase:
     return base
 
 
+class _Columns:
+    """Truth values over every cell of the space, memoised: a marker under an extra, a
+    Requires-Python."""
+
+    def __init__(self, cells: Sequence[Cell]) -> None:
+        self.cells = cells
+        self._markers: dict[tuple[str, str], Column] = {}
+        self._specs: dict[str, Column] = {}
+
+    def marker(self, marker: Marker | None, extra: str) -> Column:
+        key = (str(marker), extra)
+        hit = self._markers.get(key)
+        if hit is None:
+            hit = self._markers[key] = tuple(c.holds(marker, extra) for c in self.cells)
+        return hit
+
+    def admits(self, spec: SpecifierSet | None) -> Column:
+        key = str(spec)
+        hit = self._specs.get(key)
+        if hit is None:
+            hit = self._specs[key] = tuple(c.admits(spec) for c in self.cells)
+        return hit
+
+
+def _renumber(columns: Iterable[Column]) -> list[int]:
+    """Class index of every cell: cells with equal values in every column share one, numbered
+    in order of first appearance."""
+    ids: dict[tuple, int] = {}
+    return [ids.setdefault(key, len(ids)) for key in zip(*columns, strict=True)]
+
+
+def _partitions(
+    cells: Sequence[Cell],
+    columns: dict[int, set[Column]],
+    parents: dict[int, set[int]],
+    fine: bool,
+) -> dict[int, list[int]]:
+    """Every package's classes, as the class index of each cell.
+
+    A package's cells are told apart by its own columns, by the classes of the packages that
+    require it, and by every Python version where something it depends on, directly or not,
+    changes: there an older Python may need an older version of it. Classes are refined to a
+    fixpoint (dependency cycles included); they only ever split, so the number of classes of
+    each package tells when nothing changes any more."""
+    if fine:
+        everything = _renumber(set().union(*columns.values()) or {(0,) * len(cells)})
+        return {pid: everything for pid in columns}
+    python = _python_columns(cells, columns, parents)
+    part = {pid: _renumber(columns[pid] | {python[pid]}) for pid in columns}
+    changed = True
+    while changed:
+        changed = False
+        for pid in sorted(columns):
+            if not parents[pid]:
+                continue
+            new = _renumber(columns[pid] | {python[pid]} | {tuple(part[p]) for p in parents[pid]})
+            if max(new) != max(part[pid]):
+                changed = True
+            part[pid] = new
+    return part
+
+
+def _python_columns(
+    cells: Sequence[Cell], columns: dict[int, set[Column]], parents: dict[int, set[int]]
+) -> dict[int, Column]:
+    """For each package, the Python interval of every cell, merged where nothing in the
+    package's dependency closure changes between neighbouring intervals."""
+    position = {(c.python_index, c.platform): i for i, c in enumerate(cells)}
+    pairs = [
+        (y, position[(y - 1, c.platform)], i)
+        for i, c in enumerate(cells)
+        if (y := c.python_index) and (y - 1, c.platform) in position
+    ]
+    cuts: dict[int, set[int]] = {
+        pid: {y for col in cols for y, before, here in pairs if col[before] != col[here]}
+        for pid, cols in columns.items()
+    }
+    children: dict[int, set[int]] = {pid: set() for pid in columns}
+    for pid, mine in parents.items():
+        for parent in mine:
+            children[parent].add(pid)
+    changed = True
+    while changed:
+        changed = False
+        for pid in sorted(columns):
+            grown = cuts[pid].union(*(cuts[child] for child in children[pid]))
+            if len(grown) != len(cuts[pid]):
+                cuts[pid] = grown
+                changed = True
+    # The project has one version: nothing about it changes with Python.
+    cuts[ROOT] = set()
+    return {
+        pid: tuple(sum(1 for y in cuts[pid] if y <= c.python_index) for c in cells)
+        for pid in columns
+    }
+
+
 def _lock_facts(
     universe: Universe, base: FactBase, windows: dict[NormalizedName, list[Version]]
 ) -> list[str]:
-    """``locked`` facts: the version each package had, in each region where its entry applies
+    """``locked`` facts: the version each package had, in each class where its entry applies
     (with every extra and group selected); a package locked at one version everywhere keeps
-    it in regions that did not need it before, too. ``upgrade`` facts for exempt packages."""
+    it in classes that did not need it before, too. ``upgrade`` facts for exempt packages."""
     package_ids = base.package_ids
     out = [f"upgrade({package_ids[n]})." for n in sorted(universe.upgrade) if n in package_ids]
     prior = universe.prior
@@ -237,16 +376,17 @@ def _lock_facts(
         if name not in package_ids or name not in windows or name in universe.upgrade:
             continue
         package = universe.packages[name]
+        pid = package_ids[name]
         mine = entries[name]
-        for region in base.regions:
-            applying = [e for e in mine if e.applies(region.cell, extras, groups)]
+        for c in base.classes[pid]:
+            applying = [e for e in mine if e.applies(c.cell, extras, groups)]
             if not applying and len(mine) == 1:
                 applying = mine
             for entry in applying[:1]:
                 if entry.version in windows[name]:
                     rank = package.rank[entry.version]
-                    base.locked[(package_ids[name], region.index)] = rank
-                    out.append(f"locked({package_ids[name]},{rank},{region.index}).")
+                    base.locked[(pid, c.index)] = rank
+                    out.append(f"locked({pid},{rank},{c.index}).")
     return out
 
 

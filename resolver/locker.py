@@ -34,8 +34,9 @@ class LockReport:
     rounds: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     widened: list[list[str]] = field(default_factory=list)
-    regions: int = 0
+    classes: int = 0  # package classes of the last round
     cells: int = 0
+    fine: bool = False  # whether the last round let packages fork on every marker
 
 
 def lock_project(
@@ -65,10 +66,11 @@ def lock_project(
     )
     universe.collect()
     report.timings["collect_s"] = time.perf_counter() - started
+    fine = False
     for _ in range(MAX_ROUNDS):
         report.rounds += 1
-        facts = build_facts(universe)
-        report.regions, report.cells = len(facts.regions), len(facts.space.cells)
+        facts = build_facts(universe, fine=fine)
+        report.classes, report.cells, report.fine = facts.class_count, len(facts.space.cells), fine
         if os.environ.get("ASPEN_DUMP_FACTS"):  # for profiling clingo on the real problem
             Path(f"{os.environ['ASPEN_DUMP_FACTS']}.{report.rounds}.lp").write_text(facts.text())
         solver = Solver(facts)
@@ -77,6 +79,11 @@ def lock_project(
             grow = _edges(universe, facts, solution)
         else:
             widest = solver.fewest_outside()
+            if widest is None and not fine:
+                # A package may need to fork where no requirement on it does: try again with
+                # every package free to fork on every marker.
+                fine = True
+                continue
             if widest is None:
                 raise NoLockError(_no_lock_message(project, universe))
             grow = {facts.names[p] for (p, v) in widest.selected if facts.outside.get(p) == v}
@@ -96,22 +103,22 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
     chosen version is the oldest window version that meets the requirements active on it, and
     some unfetched older version meets them too."""
     active: dict[tuple[int, int], list[Requirement]] = {}
-    for _p, _v, did, region in solution.active:
+    for did, k in solution.active:
         req = facts.requirements[did]
         pid = facts.package_ids[canonicalize_name(req.name)]
-        active.setdefault((pid, region), []).append(req)
+        active.setdefault((pid, k), []).append(req)
     grow: set[NormalizedName] = set()
-    for (pid, rank), regions in solution.selected.items():
+    for (pid, rank), classes in solution.selected.items():
         if pid not in facts.outside:
             continue
         package = universe.packages[facts.names[pid]]
         chosen = package.versions[rank]
         outside = universe.outside(package)
-        for region in regions:
-            if facts.locked.get((pid, region)) == rank:
+        for k in classes:
+            if facts.locked.get((pid, k)) == rank:
                 continue  # kept from the lock: an older version could only cost more
-            cell = facts.regions[region].cell
-            reqs = active.get((pid, region), [])
+            cell = facts.classes[pid][k].cell
+            reqs = active.get((pid, k), [])
             older_in_window = [
                 v
                 for v in package.window

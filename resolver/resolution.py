@@ -49,39 +49,37 @@ class InconsistentResolution(AssertionError):
 
 def read_resolution(universe: Universe, facts: FactBase, solution: Solution) -> Resolution:
     space = facts.space
-    chosen: dict[int, dict[NormalizedName, Version]] = defaultdict(dict)  # region -> choices
-    for (pid, rank), regions in solution.selected.items():
+    chosen: dict[Cell, dict[NormalizedName, Version]] = {cell: {} for cell in space.cells}
+    for (pid, rank), classes in solution.selected.items():
         name = facts.names[pid]
         version = universe.packages[name].versions[rank]
-        for region in regions:
-            chosen[region][name] = version
+        for k in classes:
+            for cell in facts.classes[pid][k].cells:
+                chosen[cell][name] = version
 
     entries: dict[tuple[NormalizedName, Version], Entry] = {}
     by_source: dict[Source, list[Requirement]] = defaultdict(list)
     for source, req in universe.project.requirements():
         by_source[source].append(req)
 
-    for region in facts.regions:
-        versions = chosen[region.index]
-        for cell in region.cells:
-            reached_any: set[NormalizedName] = set()
-            for source, reqs in by_source.items():
-                for name in _reach(reqs, cell, versions, universe):
-                    reached_any.add(name)
-                    key = (name, versions[name])
-                    entry = entries.get(key)
-                    if entry is None:
-                        entry = entries[key] = Entry(name, key[1], universe.packages[name])
-                    entry.cells.setdefault(source, set()).add(cell)
-            if reached_any != set(versions):
-                raise InconsistentResolution(
-                    f"in {cell}: solver chose {sorted(set(versions) - reached_any)} unreachable, "
-                    f"missed {sorted(reached_any - set(versions))}"
-                )
-    region_of = {cell: region.index for region in facts.regions for cell in region.cells}
+    for cell, versions in chosen.items():
+        reached_any: set[NormalizedName] = set()
+        for source, reqs in by_source.items():
+            for name in _reach(reqs, cell, versions, universe):
+                reached_any.add(name)
+                key = (name, versions[name])
+                entry = entries.get(key)
+                if entry is None:
+                    entry = entries[key] = Entry(name, key[1], universe.packages[name])
+                entry.cells.setdefault(source, set()).add(cell)
+        if reached_any != set(versions):
+            raise InconsistentResolution(
+                f"in {cell}: solver chose {sorted(set(versions) - reached_any)} unreachable, "
+                f"missed {sorted(reached_any - set(versions))}"
+            )
     for entry in entries.values():
         for cell in entry.all_cells():
-            versions = chosen[region_of[cell]]
+            versions = chosen[cell]
             for req in _active(entry.metadata.requires_dist, cell, extras=None):
                 target = canonicalize_name(req.name)
                 if target in versions:

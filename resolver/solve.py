@@ -36,12 +36,12 @@ def encoding_dir() -> Path:
 
 @dataclass
 class Solution:
-    selected: dict[tuple[int, int], set[int]]  # (package id, rank) -> region indices
+    selected: dict[tuple[int, int], set[int]]  # (package id, rank) -> class indices
     cost: list[int]  # one entry per objective priority, highest first
     priorities: list[int]
     optimal: bool
     stats: dict[str, float] = field(default_factory=dict)
-    active: set[tuple[int, int, int, int]] = field(default_factory=set)  # active(P,V,D,R)
+    active: set[tuple[int, int]] = field(default_factory=set)  # active(D,K)
 
     def costs(self) -> dict[str, int]:
         return {
@@ -85,7 +85,7 @@ class Solver:
         if result.unsatisfiable:
             return None
         selected: dict[tuple[int, int], set[int]] = {}
-        active: set[tuple[int, int, int, int]] = set()
+        active: set[tuple[int, int]] = set()
         for atom in found:
             args = tuple(arg.number for arg in atom.arguments)
             if atom.name == "sel" and args[0] != 0:

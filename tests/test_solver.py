@@ -463,3 +463,69 @@ def test_upgrade_package_moves_provably_few_others(tmp_path):
 
     assert not solvable_with_fewer_than(1)
     assert solvable_with_fewer_than(2)
+
+
+def test_a_package_forks_where_only_its_dependencies_differ(tmp_path):
+    # No requirement on q has a marker, yet no single q works everywhere: y must be 1 on
+    # Windows and 2 elsewhere, and each q pins one y. Packages first get one version per class
+    # of environments that the requirements on them tell apart; when that leaves no lock, the
+    # locker lets every package fork on every marker, and q forks.
+    locked = lock(
+        tmp_path,
+        {
+            "q": {"1.0": ["y==1"], "2.0": ["y==2"]},
+            "y": {"1.0": [], "2.0": []},
+            "z": {"1.0": ["y==1; sys_platform == 'win32'", "y==2; sys_platform != 'win32'"]},
+        },
+        ["q", "z"],
+    )
+    assert locked.report.fine
+    assert locked.chosen("q", env("3.12", "win32", "AMD64")) == "1.0"
+    assert locked.chosen("q", env("3.12")) == "2.0"
+    assert locked.chosen("y", env("3.12", "darwin", "arm64")) == "2.0"
+
+
+def test_a_package_forks_by_python_where_a_dependency_does(tmp_path):
+    # a 2.0 needs b>=2, which runs on 3.11 and later only; nothing about a itself changes with
+    # Python. Older Pythons keep the newest a they can run; the others get a 2.0.
+    locked = lock(
+        tmp_path,
+        {
+            "a": {"1.0": ["b"], "2.0": ["b>=2"]},
+            "b": {"1.0": [], "2.0": {"requires_python": ">=3.11"}},
+        },
+        ["a"],
+    )
+    assert not locked.report.fine
+    assert locked.chosen("a", env("3.10")) == "1.0"
+    assert locked.chosen("a", env("3.11", "win32", "AMD64")) == "2.0"
+    assert locked.chosen("b", env("3.10")) == "1.0"
+
+
+def test_classes_follow_the_requirements_on_each_package(tmp_path):
+    # Only c is told apart by platform (its requirement is for Windows); a and b keep one class
+    # per Python interval that something in their closure separates (b's Requires-Python), and
+    # c, required by a, is split where a is too.
+    provider = MemoryProvider(
+        {
+            "a": {"1.0": ["b", "c; sys_platform == 'win32'"]},
+            "b": {"1.0": [], "2.0": {"requires_python": ">=3.12"}},
+            "c": {"1.0": []},
+        }
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["a"]\n'
+    )
+    project = load_project(tmp_path)
+    space = EnvironmentSpace.build(project.requires_python)
+    universe = Universe(project, provider, space, warn=lambda m: None)
+    universe.collect()
+    facts = build_facts(universe)
+    count = {name: len(facts.classes[pid]) for name, pid in facts.package_ids.items()}
+    assert count == {"demo": 1, "a": 2, "b": 2, "c": 4}
+    for c_class in facts.classes[facts.package_ids["c"]]:
+        assert len({cell.platform.sys_platform == "win32" for cell in c_class.cells}) == 1
+        assert len({cell.python_low >= Version("3.12") for cell in c_class.cells}) == 1
+    fine = build_facts(universe, fine=True)
+    assert {len(classes) for classes in fine.classes.values()} == {4}
