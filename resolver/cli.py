@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from resolver.errors import AspenError, StaleLock
+
+if TYPE_CHECKING:
+    from resolver.project import Project
+    from resolver.provider import Provider
 
 app = typer.Typer(
     name="aspen",
@@ -39,6 +48,7 @@ class Console:
 
     def __init__(self, verbosity: int) -> None:
         self.verbosity = verbosity
+        self._lock = threading.Lock()  # fetch threads warn too: one whole line at a time
 
     def info(self, message: str) -> None:
         if self.verbosity >= 0:
@@ -50,7 +60,8 @@ class Console:
 
     def warn(self, message: str) -> None:
         if self.verbosity >= 0:
-            print(f"warning: {message}", file=sys.stderr)
+            with self._lock:
+                print(f"warning: {message}", file=sys.stderr, flush=True)
 
     def error(self, message: str) -> None:
         print(f"error: {message}", file=sys.stderr)
@@ -61,39 +72,76 @@ def _main() -> None:
     """aspen: the lock is an answer-set program, solved to optimality by clingo."""
 
 
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+ProjectOpt = Annotated[
+    Path, typer.Option("--project", help="The project folder (holding pyproject.toml).")
+]
+IndexUrlOpt = Annotated[
+    str | None, typer.Option("--index-url", "-i", help=f"The package index (default {PYPI}).")
+]
+ExtraIndexOpt = Annotated[
+    list[str] | None,
+    typer.Option("--extra-index-url", help="More indexes, after --index-url (repeatable)."),
+]
+FindLinksOpt = Annotated[
+    list[str] | None,
+    typer.Option("--find-links", "-f", help="A folder or page of distribution files (repeatable)."),
+]
+NoIndexOpt = Annotated[
+    bool, typer.Option("--no-index", help="Ignore all indexes; use --find-links only.")
+]
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="No network: cached responses and local files only.")
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")]
+CacheDirOpt = Annotated[
+    Path | None, typer.Option("--cache-dir", help="Cache folder (default ~/.cache/aspen).")
+]
+NoBuildOpt = Annotated[
+    bool, typer.Option("--no-build", help="Never build an sdist to read its metadata.")
+]
+PrereleaseOpt = Annotated[
+    Prerelease | None,
+    typer.Option(
+        "--prerelease", help="Which pre-releases may be chosen (default if-necessary-or-explicit)."
+    ),
+]
+FormatOpt = Annotated[
+    Format, typer.Option("--format", help="text for people, json for tools (on stdout).")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
+VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="Print details.")]
+
+
+@dataclass
+class Sources:
+    """Where packages come from, as the options give it."""
+
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    find_links: list[str] = field(default_factory=list)
+    no_index: bool = False
+    offline: bool = False
+    no_cache: bool = False
+    cache_dir: Path | None = None
+    no_build: bool = False
+
+
 @app.command()
 def lock(
-    project_dir: Annotated[
-        Path, typer.Option("--project", help="The project folder (holding pyproject.toml).")
-    ] = Path("."),
-    index_url: Annotated[
-        str | None, typer.Option("--index-url", "-i", help=f"The package index (default {PYPI}).")
-    ] = None,
-    extra_index_url: Annotated[
-        list[str] | None,
-        typer.Option("--extra-index-url", help="More indexes, after --index-url (repeatable)."),
-    ] = None,
-    find_links: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--find-links", "-f", help="A folder or page of distribution files (repeatable)."
-        ),
-    ] = None,
-    no_index: Annotated[
-        bool, typer.Option("--no-index", help="Ignore all indexes; use --find-links only.")
-    ] = False,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="No network: cached responses and local files only.")
-    ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
-    ] = False,
-    cache_dir: Annotated[
-        Path | None, typer.Option("--cache-dir", help="Cache folder (default ~/.cache/aspen).")
-    ] = None,
-    no_build: Annotated[
-        bool, typer.Option("--no-build", help="Never build an sdist to read its metadata.")
-    ] = False,
+    project_dir: ProjectOpt = Path("."),
+    index_url: IndexUrlOpt = None,
+    extra_index_url: ExtraIndexOpt = None,
+    find_links: FindLinksOpt = None,
+    no_index: NoIndexOpt = False,
+    offline: OfflineOpt = False,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    no_build: NoBuildOpt = False,
     upgrade: Annotated[
         bool, typer.Option("--upgrade", "-U", help="Ignore the existing lock: newest everything.")
     ] = False,
@@ -112,58 +160,160 @@ def lock(
             "--check", "--locked", help="Exit 1 if pylock.toml is missing or stale; write nothing."
         ),
     ] = False,
-    prerelease: Annotated[
-        Prerelease | None,
-        typer.Option(
-            "--prerelease",
-            help="Which pre-releases may be chosen (default if-necessary-or-explicit).",
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="Print details.")] = 0,
+    prerelease: PrereleaseOpt = None,
+    output_format: FormatOpt = Format.text,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Create or refresh pylock.toml for the project."""
     console = Console(-1 if quiet else verbose)
-    try:
+    sources = Sources(
+        index_url,
+        extra_index_url or [],
+        find_links or [],
+        no_index,
+        offline,
+        no_cache,
+        cache_dir,
+        no_build,
+    )
+    with _reported(console, output_format):
         _lock(
             console,
             project_dir,
-            index_url=index_url,
-            extra_index_urls=extra_index_url or [],
-            find_links=find_links or [],
-            no_index=no_index,
-            offline=offline,
-            no_cache=no_cache,
-            cache_dir=cache_dir,
-            no_build=no_build,
+            sources,
             prerelease=prerelease.value if prerelease else None,
             upgrade=upgrade,
             upgrade_packages=upgrade_package or [],
             check=check,
         )
+
+
+@contextmanager
+def _reported(console: Console, output_format: Format) -> Iterator[None]:
+    """Turn aspen's errors into a message (and JSON on stdout for an explained no-lock when
+    asked) and the exit code that goes with them."""
+    try:
+        yield
     except AspenError as exc:
+        explanation = getattr(exc, "explanation", None)
+        if output_format is Format.json and explanation is not None:
+            print(json.dumps(explanation.as_dict(), indent=2))
         console.error(str(exc))
         raise typer.Exit(exc.exit_code) from None
+
+
+@app.command()
+def why(
+    name: Annotated[str, typer.Argument(help="The package to trace.")],
+    project_dir: ProjectOpt = Path("."),
+    output_format: FormatOpt = Format.text,
+    quiet: QuietOpt = False,
+) -> None:
+    """Show the dependency paths that bring NAME into pylock.toml, per fork."""
+    from resolver.project import load_project
+    from resolver.why import render_why, why, why_as_dict
+
+    console = Console(-1 if quiet else 0)
+    with _reported(console, output_format):
+        project = load_project(project_dir.resolve())
+        forks = why(project, name)
+        if output_format is Format.json:
+            print(json.dumps(why_as_dict(name, forks), indent=2))
+        else:
+            print(render_why(name, forks))
+
+
+@app.command("why-not")
+def why_not_command(
+    requirement: Annotated[str, typer.Argument(help="NAME==VERSION")],
+    project_dir: ProjectOpt = Path("."),
+    index_url: IndexUrlOpt = None,
+    extra_index_url: ExtraIndexOpt = None,
+    find_links: FindLinksOpt = None,
+    no_index: NoIndexOpt = False,
+    offline: OfflineOpt = False,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    no_build: NoBuildOpt = False,
+    prerelease: PrereleaseOpt = None,
+    output_format: FormatOpt = Format.text,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Say why NAME==VERSION is not in the lock: impossible (and the smallest reason), or
+    possible but worse under the objective (which level, by how much). Writes nothing."""
+    from resolver.prior import read_prior
+    from resolver.project import load_project
+    from resolver.why import why_not
+
+    console = Console(-1 if quiet else verbose)
+    sources = Sources(
+        index_url,
+        extra_index_url or [],
+        find_links or [],
+        no_index,
+        offline,
+        no_cache,
+        cache_dir,
+        no_build,
+    )
+    with _reported(console, output_format):
+        project = load_project(project_dir.resolve())
+        answer = why_not(
+            project,
+            _provider(console, project, sources),
+            requirement,
+            prior=read_prior(project.lock_path, console.warn),
+            prerelease=_prerelease(project, prerelease.value if prerelease else None),
+            warn=console.warn,
+        )
+        if output_format is Format.json:
+            print(json.dumps(answer.as_dict(), indent=2))
+        else:
+            print(answer.render())
+
+
+def _prerelease(project: Project, option: str | None) -> str:
+    return option or project.settings.prerelease or "if-necessary-or-explicit"
+
+
+def _provider(console: Console, project: Project, sources: Sources) -> Provider:
+    from resolver.index_provider import IndexProvider
+
+    settings = project.settings
+    if sources.no_index:
+        indexes: list[str] = []
+    else:
+        indexes = [
+            sources.index_url or settings.index_url or PYPI,
+            *settings.extra_index_urls,
+            *sources.extra_index_urls,
+        ]
+    links = [*settings.find_links, *sources.find_links]
+    if not indexes and not links:
+        raise AspenError("--no-index leaves no package source: add --find-links DIR")
+    return IndexProvider(
+        index_urls=[_as_url(u) for u in indexes],
+        find_links=[_as_url(u) for u in links],
+        offline=sources.offline,
+        cache_dir=sources.cache_dir,
+        no_cache=sources.no_cache,
+        no_build=sources.no_build or settings.no_build,
+        warn=console.warn,
+    )
 
 
 def _lock(
     console: Console,
     project_dir: Path,
+    sources: Sources,
     *,
-    index_url: str | None,
-    extra_index_urls: list[str],
-    find_links: list[str],
-    no_index: bool,
-    offline: bool,
-    no_cache: bool,
-    cache_dir: Path | None,
-    no_build: bool,
     prerelease: str | None,
     upgrade: bool,
     upgrade_packages: list[str],
     check: bool,
 ) -> None:
-    from resolver.index_provider import IndexProvider
     from resolver.locker import LockReport, lock_project
     from resolver.lockfile import render_lock, write_lock
     from resolver.prior import read_prior, summarize
@@ -171,27 +321,7 @@ def _lock(
 
     started = time.perf_counter()
     project = load_project(project_dir.resolve())
-    settings = project.settings
-    if no_index:
-        indexes: list[str] = []
-    else:
-        indexes = [
-            index_url or settings.index_url or PYPI,
-            *settings.extra_index_urls,
-            *extra_index_urls,
-        ]
-    links = [*settings.find_links, *find_links]
-    if not indexes and not links:
-        raise AspenError("--no-index leaves no package source: add --find-links DIR")
-    provider = IndexProvider(
-        index_urls=[_as_url(u) for u in indexes],
-        find_links=[_as_url(u) for u in links],
-        offline=offline,
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-        no_build=no_build or settings.no_build,
-        warn=console.warn,
-    )
+    provider = _provider(console, project, sources)
     prior = read_prior(project.lock_path, console.warn)
     wanted: dict[str, SpecifierSet] = {}
     for text in upgrade_packages:
@@ -201,7 +331,7 @@ def _lock(
     resolution = lock_project(
         project,
         provider,
-        prerelease=prerelease or settings.prerelease or "if-necessary-or-explicit",
+        prerelease=_prerelease(project, prerelease),
         warn=console.warn,
         report=report,
         prior=None if upgrade else prior,

@@ -16,9 +16,14 @@ class InputError(AspenError):
 
 
 class NoLockError(AspenError):
-    """The requirements cannot hold together: no lock exists."""
+    """The requirements cannot hold together: no lock exists. ``explanation`` says why, when
+    aspen could work it out (resolver.explain.Explanation)."""
 
     exit_code = 1
+
+    def __init__(self, message: str, explanation: object | None = None) -> None:
+        super().__init__(message)
+        self.explanation = explanation
 
 
 class SourceError(AspenError):

@@ -37,7 +37,7 @@ Atoms (all arguments are integers):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -79,7 +79,7 @@ class FactBase:
 
     space: EnvironmentSpace
     classes: dict[int, list[PackageClass]]  # package id -> its classes
-    class_of: dict[int, list[int]]  # package id -> class index of every cell
+    class_of: dict[int, list[int]]  # package id -> class index of every cell kept
     package_ids: dict[NormalizedName, int]
     names: list[NormalizedName]
     requirements: list[Requirement]  # index = requirement id
@@ -99,9 +99,14 @@ class FactBase:
         return sum(len(c) for c in self.classes.values())
 
 
-def build_facts(universe: Universe, *, fine: bool = False) -> FactBase:
+def build_facts(
+    universe: Universe, *, fine: bool = False, only: Callable[[Cell], bool] | None = None
+) -> FactBase:
+    """The facts of the universe; ``only``: keep just the cells it accepts (explanations solve
+    parts of the space on their own)."""
     space = universe.final_space()
-    cells = space.cells
+    cells = [c for c in space.cells if only is None or only(c)]
+    position = {cell: i for i, cell in enumerate(cells)}
     project = universe.project
     packages = universe.packages
 
@@ -190,7 +195,7 @@ def build_facts(universe: Universe, *, fine: bool = False) -> FactBase:
         for parent in sorted(parents[pid]):
             assignment = class_of[parent]
             out += [
-                f"within({pid},{c.index},{parent},{assignment[c.cell.index]})."
+                f"within({pid},{c.index},{parent},{assignment[position[c.cell]]})."
                 for c in classes[pid]
             ]
     out.append(f"package({ROOT}). version({ROOT},0).")
@@ -373,7 +378,9 @@ def _lock_facts(
     for entry in prior.entries:
         entries.setdefault(entry.name, []).append(entry)
     for name in sorted(entries):
-        if name not in package_ids or name not in windows or name in universe.upgrade:
+        if name not in package_ids or name not in windows:
+            continue
+        if name in universe.upgrade or name in universe.pins:
             continue
         package = universe.packages[name]
         pid = package_ids[name]

@@ -14,7 +14,14 @@ from packaging.version import Version
 
 from resolver.build import BuildSettings
 from resolver.http import Http, default_cache_dir
-from resolver.index import by_project, fetch_find_links, fetch_project_page, to_url
+from resolver.index import (
+    by_project,
+    fetch_find_links,
+    fetch_project_page,
+    is_local,
+    local_path,
+    to_url,
+)
 from resolver.metadata import MetadataFetcher
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound
 
@@ -141,6 +148,24 @@ class IndexProvider:
                 call = lambda n=name, v=version: self.metadata(n, v)  # noqa: E731
             if key not in self._memo:
                 executor.submit(_quietly, call)
+
+    def names(self) -> set[NormalizedName]:
+        """Project names that local indexes and find-links locations list, for "did you mean"
+        hints. Remote indexes are not listed: PyPI's list of every project is tens of MB."""
+        found: set[NormalizedName] = set()
+        for index_url in self.index_urls:
+            if is_local(index_url) and local_path(index_url).is_dir():
+                found |= {
+                    canonicalize_name(entry.name)
+                    for entry in local_path(index_url).iterdir()
+                    if entry.is_dir()
+                }
+        for location in self.find_links:
+            try:
+                found |= set(self._find_links_files(location))
+            except Exception:  # a broken location already failed the lock; no hint from it
+                continue
+        return found
 
     def stats(self) -> dict[str, int]:
         """How many metadata fetches took each path (cache, pep658, range, full-download,

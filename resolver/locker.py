@@ -48,9 +48,11 @@ def lock_project(
     report: LockReport | None = None,
     prior: PriorLock | None = None,
     upgrade: Mapping[NormalizedName, SpecifierSet] | None = None,
+    pins: Mapping[NormalizedName, SpecifierSet] | None = None,
 ) -> Resolution:
     """The optimal lock. ``prior`` is the lock to keep (None: lock afresh, as --upgrade does);
-    ``upgrade`` maps the packages --upgrade-package frees to the specifier asked of them."""
+    ``upgrade`` maps the packages --upgrade-package frees to the specifier asked of them;
+    ``pins`` holds packages to a specifier without pushing them to their newest (why-not)."""
     report = report if report is not None else LockReport()
     started = time.perf_counter()
     space = EnvironmentSpace.build(
@@ -62,7 +64,14 @@ def lock_project(
             f"{project.requires_python} and tool.aspen.environments exclude every platform"
         )
     universe = Universe(
-        project, provider, space, prerelease=prerelease, warn=warn, prior=prior, upgrade=upgrade
+        project,
+        provider,
+        space,
+        prerelease=prerelease,
+        warn=warn,
+        prior=prior,
+        upgrade=upgrade,
+        pins=pins,
     )
     universe.collect()
     report.timings["collect_s"] = time.perf_counter() - started
@@ -85,7 +94,7 @@ def lock_project(
                 fine = True
                 continue
             if widest is None:
-                raise NoLockError(_no_lock_message(project, universe))
+                raise _no_lock(universe)
             grow = {facts.names[p] for (p, v) in widest.selected if facts.outside.get(p) == v}
             solution = None
         if grow:
@@ -94,7 +103,7 @@ def lock_project(
             report.timings["total_s"] = time.perf_counter() - started
             return read_resolution(universe, facts, solution)
         if solution is None and not universe.widen(grow):
-            raise NoLockError(_no_lock_message(project, universe))
+            raise _no_lock(universe)
     raise NoLockError(f"no lock found for {project.name} after {MAX_ROUNDS} rounds of widening")
 
 
@@ -139,8 +148,8 @@ def _fits(package: Package, version: Version, cell: Cell, reqs: list[Requirement
     )
 
 
-def _no_lock_message(project: Project, universe: Universe) -> str:
-    lines = [f"no lock exists for {project.name}: the requirements cannot all hold together."]
-    for name, why in sorted(universe.missing.items()):
-        lines.append(f"  {name} is not available: {why}")
-    return "\n".join(lines)
+def _no_lock(universe: Universe) -> NoLockError:
+    from resolver.explain import explain_no_lock
+
+    explanation = explain_no_lock(universe)
+    return NoLockError(explanation.render(), explanation)

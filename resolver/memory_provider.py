@@ -62,6 +62,9 @@ class MemoryProvider:
                 )
         self.metadata_calls: list[tuple[NormalizedName, Version]] = []
 
+    def names(self) -> set[NormalizedName]:
+        return set(self._files)
+
     def files(self, name: NormalizedName) -> Sequence[DistFile]:
         if name not in self._files:
             raise PackageNotFound(f"{name} is not in the test index")

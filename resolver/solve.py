@@ -108,3 +108,35 @@ class Solver:
         solution = self._run(outside=False, full=True, optimise=True)
         assert solution is not None
         return solution
+
+    # -- explanations ------------------------------------------------------------------------
+
+    def inputs(self) -> list[clingo.Symbol]:
+        """The named inputs an explanation may leave out: ``drop(D)`` for each project
+        requirement, ``edge_off(P,Q)`` for the requirements of each package on another."""
+        return sorted(
+            atom.symbol
+            for name in ("drop", "edge_off")
+            for atom in self.ctl.symbolic_atoms.by_signature(name, 1 if name == "drop" else 2)
+        )
+
+    def core(self, held: list[clingo.Symbol]) -> list[clingo.Symbol] | None:
+        """With the ``held`` inputs in force and every other one free to be left out: None when
+        a selection exists (versions outside the windows allowed), else the held inputs of an
+        unsatisfiable core."""
+        started = time.perf_counter()
+        for symbol in self.inputs():
+            self.ctl.assign_external(symbol, None)
+        self.ctl.assign_external(clingo.Function("allow_outside"), True)
+        self.ctl.assign_external(clingo.Function("full_objective"), False)
+        self.ctl.configuration.solve.opt_mode = "ignore"
+        atoms = self.ctl.symbolic_atoms
+        by_literal = {-atoms[symbol].literal: symbol for symbol in held}
+        found: list[int] = []
+        result = self.ctl.solve(
+            assumptions=[(symbol, False) for symbol in held], on_core=found.extend
+        )
+        self.stats["explain_s"] = self.stats.get("explain_s", 0.0) + time.perf_counter() - started
+        if not result.unsatisfiable:
+            return None
+        return sorted({by_literal[lit] for lit in found if lit in by_literal})

@@ -100,8 +100,12 @@ class Universe:
         warn: Callable[[str], None] | None = None,
         prior: PriorLock | None = None,
         upgrade: Mapping[NormalizedName, SpecifierSet] | None = None,
+        pins: Mapping[NormalizedName, SpecifierSet] | None = None,
     ) -> None:
         self.project = project
+        # Packages held to a specifier and freed from their locked version, with no push to
+        # the newest (``aspen why-not`` asks "what if this version"), unlike --upgrade-package.
+        self.pins = dict(pins or {})
         # The previous lock, to keep (None with --upgrade), and the packages --upgrade-package
         # exempts from keeping, each with the specifier the user gave (empty: newest allowed).
         self.prior = prior
@@ -234,11 +238,15 @@ class Universe:
         excluded = package.failed | (package.yanked_versions - demand.pinned)
         if not allow_pre:
             excluded = excluded | package.prereleases
-        wanted = self.upgrade.get(package.name)
+        wanted = [
+            spec
+            for spec in (self.upgrade.get(package.name), self.pins.get(package.name))
+            if spec is not None
+        ]
         return [
             v
             for v in package.versions
-            if v not in excluded and (not wanted or wanted.contains(v, prereleases=True))
+            if v not in excluded and all(s.contains(v, prereleases=True) for s in wanted)
         ]
 
     def _update_window(self, package: Package) -> None:

@@ -1,0 +1,316 @@
+"""Why no lock exists: the smallest set of requirements that cannot hold together, from clingo's
+unsatisfiable cores, and where it fails.
+
+Every project requirement and every package's requirements on another are named inputs of the
+encoding (``drop(D)``, ``edge_off(P,Q)`` in encodings/lock.lp). The explainer first finds the
+environments that fail (each Python interval, then each platform, solved on its own), then asks
+clingo for a core on a small failing part with every input held, and shrinks it by deletion:
+an input whose removal leaves the problem unsatisfiable is not needed for the conflict. The
+shrinking stops at a time budget, and the explanation then says it may not be minimal.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import clingo
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from resolver.environments import Cell
+from resolver.facts import FactBase, build_facts
+from resolver.solve import Solver
+from resolver.universe import Package, Universe
+
+BUDGET_S = 10.0  # for finding the failing environments and for shrinking the core, each
+
+
+@dataclass
+class Reason:
+    """One requirement of a conflict."""
+
+    owner: str  # the project's name, or the package that states the requirement
+    versions: list[str]  # the owner's versions that state it (empty for the project)
+    requirement: str
+    source: str = ""  # for the project: where in pyproject.toml
+
+    def text(self) -> str:
+        if not self.versions:
+            return f"{self.owner} requires {self.requirement} ({self.source})"
+        verb = "requires" if len(self.versions) == 1 else "require"
+        return f"{self.owner} {_version_list(self.versions)} {verb} {self.requirement}"
+
+
+@dataclass
+class Explanation:
+    project: str
+    fails: str  # a marker, or "every environment"
+    works: str | None  # where a lock exists, when somewhere does
+    reasons: list[Reason] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)  # package -> why it is unavailable
+    hints: list[str] = field(default_factory=list)
+    minimal: bool = True
+
+    def render(self) -> str:
+        lines = [f"no lock exists for {self.project}."]
+        where = (
+            "in every environment" if self.fails == "every environment" else (f"where {self.fails}")
+        )
+        lines.append(f"These requirements cannot all hold {where}:")
+        lines += [f"  {reason.text()}" for reason in self.reasons]
+        for name, why in sorted(self.missing.items()):
+            lines.append(f"  {name} is not available: {why}")
+        if not self.minimal:
+            lines.append("  (time ran out while shrinking: this set may not be minimal)")
+        if self.works:
+            lines.append(f"A lock exists where {self.works}.")
+        lines += [f"hint: {hint}" for hint in self.hints]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "fails": self.fails,
+            "works": self.works,
+            "reasons": [
+                {
+                    "owner": r.owner,
+                    "versions": r.versions,
+                    "requirement": r.requirement,
+                    "source": r.source or None,
+                }
+                for r in self.reasons
+            ],
+            "missing": self.missing,
+            "hints": self.hints,
+            "minimal": self.minimal,
+        }
+
+
+def explain_no_lock(universe: Universe, *, budget: float = BUDGET_S) -> Explanation:
+    space = universe.final_space()
+    cells = list(space.cells)
+    failing = _failing_cells(universe, cells, budget)
+    fails = space.render(failing) or "every environment"
+    working = [c for c in cells if c not in failing]
+    works = space.render(working) if working else None
+
+    # The core, on a small part that fails: one Python interval, one platform if that fails.
+    first = min(failing, key=lambda c: (c.python_index, c.index))
+    part = [c for c in failing if c.python_index == first.python_index]
+    small = [c for c in part if c.platform == first.platform]
+    held, facts, solver = None, None, None
+    for candidate in (small, part, failing, cells):
+        facts = build_facts(universe, fine=True, only=set(candidate).__contains__)
+        solver = Solver(facts)
+        held = solver.core(solver.inputs())
+        if held is not None:
+            break
+    assert held is not None and facts is not None and solver is not None, "no lock, yet no core"
+    held, minimal = _shrink(solver, held, budget)
+
+    explanation = Explanation(universe.project.name, fails, works, minimal=minimal)
+    explanation.reasons = _reasons(universe, facts, held)
+    involved = {_name_of(r.requirement) for r in explanation.reasons}
+    explanation.missing = {n: why for n, why in universe.missing.items() if n in involved}
+    explanation.hints = _hints(universe, facts, held, explanation, failing)
+    return explanation
+
+
+def _failing_cells(universe: Universe, cells: list[Cell], budget: float) -> list[Cell]:
+    """The cells where no lock exists: Python intervals solved one by one, then the platforms of
+    the failing ones. What the budget leaves unsolved counts as failing."""
+    started = time.perf_counter()
+
+    def fails(part: list[Cell]) -> bool:
+        if time.perf_counter() - started > budget:
+            return True
+        solver = Solver(build_facts(universe, fine=True, only=set(part).__contains__))
+        return solver.core(solver.inputs()) is not None
+
+    pythons = sorted({c.python_index for c in cells})
+    bad_pythons = [
+        y for y in pythons if len(pythons) == 1 or fails([c for c in cells if c.python_index == y])
+    ] or pythons
+    in_bad = [c for c in cells if c.python_index in bad_pythons]
+    platforms = list(dict.fromkeys(c.platform for c in in_bad))
+    bad_platforms = [
+        p for p in platforms if len(platforms) == 1 or fails([c for c in in_bad if c.platform == p])
+    ] or platforms
+    return [c for c in in_bad if c.platform in bad_platforms]
+
+
+def _shrink(
+    solver: Solver, held: list[clingo.Symbol], budget: float
+) -> tuple[list[clingo.Symbol], bool]:
+    """Deletion-based shrinking: drop each input in turn and keep it out when the rest still
+    conflicts. Package edges go first, so that what stays leans on the project's own
+    requirements, which the user can change."""
+    started = time.perf_counter()
+    order = sorted(held, key=lambda s: (s.name != "edge_off", str(s)))
+    kept = list(order)
+    for symbol in order:
+        if symbol not in kept:
+            continue
+        if time.perf_counter() - started > budget:
+            return kept, False
+        trial = [s for s in kept if s != symbol]
+        core = solver.core(trial)
+        if core is not None:
+            kept = [s for s in trial if s in core]
+    return kept, True
+
+
+def _reasons(universe: Universe, facts: FactBase, held: list[clingo.Symbol]) -> list[Reason]:
+    """The held inputs as lines, in the order a reader follows them: the project's requirements,
+    then the packages they lead to."""
+    reasons: list[Reason] = []
+    project = universe.project
+    edges: dict[NormalizedName, list[NormalizedName]] = {}
+    roots: list[NormalizedName] = []
+    for symbol in held:
+        args = [a.number for a in symbol.arguments]
+        if symbol.name == "drop":
+            req = facts.requirements[args[0]]
+            sources = ", ".join(str(s) for s in facts.roots.get(args[0], []))
+            reasons.append(Reason(project.name, [], str(req), sources))
+            roots.append(canonicalize_name(req.name))
+        else:
+            owner, target = facts.names[args[0]], facts.names[args[1]]
+            edges.setdefault(owner, []).append(target)
+    # Package edges, breadth first from the project's requirements.
+    order: list[tuple[NormalizedName, NormalizedName]] = []
+    seen: set[NormalizedName] = set()
+    queue = list(roots)
+    while queue:
+        name = queue.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        for target in sorted(edges.get(name, [])):
+            order.append((name, target))
+            queue.append(target)
+    order += sorted(
+        (o, t) for o, targets in edges.items() for t in targets if (o, t) not in set(order)
+    )
+    for owner, target in order:
+        reasons += _edge_reasons(universe.packages[owner], target, universe)
+    return reasons
+
+
+def _edge_reasons(package: Package, target: NormalizedName, universe: Universe) -> list[Reason]:
+    """What the fetched versions of a package require of another, grouped by requirement."""
+    by_text: dict[str, list[Version]] = {}
+    for version in sorted(package.metadata, reverse=True):
+        if version not in package.window:
+            continue
+        for req in package.metadata[version].requires_dist:
+            if canonicalize_name(req.name) == target:
+                by_text.setdefault(str(req), []).append(version)
+    return [
+        Reason(package.name, [str(v) for v in versions], text)
+        for text, versions in sorted(by_text.items(), key=lambda kv: kv[1][0], reverse=True)
+    ]
+
+
+def _hints(
+    universe: Universe,
+    facts: FactBase,
+    held: list[clingo.Symbol],
+    explanation: Explanation,
+    failing: list[Cell],
+) -> list[str]:
+    hints: list[str] = []
+    listed = getattr(universe.provider, "names", None)
+    known = sorted(set(universe.packages) | (listed() if listed else set()))
+    for name in sorted(explanation.missing):
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"{name} is on no index or find-links location aspen was given; check the name"
+        hints.append(hint + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    pythons = sorted({c.python_low for c in failing})
+    for reason in explanation.reasons:
+        req = Requirement(reason.requirement)
+        package = universe.packages.get(canonicalize_name(req.name))
+        if package is None:
+            continue
+        matching = [v for v in package.versions if req.specifier.contains(v, prereleases=True)]
+        eligible = set(universe.eligible(package))
+        if not matching:
+            near = _nearest(package.versions, req)
+            hints.append(
+                f"no version of {package.name} matches {req.specifier}"
+                + (f"; nearest: {', '.join(map(str, near))}" if near else "")
+            )
+            continue
+        usable = [v for v in matching if v in eligible]
+        if not usable:
+            kinds = []
+            if any(v in package.prereleases for v in matching):
+                kinds.append("pre-release")
+            if any(package.yanked(v) for v in matching):
+                kinds.append("yanked")
+            shown = ", ".join(str(v) for v in matching[:3])
+            remedy = {
+                "pre-release": "pass --prerelease allow or name the pre-release in the requirement",
+                "yanked": "pin the yanked version with == in the project's own requirements",
+            }
+            hints.append(
+                f"only {' or '.join(kinds) or 'skipped'} versions of {package.name} match "
+                f"{req.specifier} ({shown}): "
+                + "; or ".join(remedy[k] for k in kinds if k in remedy)
+            )
+            continue
+        runnable = [
+            v
+            for v in usable
+            if any(
+                p is None or p.contains(py, prereleases=True)
+                for p in [package.requires_python(v)]
+                for py in pythons
+            )
+        ]
+        if not runnable:
+            needs = {str(package.requires_python(v)) for v in usable[:3]}
+            hints.append(
+                f"every version of {package.name} that matches {req.specifier} needs Python "
+                f"{' or '.join(sorted(needs))}, but the lock must cover Python {pythons[0]}: "
+                "raise requires-python, or limit the requirement with a python_version marker"
+            )
+    if explanation.works:
+        hints.append(
+            "the conflict is only in some environments: to lock just the others, set "
+            f'[tool.aspen] environments = ["{explanation.works}"]'
+        )
+    return list(dict.fromkeys(hints))
+
+
+def _nearest(versions: list[Version], req: Requirement) -> list[Version]:
+    """Up to three existing versions closest to the versions the specifier names."""
+    named = []
+    for spec in req.specifier:
+        try:
+            named.append(Version(spec.version.removesuffix(".*")))
+        except ValueError:
+            continue
+    if not named:
+        return []
+    target = named[0]
+    older = [v for v in versions if v < target][:2]
+    newer = [v for v in reversed(versions) if v > target][:1]
+    return sorted({*older, *newer}, reverse=True)
+
+
+def _name_of(requirement: str) -> NormalizedName:
+    return canonicalize_name(Requirement(requirement).name)
+
+
+def _version_list(versions: list[str]) -> str:
+    if len(versions) == 1:
+        return versions[0]
+    if len(versions) <= 3:
+        return f"{', '.join(versions[:-1])} and {versions[-1]}"
+    return f"{versions[0]} to {versions[-1]} ({len(versions)} versions)"
