@@ -205,13 +205,16 @@ def _install(
         raise BuildError(f"{sdist_name}: installing build requirements failed: {exc}") from exc
     if done.returncode != 0:
         raise BuildError(
-            f"{sdist_name}: installing build requirements {list(requirements)} failed:\n"
+            f"{sdist_name}: installing build requirements {list(requirements)} failed: "
             f"{_tail(done.stderr or done.stdout)}"
         )
 
 
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+def _tail(text: str) -> str:
+    """The last line a failed build printed (usually the error itself): one line per skipped
+    version, so that a project with many old sdists does not bury the answer in tracebacks."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
 
 
 def _run_hook(
@@ -248,7 +251,7 @@ def _run_hook(
     if done.returncode not in (0, _NEEDS_REQUIRES) or not result_file.is_file():
         raise BuildError(
             f"building the metadata of {sdist_name} with {system.backend} failed "
-            f"(exit code {done.returncode}):\n{_tail(done.stderr or done.stdout)}"
+            f"(exit code {done.returncode}): {_tail(done.stderr or done.stdout)}"
         )
     return done.returncode, json.loads(result_file.read_text(encoding="utf-8"))
 

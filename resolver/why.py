@@ -143,7 +143,7 @@ class WhyNot:
             return (
                 f"{head} is possible, but the lock is better without it: with it, "
                 f"{self.level} would be {self.cost} instead of {self.instead} "
-                "(and every level above is no better)."
+                "(every higher-priority level costs the same)."
             )
         assert self.explanation is not None
         reasons = self.explanation.render().splitlines()[1:]
