@@ -103,14 +103,11 @@ def explain_no_lock(universe: Universe, *, budget: float = BUDGET_S) -> Explanat
     first = min(failing, key=lambda c: (c.python_index, c.index))
     part = [c for c in failing if c.python_index == first.python_index]
     small = [c for c in part if c.platform == first.platform]
-    held, facts, solver = None, None, None
     for candidate in (small, part, failing, cells):
-        facts = build_facts(universe, fine=True, only=set(candidate).__contains__)
-        solver = Solver(facts)
-        held = solver.core(solver.inputs())
+        facts, solver, held = _core_on(universe, candidate)
         if held is not None:
             break
-    assert held is not None and facts is not None and solver is not None, "no lock, yet no core"
+    assert held is not None, "no lock, yet no core"
     held, minimal = _shrink(solver, held, budget)
 
     explanation = Explanation(universe.project.name, fails, works, minimal=minimal)
@@ -121,6 +118,16 @@ def explain_no_lock(universe: Universe, *, budget: float = BUDGET_S) -> Explanat
     return explanation
 
 
+def _core_on(
+    universe: Universe, cells: list[Cell]
+) -> tuple[FactBase, Solver, list[clingo.Symbol] | None]:
+    """The fine model of these cells alone, and its core with every input held (None: a lock
+    exists there)."""
+    facts = build_facts(universe, fine=True, only=set(cells).__contains__)
+    solver = Solver(facts)
+    return facts, solver, solver.core(solver.inputs)
+
+
 def _failing_cells(universe: Universe, cells: list[Cell], budget: float) -> list[Cell]:
     """The cells where no lock exists: Python intervals solved one by one, then the platforms of
     the failing ones. What the budget leaves unsolved counts as failing."""
@@ -129,8 +136,7 @@ def _failing_cells(universe: Universe, cells: list[Cell], budget: float) -> list
     def fails(part: list[Cell]) -> bool:
         if time.perf_counter() - started > budget:
             return True
-        solver = Solver(build_facts(universe, fine=True, only=set(part).__contains__))
-        return solver.core(solver.inputs()) is not None
+        return _core_on(universe, part)[2] is not None
 
     pythons = sorted({c.python_index for c in cells})
     bad_pythons = [
@@ -296,9 +302,12 @@ def _nearest(versions: list[Version], req: Requirement) -> list[Version]:
             named.append(Version(spec.version.removesuffix(".*")))
         except ValueError:
             continue
-    if not named:
-        return []
-    target = named[0]
+    return nearest_versions(versions, named[0]) if named else []
+
+
+def nearest_versions(versions: list[Version], target: Version) -> list[Version]:
+    """The two existing versions just below the target and the one just above, newest first
+    (``versions`` newest first)."""
     older = [v for v in versions if v < target][:2]
     newer = [v for v in reversed(versions) if v > target][:1]
     return sorted({*older, *newer}, reverse=True)

@@ -4,11 +4,12 @@ Python decides nothing the solver should decide; it precomputes what the encodin
 parse: which versions satisfy which requirement, which markers hold where, which versions can
 run where.
 
-Each package's cells are grouped into *classes*: cells of one Python interval that nothing the
-package depends on tells apart, namely the classes of every package that requires it, the
-markers of those requirements, and its own versions' Requires-Python. A package has one version
-per class, so it forks across platforms only where the requirements on it differ there; a
-package that nothing marks keeps one class per Python interval. (Grouping the whole space into
+Each package's cells are grouped into *classes*: cells that nothing the package depends on
+tells apart, namely the classes of every package that requires it, the markers of those
+requirements, its own versions' Requires-Python, and the Python versions where something in its
+dependency closure changes. A package has one version per class, so it forks across platforms
+only where the requirements on it differ there; a package that nothing marks keeps one class
+per run of Python intervals that its closure does not tell apart. (Grouping the whole space into
 regions that every marker of every package agrees on, as a first version did, multiplies
 independent distinctions: 126 regions and 448k facts on a 400-package project.) ``fine=True``
 gives every package the same classes, those regions, which lets a package fork wherever any
@@ -16,8 +17,8 @@ marker does; the locker uses it only when the classes leave no lock.
 
 Atoms (all arguments are integers):
 
-- ``class(P,K,Y)``: class K of package P lies in Python interval Y. Package 0 is the project
-  itself, with the one version 0.
+- ``class(P,K,Y)``: class K of package P covers Python interval Y (one fact per interval).
+  Package 0 is the project itself, with the one version 0.
 - ``within(Q,K,P,KP)``: class K of Q lies inside class KP of P, a package that requires Q.
 - ``package(P)``, ``direct(P)``, ``version(P,V)``: ``V`` is the version's rank among all the
   package's versions (0 = newest).
@@ -79,12 +80,10 @@ class FactBase:
 
     space: EnvironmentSpace
     classes: dict[int, list[PackageClass]]  # package id -> its classes
-    class_of: dict[int, list[int]]  # package id -> class index of every cell kept
     package_ids: dict[NormalizedName, int]
     names: list[NormalizedName]
     requirements: list[Requirement]  # index = requirement id
     extras: list[str]  # index = extra id
-    fine: bool = False
     outside: dict[int, int] = field(default_factory=dict)  # package id -> pseudo-version rank
     locked: dict[tuple[int, int], int] = field(default_factory=dict)  # (package, class) -> rank
     # Project requirement id -> where the project states it (for explanations).
@@ -186,9 +185,7 @@ def build_facts(
             extras.append(name)
         return extra_ids[name]
 
-    base = FactBase(
-        space, classes, class_of, package_ids, names, requirements, extras, fine, roots=roots
-    )
+    base = FactBase(space, classes, package_ids, names, requirements, extras, roots=roots)
     out = base.lines
     for pid in sorted(classes):
         out += [f"class({pid},{c.index},{y})." for c in classes[pid] for y in c.pythons]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -111,13 +112,14 @@ class Solver:
 
     # -- explanations ------------------------------------------------------------------------
 
+    @cached_property
     def inputs(self) -> list[clingo.Symbol]:
         """The named inputs an explanation may leave out: ``drop(D)`` for each project
         requirement, ``edge_off(P,Q)`` for the requirements of each package on another."""
         return sorted(
             atom.symbol
-            for name in ("drop", "edge_off")
-            for atom in self.ctl.symbolic_atoms.by_signature(name, 1 if name == "drop" else 2)
+            for name, arity in (("drop", 1), ("edge_off", 2))
+            for atom in self.ctl.symbolic_atoms.by_signature(name, arity)
         )
 
     def core(self, held: list[clingo.Symbol]) -> list[clingo.Symbol] | None:
@@ -125,7 +127,7 @@ class Solver:
         a selection exists (versions outside the windows allowed), else the held inputs of an
         unsatisfiable core."""
         started = time.perf_counter()
-        for symbol in self.inputs():
+        for symbol in self.inputs:
             self.ctl.assign_external(symbol, None)
         self.ctl.assign_external(clingo.Function("allow_outside"), True)
         self.ctl.assign_external(clingo.Function("full_objective"), False)

@@ -20,7 +20,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from resolver.errors import InputError, NoLockError
-from resolver.explain import Explanation
+from resolver.explain import Explanation, nearest_versions
 from resolver.locker import lock_project
 from resolver.prior import PriorLock
 from resolver.project import Project
@@ -186,9 +186,7 @@ def why_not(
         raise InputError(f"why-not {text}: {exc}") from None
     if version not in versions:
         result.verdict = "missing"
-        older = [v for v in versions if v < version][:2]
-        newer = [v for v in reversed(versions) if v > version][:1]
-        result.nearest = [str(v) for v in sorted({*older, *newer}, reverse=True)]
+        result.nearest = [str(v) for v in nearest_versions(versions, version)]
         return result
 
     def run(spec: str):
