@@ -21,6 +21,8 @@ from packaging.utils import canonicalize_name
 from resolver.errors import AspenError, StaleLock
 
 if TYPE_CHECKING:
+    from resolver.options import LockOptions
+    from resolver.prior import PriorLock
     from resolver.project import Project
     from resolver.provider import Provider
 
@@ -110,6 +112,43 @@ PrereleaseOpt = Annotated[
         "--prerelease", help="Which pre-releases may be chosen (default if-necessary-or-explicit)."
     ),
 ]
+
+
+class Resolution(StrEnum):
+    highest = "highest"
+    lowest = "lowest"
+    lowest_direct = "lowest-direct"
+
+
+class ForkStrategy(StrEnum):
+    requires_python = "requires-python"
+    fewest = "fewest"
+
+
+ResolutionOpt = Annotated[
+    Resolution | None,
+    typer.Option(
+        "--resolution",
+        help="Prefer the highest versions (default), the lowest, or the lowest for direct "
+        "dependencies only.",
+    ),
+]
+ForkStrategyOpt = Annotated[
+    ForkStrategy | None,
+    typer.Option(
+        "--fork-strategy",
+        help="requires-python (default): the newest version for each Python range; fewest: "
+        "the fewest versions of each package, before freshness.",
+    ),
+]
+ExcludeNewerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--exclude-newer",
+        help="Leave out files uploaded at or after this date (2025-03-01) or RFC 3339 time; "
+        "recorded in the lock and reused; 'none' clears it.",
+    ),
+]
 FormatOpt = Annotated[
     Format, typer.Option("--format", help="text for people, json for tools (on stdout).")
 ]
@@ -129,6 +168,16 @@ class Sources:
     no_cache: bool = False
     cache_dir: Path | None = None
     no_build: bool = False
+
+
+@dataclass
+class Policy:
+    """The lock options as the command line gives them (None: not given)."""
+
+    prerelease: Prerelease | None = None
+    resolution: Resolution | None = None
+    fork_strategy: ForkStrategy | None = None
+    exclude_newer: str | None = None
 
 
 @app.command()
@@ -161,6 +210,9 @@ def lock(
         ),
     ] = False,
     prerelease: PrereleaseOpt = None,
+    resolution: ResolutionOpt = None,
+    fork_strategy: ForkStrategyOpt = None,
+    exclude_newer: ExcludeNewerOpt = None,
     output_format: FormatOpt = Format.text,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = 0,
@@ -182,7 +234,7 @@ def lock(
             console,
             project_dir,
             sources,
-            prerelease=prerelease.value if prerelease else None,
+            Policy(prerelease, resolution, fork_strategy, exclude_newer),
             upgrade=upgrade,
             upgrade_packages=upgrade_package or [],
             check=check,
@@ -237,6 +289,9 @@ def why_not_command(
     cache_dir: CacheDirOpt = None,
     no_build: NoBuildOpt = False,
     prerelease: PrereleaseOpt = None,
+    resolution: ResolutionOpt = None,
+    fork_strategy: ForkStrategyOpt = None,
+    exclude_newer: ExcludeNewerOpt = None,
     output_format: FormatOpt = Format.text,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = 0,
@@ -260,12 +315,15 @@ def why_not_command(
     )
     with _reported(console, output_format):
         project = load_project(project_dir.resolve())
+        prior = read_prior(project.lock_path, console.warn)
         answer = why_not(
             project,
             _provider(console, project, sources),
             requirement,
-            prior=read_prior(project.lock_path, console.warn),
-            prerelease=_prerelease(project, prerelease.value if prerelease else None),
+            prior=prior,
+            options=_options(
+                project, prior, Policy(prerelease, resolution, fork_strategy, exclude_newer)
+            ),
             warn=console.warn,
         )
         if output_format is Format.json:
@@ -274,8 +332,25 @@ def why_not_command(
             print(answer.render())
 
 
-def _prerelease(project: Project, option: str | None) -> str:
-    return option or project.settings.prerelease or "if-necessary-or-explicit"
+def _options(project: Project, prior: PriorLock | None, policy: Policy) -> LockOptions:
+    """The command line first, then [tool.aspen], then (for the upload cut-off) the lock."""
+    from resolver.options import LockOptions, parse_cutoff
+
+    settings, default = project.settings, LockOptions()
+    if policy.exclude_newer is not None:
+        cutoff = parse_cutoff(policy.exclude_newer, "--exclude-newer")
+    elif settings.exclude_newer is not None:
+        cutoff = settings.exclude_newer
+    elif prior is not None and prior.exclude_newer is not None:
+        cutoff = parse_cutoff(prior.exclude_newer, f"{project.lock_path}: tool.aspen.exclude-newer")
+    else:
+        cutoff = None
+    return LockOptions(
+        prerelease=(policy.prerelease or settings.prerelease or default.prerelease),
+        resolution=(policy.resolution or settings.resolution or default.resolution),
+        fork_strategy=(policy.fork_strategy or settings.fork_strategy or default.fork_strategy),
+        exclude_newer=cutoff,
+    )
 
 
 def _provider(console: Console, project: Project, sources: Sources) -> Provider:
@@ -308,8 +383,8 @@ def _lock(
     console: Console,
     project_dir: Path,
     sources: Sources,
+    policy: Policy,
     *,
-    prerelease: str | None,
     upgrade: bool,
     upgrade_packages: list[str],
     check: bool,
@@ -328,19 +403,23 @@ def _lock(
         req = parse_requirement(text, "--upgrade-package")
         wanted[canonicalize_name(req.name)] = req.specifier
     report = LockReport()
+    options = _options(project, prior, policy)
+    moved = prior.changed_options(options) if prior is not None else []
+    if moved and not upgrade:
+        console.info(f"Ignoring the locked versions: {', '.join(moved)}")
     resolution = lock_project(
         project,
         provider,
-        prerelease=_prerelease(project, prerelease),
+        options=options,
         warn=console.warn,
         report=report,
-        prior=None if upgrade else prior,
+        prior=None if upgrade or moved else prior,
         upgrade=wanted,
     )
     locked_names = {e.name for e in resolution.entries}
     for name in sorted(set(wanted) - locked_names):
         console.warn(f"--upgrade-package {name}: {name} is not in the lock")
-    text = render_lock(resolution)
+    text = render_lock(resolution, prior.text if prior else None)
     changes = summarize(prior, text)
     elapsed = time.perf_counter() - started
     if check:

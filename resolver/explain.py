@@ -36,13 +36,15 @@ class Reason:
     owner: str  # the project's name, or the package that states the requirement
     versions: list[str]  # the owner's versions that state it (empty for the project)
     requirement: str
-    source: str = ""  # for the project: where in pyproject.toml
+    source: str = ""  # for the project: where in pyproject.toml; for a package: an override
+    verb: str = "requires"  # "constrains" for tool.aspen.constraint-dependencies
 
     def text(self) -> str:
         if not self.versions:
-            return f"{self.owner} requires {self.requirement} ({self.source})"
+            return f"{self.owner} {self.verb} {self.requirement} ({self.source})"
         verb = "requires" if len(self.versions) == 1 else "require"
-        return f"{self.owner} {_version_list(self.versions)} {verb} {self.requirement}"
+        where = f" ({self.source})" if self.source else ""
+        return f"{self.owner} {_version_list(self.versions)} {verb} {self.requirement}{where}"
 
 
 @dataclass
@@ -185,6 +187,10 @@ def _reasons(universe: Universe, facts: FactBase, held: list[clingo.Symbol]) -> 
             sources = ", ".join(str(s) for s in facts.roots.get(args[0], []))
             reasons.append(Reason(project.name, [], str(req), sources))
             roots.append(canonicalize_name(req.name))
+        elif symbol.name == "constraint_off":
+            req = facts.requirements[args[0]]
+            source = "tool.aspen.constraint-dependencies"
+            reasons.append(Reason(project.name, [], str(req), source, "constrains"))
         else:
             owner, target = facts.names[args[0]], facts.names[args[1]]
             edges.setdefault(owner, []).append(target)
@@ -217,8 +223,12 @@ def _edge_reasons(package: Package, target: NormalizedName, universe: Universe) 
         for req in package.metadata[version].requires_dist:
             if canonicalize_name(req.name) == target:
                 by_text.setdefault(str(req), []).append(version)
+    overridden = any(
+        canonicalize_name(o.name) == target for o in universe.project.settings.overrides
+    )
+    source = "tool.aspen.override-dependencies" if overridden else ""
     return [
-        Reason(package.name, [str(v) for v in versions], text)
+        Reason(package.name, [str(v) for v in versions], text, source)
         for text, versions in sorted(by_text.items(), key=lambda kv: kv[1][0], reverse=True)
     ]
 
@@ -286,12 +296,44 @@ def _hints(
                 f"{' or '.join(sorted(needs))}, but the lock must cover Python {pythons[0]}: "
                 "raise requires-python, or limit the requirement with a python_version marker"
             )
+            continue
+        hint = _required_hint(universe, package, runnable, failing)
+        if hint:
+            hints.append(f"{hint} (required by {req})")
     if explanation.works:
         hints.append(
             "the conflict is only in some environments: to lock just the others, set "
             f'[tool.aspen] environments = ["{explanation.works}"]'
         )
     return list(dict.fromkeys(hints))
+
+
+def _required_hint(
+    universe: Universe, package: Package, versions: list[Version], failing: list[Cell]
+) -> str | None:
+    """When every one of these versions lacks a file for some required environment where the
+    lock fails: which, and where."""
+    markers = universe.project.settings.required_environments
+    required = [c for c in failing if any(c.holds(m) for m in markers)]
+    if not required:
+        return None
+    where: set[Cell] = set()
+    for version in versions:
+        files = package.files[version]
+        missing = [
+            c
+            for c in required
+            if c.admits(package.requires_python(version)) and not c.installable(files)
+        ]
+        if not missing:
+            return None
+        where.update(missing)
+    shown = ", ".join(str(v) for v in versions[:3])
+    place = universe.final_space().render(where) or "every environment"
+    return (
+        f"{package.name} {shown}{' ...' if len(versions) > 3 else ''} has no file that installs "
+        f"where {place}, which tool.aspen.required-environments requires"
+    )
 
 
 def _nearest(versions: list[Version], req: Requirement) -> list[Version]:

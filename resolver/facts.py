@@ -34,6 +34,11 @@ Atoms (all arguments are integers):
   with a fitting tag).
 - ``locked(P,V,K)``: the previous lock had version V of P in class K (absent with --upgrade);
   ``upgrade(P)``: --upgrade-package exempts P from keeping its locked version.
+- ``pref(P,V,C)``: the preference cost of version V: its rank from the newest, or from the
+  oldest where --resolution lowest applies (0 = most preferred).
+- ``constraint(D)``: requirement D is a tool.aspen constraint (binds, never makes needed).
+- ``required_fail(P,V,K)``: some cell of class K is a required environment where no file of V
+  installs; ``fork_strategy_fewest``: --fork-strategy fewest.
 """
 
 from __future__ import annotations
@@ -146,6 +151,12 @@ def build_facts(
         parents[target].add(pid)
         columns[target].update(under)
 
+    constraint_ids: list[int] = []
+    for req in project.settings.constraints:
+        target = package_ids.get(canonicalize_name(req.name))
+        if target is not None:
+            constraint_ids.append(intern(req))
+            columns[target].add(truth.marker(req.marker, ""))
     roots: dict[int, list[Source]] = {}
     for source, req in project.requirements():
         if canonicalize_name(req.name) in package_ids:
@@ -187,6 +198,14 @@ def build_facts(
 
     base = FactBase(space, classes, package_ids, names, requirements, extras, roots=roots)
     out = base.lines
+    out += [f"constraint({did})." for did in sorted(set(constraint_ids))]
+    if universe.options.fork_strategy == "fewest":
+        out.append("fork_strategy_fewest.")
+    required_markers = project.settings.required_environments
+
+    def required(cell: Cell) -> bool:
+        return any(cell.holds(m) for m in required_markers)
+
     for pid in sorted(classes):
         out += [f"class({pid},{c.index},{y})." for c in classes[pid] for y in c.pythons]
         for parent in sorted(parents[pid]):
@@ -219,13 +238,17 @@ def build_facts(
                 if c.cell.admits(rp):
                     out.append(f"avail({pid},{rank},{c.index}).")
                     if binary_only:
-                        failing = sum(1 for cell in c.cells if not cell.installable(files))
+                        failing = [cell for cell in c.cells if not cell.installable(files)]
                         if failing:
-                            out.append(f"uninstallable({pid},{rank},{c.index},{failing}).")
+                            out.append(f"uninstallable({pid},{rank},{c.index},{len(failing)}).")
+                        if any(map(required, failing)):
+                            out.append(f"required_fail({pid},{rank},{c.index}).")
         ranks = [package.rank[v] for v in windows[name]]
         rest = universe.outside(package)
+        lowest = universe.lowest(name)
         if rest:
-            pseudo = package.rank[rest[0]]
+            # The outside version stands for the most preferred version outside the window.
+            pseudo = package.rank[rest[-1] if lowest else rest[0]]
             ranks = sorted({*ranks, pseudo})
             base.outside[pid] = pseudo
             out.append(f"version({pid},{pseudo}). outside({pid},{pseudo}).")
@@ -234,6 +257,10 @@ def build_facts(
                 if any(c.cell.admits(rp) for rp in rps.values()):
                     out.append(f"avail_outside({pid},{pseudo},{c.index}).")
         out += [f"next_version({pid},{u},{v})." for u, v in pairwise(ranks)]
+        # Preference cost of each version: its rank from the newest, or from the oldest with
+        # --resolution lowest (0 = most preferred).
+        oldest = len(package.versions) - 1
+        out += [f"pref({pid},{r},{oldest - r if lowest else r})." for r in ranks]
 
     for pid, rank, did in sorted(set(deps)):
         out.append(f"dep({pid},{rank},{did}).")

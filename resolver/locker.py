@@ -17,6 +17,7 @@ from packaging.version import Version
 from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, EnvironmentSpace
 from resolver.errors import InputError, NoLockError
 from resolver.facts import FactBase, build_facts
+from resolver.options import LockOptions
 from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import Provider
@@ -43,7 +44,7 @@ def lock_project(
     project: Project,
     provider: Provider,
     *,
-    prerelease: str = "if-necessary-or-explicit",
+    options: LockOptions | None = None,
     warn: Callable[[str], None] | None = None,
     report: LockReport | None = None,
     prior: PriorLock | None = None,
@@ -67,13 +68,17 @@ def lock_project(
         project,
         provider,
         space,
-        prerelease=prerelease,
+        options=options,
         warn=warn,
         prior=prior,
         upgrade=upgrade,
         pins=pins,
     )
     universe.collect()
+    if universe.undated:
+        names = sorted(universe.undated)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        universe.warn(f"--exclude-newer: {shown} list files without an upload time; they are kept")
     report.timings["collect_s"] = time.perf_counter() - started
     fine = False
     for _ in range(MAX_ROUNDS):
@@ -108,9 +113,10 @@ def lock_project(
 
 
 def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[NormalizedName]:
-    """Packages where an older version outside the window might serve the objective better: the
-    chosen version is the oldest window version that meets the requirements active on it, and
-    some unfetched older version meets them too."""
+    """Packages where a less preferred version outside the window might serve the objective
+    better: the chosen version is the last window version (the oldest, or the newest with
+    --resolution lowest) that meets the requirements active on it, and some unfetched version
+    past it meets them too."""
     active: dict[tuple[int, int], list[Requirement]] = {}
     for did, k in solution.active:
         req = facts.requirements[did]
@@ -123,18 +129,23 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
         package = universe.packages[facts.names[pid]]
         chosen = package.versions[rank]
         outside = universe.outside(package)
+        lowest = universe.lowest(package.name)
+
+        def past(v: Version, chosen: Version = chosen, lowest: bool = lowest) -> bool:
+            return v > chosen if lowest else v < chosen
+
         for k in classes:
             if facts.locked.get((pid, k)) == rank:
                 continue  # kept from the lock: an older version could only cost more
             cell = facts.classes[pid][k].cell
             reqs = active.get((pid, k), [])
-            older_in_window = [
+            past_in_window = [
                 v
                 for v in package.window
-                if v < chosen and v in package.metadata and _fits(package, v, cell, reqs)
+                if past(v) and v in package.metadata and _fits(package, v, cell, reqs)
             ]
-            if not older_in_window and any(
-                v < chosen and _fits(package, v, cell, reqs) for v in outside
+            if not past_in_window and any(
+                past(v) and _fits(package, v, cell, reqs) for v in outside
             ):
                 grow.add(package.name)
                 break

@@ -16,13 +16,16 @@ from tomlkit.items import Array, InlineTable
 
 from resolver.environments import DEFAULT_REQUIRES_PYTHON
 from resolver.errors import AspenError
+from resolver.options import LockOptions, format_cutoff
 from resolver.project import Source
 from resolver.provider import DistFile
 from resolver.resolution import Entry, Resolution
 
 
-def render_lock(resolution: Resolution) -> str:
-    """The pylock.toml text of a resolution: sorted, free of timestamps that change, valid."""
+def render_lock(resolution: Resolution, previous: str | None = None) -> str:
+    """The pylock.toml text of a resolution: sorted, free of timestamps that change, valid.
+    ``previous`` (the lock being replaced) is returned as it is when only its recorded
+    objective costs differ: ranks move when an index gains versions, with nothing to re-lock."""
     project = resolution.project
     doc = tomlkit.document()
     doc["lock-version"] = "1.0"
@@ -39,12 +42,45 @@ def render_lock(resolution: Resolution) -> str:
     for entry in resolution.entries:
         packages.append(_package_table(entry, resolution, multiple))
     doc["packages"] = packages
+    doc["tool"] = {"aspen": _tool_table(resolution)}
     text = tomlkit.dumps(doc)
     try:
         Pylock.from_dict(tomllib.loads(text))
     except PylockValidationError as exc:  # a bug in aspen, never the user's fault
         raise AssertionError(f"aspen produced an invalid pylock.toml: {exc}") from exc
+    if previous is not None and same_lock(previous, text):
+        return previous
     return text
+
+
+def _tool_table(resolution: Resolution) -> tomlkit.items.Table:
+    """What aspen needs to re-lock the same way, and what the lock traded: the options that
+    differ from the defaults, and the cost of every objective level."""
+    table = tomlkit.table()
+    options, default = resolution.options, LockOptions()
+    for key in ("resolution", "fork_strategy", "prerelease"):
+        if getattr(options, key) != getattr(default, key):
+            table[key.replace("_", "-")] = getattr(options, key)
+    if options.exclude_newer is not None:
+        table["exclude-newer"] = format_cutoff(options.exclude_newer)
+    objective = tomlkit.table()
+    objective.comment("cost of each objective level, highest priority first (README)")
+    for key, cost in resolution.solution.record().items():
+        objective[key] = cost
+    table["objective"] = objective
+    return table
+
+
+def same_lock(old: str, new: str) -> bool:
+    """Whether two lock texts lock the same thing: equal once the recorded objective costs are
+    left out."""
+    try:
+        before, after = tomllib.loads(old), tomllib.loads(new)
+    except tomllib.TOMLDecodeError:
+        return False
+    for data in (before, after):
+        data.get("tool", {}).get("aspen", {}).pop("objective", None)
+    return before == after
 
 
 def entry_marker(entry: Entry, resolution: Resolution) -> str | None:

@@ -18,8 +18,9 @@ class MemoryProvider:
     """``MemoryProvider({"a": {"1.0": ["b>=2"], "2.0": {"requires_python": ">=3.10"}}})``.
 
     A version maps to its requirement strings, or to a dict with ``requires``,
-    ``requires_python``, ``yanked`` (a reason string), ``extras`` (extra -> requirement strings)
-    and ``wheel_tag`` (default ``py3-none-any``; each version has one wheel and no sdist).
+    ``requires_python``, ``yanked`` (a reason string), ``extras`` (extra -> requirement strings),
+    ``wheel_tag`` (default ``py3-none-any``; each version has one wheel and no sdist) and
+    ``uploaded`` (an ISO date or time, default 2024-01-01, UTC).
     """
 
     def __init__(self, packages: Mapping[str, Mapping[str, object]]) -> None:
@@ -48,7 +49,9 @@ class MemoryProvider:
                         requires_python=rp,
                         yanked=info.get("yanked"),
                         size=1,
-                        upload_time=datetime(2024, 1, 1, tzinfo=UTC),
+                        upload_time=datetime.fromisoformat(
+                            info.get("uploaded", "2024-01-01")
+                        ).replace(tzinfo=UTC),
                         index="https://example.invalid/simple/",
                         tags=parse_wheel_filename(filename)[3],
                     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker
@@ -13,6 +13,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from resolver.environments import Cell
+from resolver.options import LockOptions
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,25 @@ class LockedEntry:
 class PriorLock:
     entries: tuple[LockedEntry, ...]
     text: str
+    # The options the lock was made with, as [tool.aspen] records them (absent: the default).
+    recorded: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exclude_newer(self) -> str | None:
+        return self.recorded.get("exclude-newer")
+
+    def changed_options(self, options: LockOptions) -> list[str]:
+        """The options that say what a good lock is and differ from the ones the lock was made
+        with, as ``--resolution lowest (was highest)``; the lock's versions are then no longer
+        worth keeping."""
+        default = LockOptions()
+        out = []
+        for key in ("resolution", "fork_strategy", "prerelease"):
+            flag = key.replace("_", "-")
+            now, before = getattr(options, key), self.recorded.get(flag, getattr(default, key))
+            if now != before:
+                out.append(f"--{flag} {now} (was {before})")
+        return out
 
     def versions(self) -> dict[NormalizedName, set[Version]]:
         out: dict[NormalizedName, set[Version]] = {}
@@ -56,7 +76,10 @@ def read_prior(path: Path, warn: Callable[[str], None]) -> PriorLock | None:
         warn(f"ignoring {path}: {exc}")
         return None
     try:
-        packages = tomllib.loads(text).get("packages", [])
+        data = tomllib.loads(text)
+        packages = data.get("packages", [])
+        tool = data.get("tool", {}).get("aspen", {})
+        recorded = {k: v for k, v in tool.items() if isinstance(v, str)}
         entries = tuple(
             LockedEntry(
                 canonicalize_name(p["name"]),
@@ -69,7 +92,7 @@ def read_prior(path: Path, warn: Callable[[str], None]) -> PriorLock | None:
     except (tomllib.TOMLDecodeError, KeyError, TypeError, InvalidVersion, InvalidMarker) as exc:
         warn(f"ignoring {path}, which is not a lock aspen can read: {exc}")
         return None
-    return PriorLock(entries, text)
+    return PriorLock(entries, text, recorded)
 
 
 def summarize(old: PriorLock | None, new_text: str) -> list[str]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from resolver.errors import InputError
-
-PRERELEASE_POLICIES = ("disallow", "allow", "if-necessary", "explicit", "if-necessary-or-explicit")
+from resolver.options import FORK_STRATEGIES, PRERELEASE_POLICIES, RESOLUTIONS, choose, parse_cutoff
 
 # [tool.aspen] keys and the type each must have.
 _SETTINGS: dict[str, type] = {
@@ -25,6 +27,13 @@ _SETTINGS: dict[str, type] = {
     "find-links": list,
     "no-build": bool,
     "prerelease": str,
+    "resolution": str,
+    "fork-strategy": str,
+    "exclude-newer": str,
+    "constraint-dependencies": list,
+    "override-dependencies": list,
+    "required-environments": list,
+    "conflicts": list,
 }
 
 
@@ -52,6 +61,17 @@ class Settings:
     find_links: tuple[str, ...] = ()
     no_build: bool = False
     prerelease: str | None = None
+    resolution: str | None = None
+    fork_strategy: str | None = None
+    exclude_newer: datetime | None = None
+    # Requirements that bind a package only when something else needs it.
+    constraints: tuple[Requirement, ...] = ()
+    # Requirements that replace every requirement on their package, the project's included.
+    overrides: tuple[Requirement, ...] = ()
+    # Environments where every chosen package must have a file that installs.
+    required_environments: tuple[Marker, ...] = ()
+    # Sets of extras and groups that are never installed together.
+    conflicts: tuple[tuple[Source, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,13 +96,48 @@ class Project:
         """Every requirement of the project with the source it belongs to, in a fixed order.
 
         A requirement on the project itself (``me[test]`` in a group, ``all = ["me[a,b]"]``)
-        stands for the requirements of those extras, under its marker."""
+        stands for the requirements of those extras, under its marker. Overrides replace the
+        requirements on their packages."""
+        return list(self._requirements)
+
+    @cached_property
+    def _requirements(self) -> tuple[tuple[Source, Requirement], ...]:
         out = [(Source("main"), r) for r in self._expand(self.dependencies)]
         for extra in sorted(self.extras):
             out += [(Source("extra", extra), r) for r in self._expand(self.extras[extra])]
         for group in sorted(self.groups):
             out += [(Source("group", group), r) for r in self._expand(self.groups[group])]
+        if not self.settings.overrides:
+            return tuple(out)
+        return tuple((source, new) for source, req in out for new in self.overridden((req,)))
+
+    @cached_property
+    def _overrides(self) -> dict[NormalizedName, list[Requirement]]:
+        out: dict[NormalizedName, list[Requirement]] = {}
+        for req in self.settings.overrides:
+            out.setdefault(canonicalize_name(req.name), []).append(req)
         return out
+
+    def overridden(self, reqs: Iterable[Requirement]) -> tuple[Requirement, ...]:
+        """The requirements with ``tool.aspen.override-dependencies`` applied: a requirement on
+        an overridden package becomes each override of it, under both markers, asking for the
+        extras of both (as in uv, where an override has a marker, the original requirement no
+        longer applies outside it: give one override per environment you need)."""
+        out: list[Requirement] = []
+        for req in reqs:
+            overrides = self._overrides.get(canonicalize_name(req.name))
+            if not overrides:
+                out.append(req)
+                continue
+            for override in overrides:
+                new = Requirement(str(override))
+                new.extras = set(override.extras) | set(req.extras)
+                if req.marker is not None and override.marker is not None:
+                    new.marker = Marker(f"({req.marker}) and ({override.marker})")
+                elif req.marker is not None:
+                    new.marker = req.marker
+                out.append(new)
+        return tuple(out)
 
     def _expand(
         self, reqs: tuple[Requirement, ...], seen: frozenset[str] = frozenset()
@@ -158,6 +213,14 @@ def project_from_dict(data: dict[str, Any], root: Path) -> Project:
         extras[canonicalize_name(extra)] = _requirements(reqs, path, key)
     groups = _groups(data.get("dependency-groups", {}), path)
     settings = _settings(data.get("tool", {}).get("aspen", {}), path)
+    for members in settings.conflicts:
+        for source in members:
+            known = extras if source.kind == "extra" else groups
+            if source.name not in known:
+                raise InputError(
+                    f"{path}: tool.aspen.conflicts names {source.kind} {source.name!r}, "
+                    f"which the project does not have"
+                )
     return Project(
         root=root,
         name=canonicalize_name(raw_name),
@@ -214,26 +277,70 @@ def _settings(table: Any, path: Path) -> Settings:
             known = ", ".join(sorted(_SETTINGS))
             raise InputError(f"{path}: unknown key tool.aspen.{key} (known keys: {known})")
         _expect(value, _SETTINGS[key], path, f"tool.aspen.{key}")
-    environments = []
-    for i, text in enumerate(table.get("environments", [])):
-        try:
-            environments.append(Marker(_expect(text, str, path, f"tool.aspen.environments[{i}]")))
-        except InvalidMarker as exc:
-            raise InputError(f"{path}: tool.aspen.environments[{i}] = {text!r}: {exc}") from None
-    prerelease = table.get("prerelease")
-    if prerelease is not None and prerelease not in PRERELEASE_POLICIES:
-        raise InputError(
-            f"{path}: tool.aspen.prerelease = {prerelease!r}; "
-            f"expected one of {', '.join(PRERELEASE_POLICIES)}"
-        )
+    prerelease = choose(
+        f"{path}: tool.aspen.prerelease", table.get("prerelease"), PRERELEASE_POLICIES
+    )
+    resolution = choose(f"{path}: tool.aspen.resolution", table.get("resolution"), RESOLUTIONS)
+    fork_strategy = choose(
+        f"{path}: tool.aspen.fork-strategy", table.get("fork-strategy"), FORK_STRATEGIES
+    )
+    exclude_newer = None
+    if "exclude-newer" in table:
+        exclude_newer = parse_cutoff(table["exclude-newer"], f"{path}: tool.aspen.exclude-newer")
     for key in ("extra-index-url", "find-links"):
         for i, item in enumerate(table.get(key, [])):
             _expect(item, str, path, f"tool.aspen.{key}[{i}]")
     return Settings(
-        environments=tuple(environments),
+        environments=_markers(table, "environments", path),
         index_url=table.get("index-url"),
         extra_index_urls=tuple(table.get("extra-index-url", [])),
         find_links=tuple(table.get("find-links", [])),
         no_build=table.get("no-build", False),
         prerelease=prerelease,
+        resolution=resolution,
+        fork_strategy=fork_strategy,
+        exclude_newer=exclude_newer,
+        constraints=_requirements(
+            table.get("constraint-dependencies", []), path, "tool.aspen.constraint-dependencies"
+        ),
+        overrides=_requirements(
+            table.get("override-dependencies", []), path, "tool.aspen.override-dependencies"
+        ),
+        required_environments=_markers(table, "required-environments", path),
+        conflicts=_conflicts(table.get("conflicts", []), path),
     )
+
+
+def _markers(table: dict[str, Any], key: str, path: Path) -> tuple[Marker, ...]:
+    out = []
+    for i, text in enumerate(table.get(key, [])):
+        where = f"tool.aspen.{key}[{i}]"
+        try:
+            out.append(Marker(_expect(text, str, path, where)))
+        except InvalidMarker as exc:
+            raise InputError(f"{path}: {where} = {text!r}: {exc}") from None
+    return tuple(out)
+
+
+def _conflicts(items: list[Any], path: Path) -> tuple[tuple[Source, ...], ...]:
+    """``[[{extra = "cpu"}, {extra = "cuda"}], ...]``: each set names two or more extras or
+    groups of the project, of which at most one is installed."""
+    out = []
+    for i, members in enumerate(items):
+        where = f"tool.aspen.conflicts[{i}]"
+        _expect(members, list, path, where)
+        sources = []
+        for j, item in enumerate(members):
+            _expect(item, dict, path, f"{where}[{j}]")
+            if len(item) != 1 or next(iter(item)) not in ("extra", "group"):
+                raise InputError(
+                    f'{path}: {where}[{j}] = {item!r}: expected {{ extra = "name" }} or '
+                    '{ group = "name" }'
+                )
+            kind, name = next(iter(item.items()))
+            _expect(name, str, path, f"{where}[{j}].{kind}")
+            sources.append(Source(kind, canonicalize_name(name)))
+        if len(set(sources)) < 2:
+            raise InputError(f"{path}: {where} must name at least two extras or groups")
+        out.append(tuple(dict.fromkeys(sources)))
+    return tuple(out)

@@ -13,6 +13,7 @@ from packaging.version import Version
 
 from resolver.environments import Cell, EnvironmentSpace
 from resolver.facts import FactBase
+from resolver.options import LockOptions
 from resolver.project import Project, Source
 from resolver.provider import CoreMetadata
 from resolver.solve import Solution
@@ -41,6 +42,7 @@ class Resolution:
     space: EnvironmentSpace
     entries: list[Entry]  # sorted by name, then version
     solution: Solution
+    options: LockOptions = field(default_factory=LockOptions)
 
 
 class InconsistentResolution(AssertionError):
@@ -85,7 +87,7 @@ def read_resolution(universe: Universe, facts: FactBase, solution: Solution) -> 
                 if target in versions:
                     entry.dependencies.add((target, versions[target]))
     ordered = sorted(entries.values(), key=lambda e: (e.name, e.version))
-    return Resolution(universe.project, space, ordered, solution)
+    return Resolution(universe.project, space, ordered, solution, universe.options)
 
 
 def _active(

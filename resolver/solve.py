@@ -20,9 +20,24 @@ LEVELS = {
     60: "staleness of --upgrade-package packages (sum of version ranks)",
     50: "packages whose locked version changes",
     30: "extra versions across platforms",
+    25: "extra versions across Python ranges (--fork-strategy fewest)",
     22: "staleness of direct dependencies (sum of version ranks)",
     20: "staleness of transitive dependencies (sum of version ranks)",
     10: "extra versions across Python ranges",
+    5: "packages",
+}
+
+# The key each level has in the lock's [tool.aspen.objective] table (level 100 is always 0 in a
+# lock; levels 25 and 10 are the same criterion, placed by --fork-strategy).
+LEVEL_KEYS = {
+    70: "uninstallable-cells",
+    60: "upgrade-rank",
+    50: "changed-packages",
+    30: "platform-versions",
+    25: "python-versions",
+    22: "direct-rank",
+    20: "transitive-rank",
+    10: "python-versions",
     5: "packages",
 }
 
@@ -43,6 +58,15 @@ class Solution:
     optimal: bool
     stats: dict[str, float] = field(default_factory=dict)
     active: set[tuple[int, int]] = field(default_factory=set)  # active(D,K)
+
+    def record(self) -> dict[str, int]:
+        """The cost of every level, by the key the lock records it under, highest first."""
+        out: dict[str, int] = {}
+        for priority, cost in zip(self.priorities, self.cost, strict=False):
+            key = LEVEL_KEYS.get(priority)
+            if key is not None:
+                out[key] = out.get(key, 0) + cost
+        return out
 
     def costs(self) -> dict[str, int]:
         return {
@@ -115,10 +139,11 @@ class Solver:
     @cached_property
     def inputs(self) -> list[clingo.Symbol]:
         """The named inputs an explanation may leave out: ``drop(D)`` for each project
-        requirement, ``edge_off(P,Q)`` for the requirements of each package on another."""
+        requirement, ``edge_off(P,Q)`` for the requirements of each package on another,
+        ``constraint_off(D)`` for each constraint."""
         return sorted(
             atom.symbol
-            for name, arity in (("drop", 1), ("edge_off", 2))
+            for name, arity in (("drop", 1), ("edge_off", 2), ("constraint_off", 1))
             for atom in self.ctl.symbolic_atoms.by_signature(name, arity)
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -28,6 +28,7 @@ from resolver.environments import (
     specifier_cuts,
 )
 from resolver.errors import InputError
+from resolver.options import LockOptions
 from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound, Provider
@@ -96,7 +97,7 @@ class Universe:
         provider: Provider,
         space: EnvironmentSpace,
         *,
-        prerelease: str = "if-necessary-or-explicit",
+        options: LockOptions | None = None,
         warn: Callable[[str], None] | None = None,
         prior: PriorLock | None = None,
         upgrade: Mapping[NormalizedName, SpecifierSet] | None = None,
@@ -113,7 +114,13 @@ class Universe:
         self.locked = prior.versions() if prior else {}
         self.provider = provider
         self.space = space
-        self.prerelease = prerelease
+        self.options = options or LockOptions()
+        self.direct = {canonicalize_name(r.name) for _s, r in project.requirements()}
+        self.constraints: dict[NormalizedName, list[Requirement]] = {}
+        for req in project.settings.constraints:
+            self.constraints.setdefault(canonicalize_name(req.name), []).append(req)
+        # Packages that list files without upload times while --exclude-newer is set (kept).
+        self.undated: set[NormalizedName] = set()
         self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
         self.packages: dict[NormalizedName, Package] = {}
         self.demands: dict[NormalizedName, Demand] = {}
@@ -206,6 +213,11 @@ class Universe:
         except PackageNotFound as exc:
             self.missing[name] = str(exc)
             return
+        cutoff = self.options.exclude_newer
+        if cutoff is not None:
+            if any(f.upload_time is None for f in files):
+                self.undated.add(name)
+            files = [f for f in files if f.upload_time is None or f.upload_time < cutoff]
         by_version: dict[Version, list[DistFile]] = {}
         for f in files:
             by_version.setdefault(f.version, []).append(f)
@@ -218,6 +230,8 @@ class Universe:
             self.warn(f"skipping {package.name} {version}: {exc}")
             package.failed.add(version)
             return
+        if self.project.settings.overrides:
+            meta = replace(meta, requires_dist=self.project.overridden(meta.requires_dist))
         package.metadata[version] = meta
         if meta.requires_python is not None:
             self.cut_versions |= specifier_cuts(meta.requires_python)
@@ -234,7 +248,7 @@ class Universe:
             "if-necessary": not finals,
             "explicit": demand.explicit_prerelease,
             "if-necessary-or-explicit": not finals or demand.explicit_prerelease,
-        }[self.prerelease]
+        }[self.options.prerelease]
         excluded = package.failed | (package.yanked_versions - demand.pinned)
         if not allow_pre:
             excluded = excluded | package.prereleases
@@ -256,12 +270,13 @@ class Universe:
         # Locked versions are always candidates: keeping them is the first thing a re-lock tries.
         window |= self.locked.get(package.name, set()) & set(eligible)
         pythons = [low for low, _high in self.space.pythons]
-        for text in sorted(demand.specifiers):
-            spec = SpecifierSet(text)
-            # Newest first, the first `depth` fitting versions that run on each Python; stop
-            # as soon as every Python has them, so long histories are not scanned.
+        order = eligible[::-1] if self.lowest(package.name) else eligible
+        for spec in self._window_specifiers(package.name, demand):
+            # Most preferred first (newest, or oldest with --resolution lowest), the first
+            # `depth` fitting versions that run on each Python; stop as soon as every Python
+            # has them, so long histories are not scanned.
             taken = dict.fromkeys(pythons, 0)
-            for v in eligible:
+            for v in order:
                 if not taken:
                     break
                 if not spec.contains(v, prereleases=True):
@@ -277,6 +292,18 @@ class Universe:
                         if taken[python] >= package.depth:
                             del taken[python]
         package.window = window
+
+    def lowest(self, name: NormalizedName) -> bool:
+        """Whether the package is resolved to its lowest versions (--resolution)."""
+        return self.options.lowest(name in self.direct)
+
+    def _window_specifiers(self, name: NormalizedName, demand: Demand) -> list[SpecifierSet]:
+        """The specifiers a window serves: each one asked of the package, and each of those
+        narrowed by a constraint on it (a constraint applies only where the package is needed,
+        so it never adds a specifier of its own)."""
+        plain = [SpecifierSet(text) for text in sorted(demand.specifiers)]
+        narrowed = [s & c.specifier for s in plain for c in self.constraints.get(name, [])]
+        return plain + narrowed
 
     def _installable_at(self, package: Package, version: Version, python: Version) -> bool:
         files = package.files[version]

@@ -22,6 +22,7 @@ from packaging.version import Version
 from resolver.errors import InputError, NoLockError
 from resolver.explain import Explanation, nearest_versions
 from resolver.locker import lock_project
+from resolver.options import LockOptions
 from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import PackageNotFound, Provider
@@ -168,7 +169,7 @@ def why_not(
     text: str,
     *,
     prior: PriorLock | None,
-    prerelease: str,
+    options: LockOptions,
     warn: Callable[[str], None],
 ) -> WhyNot:
     try:
@@ -193,7 +194,7 @@ def why_not(
         return lock_project(
             project,
             provider,
-            prerelease=prerelease,
+            options=options,
             warn=warn,
             prior=prior,
             pins={name: SpecifierSet(spec)},

@@ -331,3 +331,47 @@ def test_relock_check_upgrade_and_summary(tmp_path, index):
     assert "Updated dep 1.0 -> 2.0" in fresh.stderr
     bad = run("lock", "--project", str(project), "--upgrade-package", "lib>=", *url)
     assert bad.returncode == 2 and "--upgrade-package" in bad.stderr
+
+
+def test_lock_options_are_recorded_reused_and_change_the_lock(tmp_path, index):
+    index.add("lib", "1.0", upload_time="2023-01-01T00:00:00Z")
+    index.add("lib", "2.0", upload_time="2024-06-01T00:00:00Z")
+    index.add("lib", "3.0", upload_time="2025-06-01T00:00:00Z")
+    index.write()
+    project = write_project(tmp_path / "p", "[project]\nname='p'\ndependencies=['lib']\n")
+    lock_file = project / "pylock.toml"
+
+    def lock(*args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+        result = lock_from(index.simple_url, project, *args)
+        assert result.returncode == 0, result.stderr
+        return result, tomllib.loads(lock_file.read_text())
+
+    def version(data: dict) -> str:
+        return data["packages"][0]["version"]
+
+    _, data = lock("--exclude-newer", "2025-01-01")
+    assert version(data) == "2.0"
+    assert data["tool"]["aspen"]["exclude-newer"] == "2025-01-01T00:00:00Z"
+    # The recorded cut-off holds for later runs: --upgrade still cannot see lib 3.0.
+    _, data = lock("--upgrade")
+    assert version(data) == "2.0"
+    assert lock_from(index.simple_url, project, "--check").returncode == 0
+    # Changing what a good lock is drops the locked versions, and says so.
+    result, data = lock("--resolution", "lowest")
+    assert "Ignoring the locked versions: --resolution lowest (was highest)" in result.stderr
+    assert version(data) == "1.0" and data["tool"]["aspen"]["resolution"] == "lowest"
+    result, data = lock("--exclude-newer", "none", "--resolution", "highest", "-U")
+    assert version(data) == "3.0" and "exclude-newer" not in data["tool"]["aspen"]
+    assert lock_from(index.simple_url, project, "--exclude-newer", "soon").returncode == 2
+
+
+def test_verbose_prints_every_objective_level(tmp_path, index):
+    index.add("lib", "1.0")
+    index.write()
+    project = write_project(tmp_path / "p", "[project]\nname='p'\ndependencies=['lib']\n")
+    result = lock_from(index.simple_url, project, "-v", "--fork-strategy", "fewest")
+    assert result.returncode == 0, result.stderr
+    assert "objective: extra versions across Python ranges (--fork-strategy fewest): 0" in (
+        result.stderr
+    )
+    assert "objective: packages: 1" in result.stderr

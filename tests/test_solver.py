@@ -17,7 +17,7 @@ from resolver.environments import EnvironmentSpace
 from resolver.errors import NoLockError
 from resolver.facts import build_facts
 from resolver.locker import LockReport, lock_project
-from resolver.lockfile import render_lock
+from resolver.lockfile import render_lock, same_lock
 from resolver.memory_provider import MemoryProvider
 from resolver.prior import read_prior
 from resolver.project import load_project
@@ -48,8 +48,10 @@ class Locked:
     def problems(self) -> list[str]:
         path = self.root / "pylock.toml"
 
+        project = load_project(self.root)
+
         def requires_dist(name: str, version: str):
-            return self.provider.metadata(name, Version(version)).requires_dist
+            return project.overridden(self.provider.metadata(name, Version(version)).requires_dist)
 
         pyproject = self.root / "pyproject.toml"
         extras = lockcheck.project_extras(pyproject)
@@ -59,8 +61,10 @@ class Locked:
             problems += lockcheck.check_lock(
                 path,
                 requires_dist=requires_dist,
-                project_requirements=lockcheck.project_requirements(
-                    pyproject, sel_extras, sel_groups
+                project_requirements=list(
+                    project.overridden(
+                        lockcheck.project_requirements(pyproject, sel_extras, sel_groups)
+                    )
                 ),
                 environments=[*lockcheck.ENVIRONMENTS, *lockcheck.FIRST_PATCH_ENVIRONMENTS],
                 extras=sel_extras,
@@ -70,11 +74,20 @@ class Locked:
 
 
 def lock(
-    tmp_path: Path, packages: dict, dependencies=(), *, keep=False, upgrade=None, **project
+    tmp_path: Path,
+    packages: dict,
+    dependencies=(),
+    *,
+    keep=False,
+    upgrade=None,
+    options=None,
+    tool=None,
+    **project,
 ) -> Locked:
     """Lock a project with these dependencies against in-memory packages, and check the lock.
     ``keep``: re-lock, keeping the pylock.toml already in tmp_path; ``upgrade``: the
-    --upgrade-package map (name -> specifier string)."""
+    --upgrade-package map (name -> specifier string); ``options``: LockOptions; ``tool``: the
+    [tool.aspen] table."""
     table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9"}
     table["dependencies"] = list(dependencies)
     groups = project.pop("groups", None)
@@ -82,6 +95,8 @@ def lock(
     doc = {"project": table}
     if groups:
         doc["dependency-groups"] = groups
+    if tool:
+        doc["tool"] = {"aspen": tool}
     (tmp_path / "pyproject.toml").write_text(tomlkit.dumps(doc))
     provider = MemoryProvider(packages)
     report = LockReport()
@@ -90,12 +105,13 @@ def lock(
     resolution = lock_project(
         load_project(tmp_path),
         provider,
+        options=options,
         report=report,
         warn=lambda m: None,
         prior=prior,
         upgrade=wanted,
     )
-    text = render_lock(resolution)
+    text = render_lock(resolution, prior.text if prior else None)
     (tmp_path / "pylock.toml").write_text(text)
     locked = Locked(tmp_path, provider, text, report)
     assert locked.problems() == []
@@ -366,7 +382,11 @@ def test_add_then_remove_gives_back_the_original_bytes(tmp_path):
     # The lock is only the same bytes again where nothing had to move: check that case too.
     lock(tmp_path, OLD, ["a", "c"])
     lock(tmp_path, NEW, ["a", "c", "d"], keep=True)
-    assert lock(tmp_path, NEW, ["a", "c"], keep=True).text == first.text
+    again = lock(tmp_path, NEW, ["a", "c"], keep=True).text
+    # Same entries, same bytes but for the recorded costs: NEW has versions OLD had not, so
+    # the ranks of the kept versions (their staleness) grew.
+    assert same_lock(again, first.text)
+    assert again.split("[tool.aspen")[0] == first.text.split("[tool.aspen")[0]
 
 
 def test_upgrade_everything_ignores_the_lock(tmp_path):
