@@ -5,11 +5,18 @@ impossible combination such as ``sys_platform == 'win32'`` with ``os_name == 'po
 interval of Python versions. Python intervals are cut at every version that some marker or
 Requires-Python mentions, so that every marker and specifier has one truth value per cell and the
 cell's lowest version can stand for all of it.
+
+When the project declares conflicting extras or groups (``[tool.aspen] conflicts``), the space
+is copied once per *configuration*: one choice of which member of each conflicting set may be
+installed. Each configuration has a marker over ``extras``/``dependency_groups`` that selects it
+in pylock.toml and leaves out the other members' requirements, so that the members resolve in
+forks of their own.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,6 +26,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag, compatible_tags, cpython_tags, generic_tags, mac_platforms
 from packaging.version import Version
 
+from resolver.project import Source
 from resolver.provider import DistFile
 
 # CPython minor versions a lock may cover; the last one stands for itself and every later one.
@@ -64,14 +72,61 @@ PLATFORMS: tuple[Platform, ...] = tuple(
 
 
 @dataclass(frozen=True)
+class Config:
+    """One choice among the project's conflicting extras and groups: the sources it leaves out,
+    and the marker that selects it in pylock.toml (None when nothing conflicts)."""
+
+    index: int
+    excluded: frozenset[Source] = frozenset()
+    condition: str | None = None
+
+    def allows(self, source: Source) -> bool:
+        return source not in self.excluded
+
+
+NO_CONFLICTS = (Config(0),)
+
+
+def configurations(conflicts: Sequence[Sequence[Source]]) -> tuple[Config, ...]:
+    """The configurations of these conflicting sets. For a set ``[a, b, c]``: ``b`` is installed
+    (``'b' in extras``, a and c left out), ``c`` likewise, or neither (``'b' not in extras and
+    'c' not in extras``, b and c left out, a allowed); several sets multiply. The conditions
+    select exactly one configuration for every selection that installs at most one member of
+    each set."""
+    options: list[list[tuple[frozenset[Source], list[str]]]] = []
+    for members in conflicts:
+        first = [(frozenset(members[1:]), [_selected(m, "not in") for m in members[1:]])]
+        rest = [
+            (frozenset(m for m in members if m != chosen), [_selected(chosen, "in")])
+            for chosen in members[1:]
+        ]
+        options.append(first + rest)
+    if not options:
+        return NO_CONFLICTS
+    out: list[Config] = []
+    for combination in itertools.product(*options):
+        excluded = frozenset().union(*(e for e, _c in combination))
+        condition = " and ".join(t for _e, terms in combination for t in terms)
+        out.append(Config(len(out), excluded, condition))
+    return tuple(out)
+
+
+def _selected(source: Source, op: str) -> str:
+    variable = "extras" if source.kind == "extra" else "dependency_groups"
+    return f"'{source.name}' {op} {variable}"
+
+
+@dataclass(frozen=True)
 class Cell:
-    """One platform and one interval ``[python_low, python_high)`` of Python versions."""
+    """One platform and one interval ``[python_low, python_high)`` of Python versions, in one
+    configuration of conflicting extras and groups."""
 
     index: int
     platform: Platform
     python_index: int  # position of the Python interval in the space's ``pythons``
     python_low: Version
     python_high: Version | None  # None: no upper end
+    config: Config = NO_CONFLICTS[0]
 
     @cached_property
     def environment(self) -> dict[str, str]:
@@ -113,7 +168,8 @@ class Cell:
 
     def __repr__(self) -> str:
         high = f", {self.python_high}" if self.python_high else ", ..."
-        return f"<Cell {self.index} {self.platform.label} [{self.python_low}{high})>"
+        config = f" config {self.config.index}" if self.config.condition else ""
+        return f"<Cell {self.index} {self.platform.label} [{self.python_low}{high}){config}>"
 
 
 @functools.cache
@@ -278,6 +334,7 @@ class EnvironmentSpace:
     # platform_machine such as 'i686'): marker values are open-ended, so the space grows to
     # include every value a requirement can tell apart.
     more_platforms: frozenset[Platform] = frozenset()
+    configs: tuple[Config, ...] = NO_CONFLICTS
 
     @classmethod
     def build(
@@ -285,9 +342,15 @@ class EnvironmentSpace:
         requires_python: SpecifierSet,
         environments: Sequence[Marker] = (),
         cuts: Iterable[Version] = (),
+        conflicts: Sequence[Sequence[Source]] = (),
     ) -> EnvironmentSpace:
         points = {*PYTHON_MINORS, *specifier_cuts(requires_python), *cuts}
-        return cls(requires_python, tuple(environments), frozenset(points))
+        return cls(
+            requires_python,
+            tuple(environments),
+            frozenset(points),
+            configs=configurations(conflicts),
+        )
 
     def refine(
         self, cuts: Iterable[Version], platforms: Iterable[Platform] = ()
@@ -297,7 +360,7 @@ class EnvironmentSpace:
         if cuts == self.cuts and more == self.more_platforms:
             return self
         return EnvironmentSpace(
-            self.requires_python, self.environments, frozenset(cuts), frozenset(more)
+            self.requires_python, self.environments, frozenset(cuts), frozenset(more), self.configs
         )
 
     @cached_property
@@ -319,12 +382,13 @@ class EnvironmentSpace:
     @cached_property
     def cells(self) -> tuple[Cell, ...]:
         cells: list[Cell] = []
-        for p_index, (low, high) in enumerate(self.pythons):
-            for platform in self.platforms:
-                cell = Cell(len(cells), platform, p_index, low, high)
-                if self.environments and not any(cell.holds(m) for m in self.environments):
-                    continue
-                cells.append(cell)
+        for config in self.configs:
+            for p_index, (low, high) in enumerate(self.pythons):
+                for platform in self.platforms:
+                    cell = Cell(len(cells), platform, p_index, low, high, config)
+                    if self.environments and not any(cell.holds(m) for m in self.environments):
+                        continue
+                    cells.append(cell)
         return tuple(cells)
 
     def could_hold(self, marker: Marker | None, extras: Iterable[str] = ("",)) -> bool:
@@ -335,7 +399,12 @@ class EnvironmentSpace:
         space = self._refined.get(key)
         if space is None:
             space = self._refined[key] = self.refine(*key)
-        return any(cell.holds(marker, extra) for cell in space.cells for extra in extras)
+        return any(
+            cell.holds(marker, extra)
+            for cell in space.cells
+            if cell.config.index == 0
+            for extra in extras
+        )
 
     @cached_property
     def _refined(self) -> dict[tuple[frozenset[Version], frozenset[Platform]], EnvironmentSpace]:
@@ -343,22 +412,63 @@ class EnvironmentSpace:
 
     # -- rendering -------------------------------------------------------------------------
 
-    def render(self, cells: Iterable[Cell]) -> str | None:
-        """A marker that holds in exactly the given cells (of this space); None for all of them."""
-        chosen = {cell.index for cell in cells}
-        if len(chosen) == len(self.cells):
+    def render(self, cells: Iterable[Cell], within: Sequence[Config] | None = None) -> str | None:
+        """A marker that holds in exactly the given cells (of this space); None for all of them.
+        ``within``: only these configurations can occur (a selected extra rules out the others),
+        so the marker need not tell them apart from the rest."""
+        configs = tuple(within) if within is not None else self.configs
+        chosen = {cell.index for cell in cells if cell.config in configs}
+        if all(c.index in chosen for c in self.cells if c.config in configs):
             return None
         if not chosen:
             raise ValueError("cannot render an empty set of cells")
-        platforms = [p for p in self.platforms if any(c.platform == p for c in self.cells)]
+        if len(configs) == 1:
+            return self._render_plain(chosen, configs[0])
+        # Per configuration, the (Python, platform) places chosen in it.
+        places: dict[int, frozenset[tuple[int, Platform]]] = {}
+        for config in configs:
+            places[config.index] = frozenset(
+                (c.python_index, c.platform)
+                for c in self.cells
+                if c.config == config and c.index in chosen
+            )
+        if len(set(places.values())) == 1:
+            config = configs[0]
+            return self._render_plain(self._indices(config, places[config.index]), config)
+        parts = []
+        for config in configs:
+            if not places[config.index]:
+                continue
+            plain = self._render_plain(self._indices(config, places[config.index]), config)
+            assert config.condition is not None
+            terms = [config.condition, *([plain] if plain else [])]
+            parts.append(" and ".join(_parenthesised(t) for t in terms))
+        if len(parts) == 1:
+            return parts[0]
+        return " or ".join(f"({p})" if " and " in p else p for p in parts)
+
+    def _indices(self, config: Config, places: frozenset[tuple[int, Platform]]) -> set[int]:
+        return {
+            c.index
+            for c in self.cells
+            if c.config == config and (c.python_index, c.platform) in places
+        }
+
+    def _render_plain(self, chosen: set[int], config: Config) -> str | None:
+        """A marker over Python and platform for the chosen cells of one configuration; None or
+        "" when they are all of its cells."""
+        mine = [c for c in self.cells if c.config == config]
+        if all(c.index in chosen for c in mine):
+            return None
+        platforms = [p for p in self.platforms if any(c.platform == p for c in mine)]
         by_pythons: dict[frozenset[int], list[Platform]] = {}
         for platform in platforms:
             pys = frozenset(
-                c.python_index for c in self.cells if c.platform == platform and c.index in chosen
+                c.python_index for c in mine if c.platform == platform and c.index in chosen
             )
             if pys:
                 by_pythons.setdefault(pys, []).append(platform)
-        python_indices = sorted({c.python_index for c in self.cells})
+        python_indices = sorted({c.python_index for c in mine})
         parts: list[str] = []
         for pys, plats in sorted(by_pythons.items(), key=lambda kv: sorted(kv[0])):
             terms = [

@@ -126,8 +126,10 @@ def build_facts(
     requirements: list[Requirement] = []
     deps: list[tuple[int, int, int]] = []
 
-    def intern(req: Requirement) -> int:
-        key = str(req)
+    def intern(req: Requirement, root: bool = False) -> int:
+        # The project's requirements get ids of their own: with conflicting extras they hold
+        # only in some configurations, which a package's equal requirement does not.
+        key = f"{'root ' if root else ''}{req}"
         if key not in req_ids:
             req_ids[key] = len(requirements)
             requirements.append(req)
@@ -138,16 +140,20 @@ def build_facts(
     columns: dict[int, set[Column]] = {pid: set() for pid in range(len(names))}
     parents: dict[int, set[int]] = {pid: set() for pid in range(len(names))}
 
-    def add_dep(pid: int, rank: int, req: Requirement, extras: Iterable[str]) -> None:
+    def add_dep(
+        pid: int, rank: int, req: Requirement, extras: Iterable[str], gate: Column | None = None
+    ) -> None:
         target = package_ids[canonicalize_name(req.name)]
         under = [
             truth.marker(req.marker, e)
             for e in ("", *sorted(marker_extras(req.marker)))
             if e == "" or e in extras
         ]
+        if gate is not None:
+            under = [tuple(a and b for a, b in zip(col, gate, strict=True)) for col in under]
         if not any(any(col) for col in under):
             return  # never active: its marker holds nowhere under the extras asked of it
-        deps.append((pid, rank, intern(req)))
+        deps.append((pid, rank, intern(req, root=pid == ROOT)))
         parents[target].add(pid)
         columns[target].update(under)
 
@@ -160,8 +166,16 @@ def build_facts(
     roots: dict[int, list[Source]] = {}
     for source, req in project.requirements():
         if canonicalize_name(req.name) in package_ids:
-            roots.setdefault(intern(req), []).append(source)
-            add_dep(ROOT, 0, req, ())
+            roots.setdefault(intern(req, root=True), []).append(source)
+    # Where each project requirement holds for its sources (conflicting extras and groups).
+    gates: dict[int, Column] = {}
+    if len(space.configs) > 1:
+        gates = {
+            did: tuple(any(c.config.allows(s) for s in sources) for c in cells)
+            for did, sources in roots.items()
+        }
+    for did in roots:
+        add_dep(ROOT, 0, requirements[did], (), gates.get(did))
     windows: dict[NormalizedName, list[Version]] = {}
     for name in sorted(packages):
         package = packages[name]
@@ -271,7 +285,10 @@ def build_facts(
         for extra in sorted(req.extras):
             out.append(f"req_extra({did},{extra_id(extra)}).")
         named = sorted(marker_extras(req.marker))
+        gate = gates.get(did)
         for c in classes[qid]:
+            if gate is not None and not gate[position[c.cell]]:
+                continue
             if c.cell.holds(req.marker):
                 out.append(f"req_on({did},{c.index}).")
             else:
@@ -356,11 +373,11 @@ def _python_columns(
 ) -> dict[int, Column]:
     """For each package, the Python interval of every cell, merged where nothing in the
     package's dependency closure changes between neighbouring intervals."""
-    position = {(c.python_index, c.platform): i for i, c in enumerate(cells)}
+    position = {(c.python_index, c.platform, c.config): i for i, c in enumerate(cells)}
     pairs = [
-        (y, position[(y - 1, c.platform)], i)
+        (y, position[(y - 1, c.platform, c.config)], i)
         for i, c in enumerate(cells)
-        if (y := c.python_index) and (y - 1, c.platform) in position
+        if (y := c.python_index) and (y - 1, c.platform, c.config) in position
     ]
     cuts: dict[int, set[int]] = {
         pid: {y for col in cols for y, before, here in pairs if col[before] != col[here]}
@@ -397,7 +414,7 @@ def _lock_facts(
     prior = universe.prior
     if prior is None:
         return out
-    extras, groups = sorted(universe.project.extras), sorted(universe.project.groups)
+    project = universe.project
     entries: dict[NormalizedName, list] = {}
     for entry in prior.entries:
         entries.setdefault(entry.name, []).append(entry)
@@ -410,6 +427,10 @@ def _lock_facts(
         pid = package_ids[name]
         mine = entries[name]
         for c in base.classes[pid]:
+            # Every extra and group selected that the cell's configuration allows.
+            config = c.cell.config
+            extras = [e for e in sorted(project.extras) if config.allows(Source("extra", e))]
+            groups = [g for g in sorted(project.groups) if config.allows(Source("group", g))]
             applying = [e for e in mine if e.applies(c.cell, extras, groups)]
             if not applying and len(mine) == 1:
                 applying = mine

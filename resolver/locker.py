@@ -57,7 +57,9 @@ def lock_project(
     report = report if report is not None else LockReport()
     started = time.perf_counter()
     space = EnvironmentSpace.build(
-        project.requires_python or DEFAULT_REQUIRES_PYTHON, project.settings.environments
+        project.requires_python or DEFAULT_REQUIRES_PYTHON,
+        project.settings.environments,
+        conflicts=project.settings.conflicts,
     )
     if not space.cells:
         raise InputError(

@@ -102,8 +102,10 @@ def entry_marker(entry: Entry, resolution: Resolution) -> str | None:
             continue
         variable = "extras" if source.kind == "extra" else "dependency_groups"
         # Where the main dependencies install the entry anyway, the source's own condition may
-        # say yes or no: pick whichever cell set gives the shortest marker.
-        options = [space.render(c) for c in (cells | main, cells, cells - main)]
+        # say yes or no: pick whichever cell set gives the shortest marker. With the source
+        # selected, only the configurations that allow it can occur.
+        allowed = [c for c in space.configs if c.allows(source)]
+        options = [space.render(c, allowed) for c in (cells | main, cells, cells - main)]
         rendered = None if None in options else min(options, key=lambda t: (len(t), t))
         conditions.setdefault(rendered, []).append(f"'{source.name}' in {variable}")
     for rendered, names in sorted(conditions.items(), key=lambda kv: (kv[0] or "", kv[1])):

@@ -67,6 +67,8 @@ def read_resolution(universe: Universe, facts: FactBase, solution: Solution) -> 
     for cell, versions in chosen.items():
         reached_any: set[NormalizedName] = set()
         for source, reqs in by_source.items():
+            if not cell.config.allows(source):
+                continue  # a conflicting extra or group this configuration leaves out
             for name in _reach(reqs, cell, versions, universe):
                 reached_any.add(name)
                 key = (name, versions[name])

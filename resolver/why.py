@@ -17,7 +17,7 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from resolver.errors import InputError, NoLockError
 from resolver.explain import Explanation, nearest_versions
@@ -70,6 +70,8 @@ def why(project: Project, name: str) -> list[Fork]:
         seen_paths: set[tuple[str, ...]] = set()
         for source, req in project.requirements():
             for start in by_name.get(canonicalize_name(req.name), []):
+                if not _satisfies(req, entries[start][1]):
+                    continue  # another fork's entry (a conflicting extra's variant, say)
                 path = _shortest(start, goal, children)
                 if path is None:
                     continue
@@ -81,6 +83,13 @@ def why(project: Project, name: str) -> list[Fork]:
         fork.paths.sort(key=len)
         forks.append(fork)
     return forks
+
+
+def _satisfies(req: Requirement, version: str) -> bool:
+    try:
+        return req.specifier.contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        return True
 
 
 def _shortest(start: int, goal: int, children: dict[int, list[int]]) -> list[int] | None:

@@ -375,3 +375,43 @@ def test_verbose_prints_every_objective_level(tmp_path, index):
         result.stderr
     )
     assert "objective: packages: 1" in result.stderr
+
+
+def test_conflicting_extras_lock_and_each_installs_its_own_variant(tmp_path, index):
+    index.add("engine", "2.0+cpu")
+    index.add("engine", "2.0+cu121", requires=["gpublas"])
+    index.add("gpublas", "12.1")
+    index.add("trainer", "1.0", requires=["engine>=2"])
+    index.write()
+    body = """
+[project]
+name = "model"
+version = "0.1"
+requires-python = ">=3.10"
+dependencies = ["trainer"]
+
+[project.optional-dependencies]
+cpu = ["engine==2.0+cpu"]
+cuda = ["engine==2.0+cu121"]
+"""
+    project = write_project(tmp_path / "model", body)
+    failed = lock_from(index.simple_url, project)
+    assert failed.returncode == 1
+    assert "engine==2.0+cpu" in failed.stderr and "engine==2.0+cu121" in failed.stderr
+    conflicts = '\n[tool.aspen]\nconflicts = [[{extra = "cpu"}, {extra = "cuda"}]]\n'
+    (project / "pyproject.toml").write_text(body + conflicts)
+    result = lock_from(index.simple_url, project)
+    assert result.returncode == 0, result.stderr
+    uv = str(Path(sys.executable).parent / "uv")
+    installed = {}
+    for extra in ("cpu", "cuda"):
+        target = tmp_path / f"site-{extra}"
+        command = [uv, "pip", "install", "--target", str(target), "--python", sys.executable]
+        command += ["-r", str(project / "pylock.toml"), "--extra", extra, "--offline", "--no-cache"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        installed[extra] = sorted(
+            p.name.removesuffix(".dist-info") for p in target.glob("*.dist-info")
+        )
+    assert installed["cpu"] == ["engine-2.0+cpu", "trainer-1.0"]
+    assert installed["cuda"] == ["engine-2.0+cu121", "gpublas-12.1", "trainer-1.0"]

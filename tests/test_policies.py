@@ -11,7 +11,8 @@ from test_solver import env, lock
 
 from resolver.errors import InputError, NoLockError
 from resolver.options import LockOptions, parse_cutoff
-from resolver.project import project_from_dict
+from resolver.project import load_project, project_from_dict
+from resolver.why import render_why, why
 
 LADDER = {
     "a": {"1.0": ["b>=1"], "1.1": ["b>=1"], "2.0": ["b>=2"], "2.1": ["b>=2"]},
@@ -195,3 +196,48 @@ def test_settings_are_checked(tmp_path):
         load({"conflicts": [[{"extra": "cpu", "group": "x"}, {"extra": "cuda"}]]})
     project = load({"conflicts": [[{"extra": "cpu"}, {"extra": "cuda"}]], "resolution": "lowest"})
     assert project.settings.resolution == "lowest"
+
+
+VARIANTS = {
+    "torch": {"2.0+cpu": [], "2.0+cu121": ["nvidia-blas"]},
+    "nvidia-blas": {"12.1": []},
+    "lightning": {"1.0": ["torch>=2"]},
+}
+
+
+def test_conflicting_extras_resolve_in_forks_of_their_own(tmp_path):
+    extras = {"cpu": ["torch==2.0+cpu"], "cuda": ["torch==2.0+cu121"]}
+    with pytest.raises(NoLockError):
+        lock(tmp_path, VARIANTS, ["lightning"], **{"optional-dependencies": extras})
+    tool = {"conflicts": [[{"extra": "cpu"}, {"extra": "cuda"}]]}
+    locked = lock(tmp_path, VARIANTS, ["lightning"], tool=tool, **{"optional-dependencies": extras})
+    linux = env("3.12")
+    assert locked.chosen("torch", linux, extras=["cpu"]) == "2.0+cpu"
+    assert locked.chosen("torch", linux, extras=["cuda"]) == "2.0+cu121"
+    assert locked.chosen("torch", linux) == "2.0+cpu"  # lightning needs one anyway
+    assert locked.chosen("nvidia-blas", linux, extras=["cuda"]) == "12.1"
+    assert locked.chosen("nvidia-blas", linux, extras=["cpu"]) is None
+    assert locked.versions("lightning") == {"1.0": None}
+    assert locked.versions("torch") == {
+        "2.0+cpu": "'cuda' not in extras",
+        "2.0+cu121": "'cuda' in extras",
+    }
+    assert locked.versions("nvidia-blas") == {"12.1": "'cuda' in extras"}
+    paths = render_why("torch", why(load_project(tmp_path), "torch"))
+    assert "cuda: torch==2.0+cu121) -> torch 2.0+cpu" not in paths
+    assert "cuda: torch==2.0+cu121) -> torch 2.0+cu121" in paths
+
+
+def test_conflicting_groups(tmp_path):
+    groups = {"old": ["lib<2"], "new": ["lib>=2"]}
+    packages = {"lib": {"1.0": [], "2.0": []}}
+    tool = {"conflicts": [[{"group": "old"}, {"group": "new"}]]}
+    locked = lock(tmp_path, packages, [], tool=tool, groups=groups)
+    linux = env("3.12")
+    assert locked.chosen("lib", linux, groups=["old"]) == "1.0"
+    assert locked.chosen("lib", linux, groups=["new"]) == "2.0"
+    assert locked.chosen("lib", linux) is None
+    assert locked.versions("lib") == {
+        "1.0": "'old' in dependency_groups",
+        "2.0": "'new' in dependency_groups",
+    }

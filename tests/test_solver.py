@@ -3,6 +3,7 @@ passes the independent checker (tests/lockcheck.py) in every environment of the 
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class Locked:
         extras = lockcheck.project_extras(pyproject)
         groups = lockcheck.project_groups(pyproject)
         problems = []
-        for sel_extras, sel_groups in [((), ()), (extras, groups)]:
+        for sel_extras, sel_groups in [((), ()), *selections(pyproject, extras, groups)]:
             problems += lockcheck.check_lock(
                 path,
                 requires_dist=requires_dist,
@@ -71,6 +72,26 @@ class Locked:
                 groups=sel_groups,
             )
         return problems
+
+
+def selections(pyproject: Path, extras, groups) -> list[tuple[list[str], list[str]]]:
+    """The largest selections of extras and groups that [tool.aspen] conflicts allow: every
+    extra and group, but only one member of each conflicting set (each choice in turn)."""
+    conflicts = tomllib.loads(pyproject.read_text()).get("tool", {}).get("aspen", {})
+    sets = [
+        [(kind, name) for item in members for kind, name in item.items()]
+        for members in conflicts.get("conflicts", [])
+    ]
+    out = []
+    for choice in itertools.product(*sets):
+        left_out = {m for members in sets for m in members} - set(choice)
+        out.append(
+            (
+                [e for e in extras if ("extra", e) not in left_out],
+                [g for g in groups if ("group", g) not in left_out],
+            )
+        )
+    return out
 
 
 def lock(
