@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 import threading
-import tomllib
-import venv
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +78,8 @@ main()
 
 def find_uv() -> str | None:
     """The ``uv`` executable: on PATH, or next to this interpreter."""
+    import shutil
+
     found = shutil.which("uv")
     if found:
         return found
@@ -94,6 +89,9 @@ def find_uv() -> str | None:
 
 def _unpack(sdist: Path, dest: Path) -> Path:
     """Unpack ``sdist`` into ``dest`` and return the source tree (the single top folder)."""
+    import tarfile
+    import zipfile
+
     try:
         if sdist.name.endswith(".zip"):
             with zipfile.ZipFile(sdist) as archive:
@@ -117,6 +115,8 @@ class _BuildSystem:
 
 
 def _build_system(source: Path, sdist_name: str) -> _BuildSystem:
+    import tomllib
+
     pyproject = source / "pyproject.toml"
     table: dict[str, object] = {}
     if pyproject.is_file():
@@ -183,6 +183,8 @@ def _index_args(settings: BuildSettings, uv: bool) -> list[str]:
 def _install(
     python: Path, requirements: Sequence[str], settings: BuildSettings, sdist_name: str
 ) -> None:
+    import subprocess
+
     if not requirements:
         return
     uv = find_uv()
@@ -227,6 +229,8 @@ def _run_hook(
     settings: BuildSettings,
     sdist_name: str,
 ) -> tuple[int, dict[str, object]]:
+    import subprocess
+
     result_file = out_dir.parent / f"result-{mode}.json"
     command = [
         str(python),
@@ -257,6 +261,8 @@ def _run_hook(
 
 
 def _read_result(result: dict[str, object], out_dir: Path, sdist_name: str) -> bytes:
+    import zipfile
+
     try:
         if "dist_info" in result:
             return (out_dir / str(result["dist_info"]) / "METADATA").read_bytes()
@@ -275,6 +281,10 @@ def build_metadata(sdist: Path, settings: BuildSettings | None = None) -> bytes:
 
     Raises ``BuildError`` (a ``MetadataUnavailable``) naming the sdist and the failing step.
     """
+    import subprocess
+    import tempfile
+    import venv
+
     settings = settings or BuildSettings()
     with _BUILD_SLOTS, tempfile.TemporaryDirectory(prefix="aspen-build-") as tmp:
         work = Path(tmp)

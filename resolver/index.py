@@ -3,6 +3,8 @@
 Both are read over http(s) and from ``file://`` trees. A page becomes a list of ``DistFile``
 records: one per wheel or sdist whose file name parses, with hashes, Requires-Python, yanked
 state (PEP 592), announced core metadata (PEP 658/714), size, upload time and wheel tags.
+Remote pages go through a ``PageCache`` of parsed pages when one is given (see
+``resolver.parsed_cache``): a fresh entry answers without HTTP and without parsing.
 """
 
 from __future__ import annotations
@@ -10,13 +12,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
-from html.parser import HTMLParser
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
-from urllib.request import url2pathname
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -29,8 +29,13 @@ from packaging.utils import (
 )
 
 from resolver.errors import SourceError
-from resolver.http import Http
+from resolver.parsed_cache import CachedPage, PageCache, response_digest
 from resolver.provider import DistFile
+
+if TYPE_CHECKING:
+    import requests
+
+    from resolver.http import Http
 
 __all__ = [
     "SIMPLE_ACCEPT",
@@ -41,6 +46,7 @@ __all__ = [
     "is_local",
     "list_directory",
     "local_path",
+    "normalized",
     "parse_html_page",
     "parse_json_page",
     "project_url",
@@ -74,6 +80,8 @@ def is_local(url: str) -> bool:
 
 def local_path(url: str) -> Path:
     """The filesystem path of a ``file://`` URL."""
+    from urllib.request import url2pathname  # urllib.request imports http.client and ssl
+
     return Path(url2pathname(unquote(urlsplit(url).path)))
 
 
@@ -223,19 +231,26 @@ def dist_file(
 # -- HTML (PEP 503) --------------------------------------------------------------------------
 
 
-class _LinkParser(HTMLParser):
-    """Collects ``<a>`` attributes and the ``<base href>`` of a page."""
+def _links(text: str) -> tuple[str | None, list[dict[str, str | None]]]:
+    """The ``<base href>`` of a page and the attributes of each of its ``<a>`` tags."""
+    from html.parser import HTMLParser
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.anchors: list[dict[str, str | None]] = []
+    class LinkParser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.base: str | None = None
+            self.anchors: list[dict[str, str | None]] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self.anchors.append(dict(attrs))
-        elif tag == "base" and self.base is None:
-            self.base = dict(attrs).get("href")
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "a":
+                self.anchors.append(dict(attrs))
+            elif tag == "base" and self.base is None:
+                self.base = dict(attrs).get("href")
+
+    parser = LinkParser()
+    parser.feed(text)
+    parser.close()
+    return parser.base, parser.anchors
 
 
 def _filename_of(url: str) -> str:
@@ -252,13 +267,11 @@ def parse_html_page(
     project: NormalizedName | None = None,
 ) -> list[DistFile]:
     """The files a PEP 503 HTML page links to (of ``project`` only, when given)."""
-    parser = _LinkParser()
-    parser.feed(text)
-    parser.close()
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    base_href, anchors = _links(text)
+    base = urljoin(page_url, base_href) if base_href else page_url
     invalid = _InvalidRequiresPython(warn)
     files = []
-    for attrs in parser.anchors:
+    for attrs in anchors:
         href = attrs.get("href")
         if not href:
             continue
@@ -409,10 +422,99 @@ def _parse_response(body: bytes, content_type: str, page_url: str, **kwargs: Any
     return parse_html_page(body.decode("utf-8", errors="replace"), page_url, **kwargs)
 
 
-def fetch_project_page(
-    http: Http, index_url: str, name: str, *, warn: Warn
+def normalized(files: Iterable[DistFile]) -> list[DistFile]:
+    """Each URL once (its first listing wins), ordered by version, kind and file name."""
+    unique = {file.url: file for file in reversed(list(files))}
+    return sorted(unique.values(), key=lambda f: (f.version, f.kind, f.filename))
+
+
+def _expiry(response: requests.Response) -> float | None:
+    """When the HTTP cache's copy of a response expires, as POSIX time (None: never)."""
+    expires = getattr(response, "expires", None)
+    if not isinstance(expires, datetime):
+        return None
+    if expires.tzinfo is None:  # requests-cache keeps UTC
+        expires = expires.replace(tzinfo=UTC)
+    return expires.timestamp()
+
+
+def _remote_page(
+    http: Http,
+    url: str,
+    accept: str,
+    *,
+    warn: Warn,
+    pages: PageCache | None,
+    project: NormalizedName | None,
+    missing_ok: bool,
+    what: str,
+    **kwargs: Any,
 ) -> list[DistFile] | None:
-    """The files of ``name`` on one index, or None when the index does not have the project.
+    """The normalized files of a remote page; None for a 404/410 when ``missing_ok``.
+
+    With ``pages``, a fresh stored parse (any stored parse with ``--offline``) answers without
+    HTTP; an expired one is reused when the HTTP cache's response has not changed.
+    """
+    cached = pages.load(url, accept, project) if pages is not None else None
+    if cached is not None and (http.offline or cached.fresh()):
+        for message in cached.warnings:
+            warn(message)
+        return None if cached.files is None else list(cached.files)
+    if cached is not None and pages is not None:
+        pages.discard(url, accept, project)
+    response = http.get(url, headers={"Accept": accept})
+    status = response.status_code
+    missing = missing_ok and status in _NOT_FOUND
+    if status >= 400 and not missing:
+        raise SourceError(f"{what}{url}: HTTP {status} {response.reason}")
+    if getattr(response, "is_expired", False) and not http.offline:
+        warn(f"{url} could not be refreshed; using the cached copy")
+    content_type = response.headers.get("Content-Type", "")
+    digest = b""
+    if pages is not None:
+        digest = response_digest(status, content_type, response.url, response.content)
+    files: Sequence[DistFile] | None
+    if cached is not None and cached.digest == digest:
+        files, warnings = cached.files, list(cached.warnings)
+        for message in warnings:
+            warn(message)
+    else:
+        warnings = []
+
+        def record(message: str) -> None:
+            warnings.append(message)
+            warn(message)
+
+        files = None
+        if not missing:
+            files = normalized(
+                _parse_response(
+                    response.content,
+                    content_type,
+                    response.url,
+                    warn=record,
+                    project=project,
+                    **kwargs,
+                )
+            )
+    if pages is not None and getattr(response, "cache_key", None):
+        # Only what the HTTP cache keeps: a parse must never outlive its response.
+        stored = None if files is None else tuple(files)
+        entry = CachedPage(_expiry(response), digest, stored, tuple(warnings))
+        pages.store(url, accept, entry, project)
+    return None if files is None else list(files)
+
+
+def fetch_project_page(
+    http: Http,
+    index_url: str,
+    name: str,
+    *,
+    warn: Warn,
+    pages: PageCache | None = None,
+) -> list[DistFile] | None:
+    """The files of ``name`` on one index (normalized: see ``normalized``), or None when the
+    index does not have the project. ``pages`` caches parsed remote pages.
 
     Raises ``SourceError`` naming the URL when the index fails (connection error, 5xx, ...).
     """
@@ -424,22 +526,23 @@ def fetch_project_page(
         directory = _local_project_dir(local_path(index_url), name)
         if directory is None:
             return None
-        return _local_page(directory, directory.as_uri() + "/", **kwargs)
-    response = http.get(page_url, headers={"Accept": SIMPLE_ACCEPT})
-    if response.status_code in _NOT_FOUND:
-        return None
-    if response.status_code >= 400:
-        raise SourceError(f"{page_url}: HTTP {response.status_code} {response.reason}")
-    if getattr(response, "is_expired", False) and not http.offline:
-        warn(f"{page_url} could not be refreshed; using the cached copy")
-    return _parse_response(
-        response.content, response.headers.get("Content-Type", ""), response.url, **kwargs
+        return normalized(_local_page(directory, directory.as_uri() + "/", **kwargs))
+    return _remote_page(
+        http,
+        page_url,
+        SIMPLE_ACCEPT,
+        pages=pages,
+        missing_ok=True,
+        what="",
+        **kwargs,
     )
 
 
-def fetch_find_links(http: Http, location: str, *, warn: Warn) -> list[DistFile]:
+def fetch_find_links(
+    http: Http, location: str, *, warn: Warn, pages: PageCache | None = None
+) -> list[DistFile]:
     """All wheels and sdists a find-links location offers: a local folder, a local or remote
-    HTML page of links, or a single local file."""
+    HTML page of links, or a single local file. ``pages`` caches parsed remote pages."""
     url = to_url(location)
     kwargs: dict[str, Any] = {"warn": warn, "index": url}
     if is_local(url):
@@ -452,12 +555,17 @@ def fetch_find_links(http: Http, location: str, *, warn: Warn) -> list[DistFile]
             file = dist_file(path.name, path.as_uri(), size=path.stat().st_size, **kwargs)
             return [file] if file is not None else []
         raise SourceError(f"find-links location {location} does not exist")
-    response = http.get(url, headers={"Accept": "text/html"})
-    if response.status_code >= 400:
-        raise SourceError(f"find-links page {url}: HTTP {response.status_code} {response.reason}")
-    return _parse_response(
-        response.content, response.headers.get("Content-Type", ""), response.url, **kwargs
+    files = _remote_page(
+        http,
+        url,
+        "text/html",
+        pages=pages,
+        project=None,
+        missing_ok=False,
+        what="find-links page ",
+        **kwargs,
     )
+    return files or []
 
 
 def by_project(files: Iterable[DistFile]) -> dict[NormalizedName, list[DistFile]]:

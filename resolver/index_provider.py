@@ -20,9 +20,11 @@ from resolver.index import (
     fetch_project_page,
     is_local,
     local_path,
+    normalized,
     to_url,
 )
 from resolver.metadata import MetadataFetcher
+from resolver.parsed_cache import PageCache
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound
 
 __all__ = ["IndexProvider"]
@@ -92,6 +94,7 @@ class IndexProvider:
         self._warn = warn
         self._max_workers = max_workers
         self._http = Http(self.cache_dir, offline=offline, no_cache=no_cache)
+        self._pages = None if no_cache else PageCache(self.cache_dir / "pages")
         self._fetcher = MetadataFetcher(
             self._http,
             cache_dir=self.cache_dir,
@@ -185,13 +188,17 @@ class IndexProvider:
     def _find_links_files(self, location: str) -> dict[NormalizedName, list[DistFile]]:
         return self._memo.get(
             ("find-links", location),
-            lambda: by_project(fetch_find_links(self._http, location, warn=self._warn)),
+            lambda: by_project(
+                fetch_find_links(self._http, location, warn=self._warn, pages=self._pages)
+            ),
         )
 
     def _files(self, name: NormalizedName) -> tuple[DistFile, ...]:
         found: list[DistFile] | None = None
         for index_url in self.index_urls:
-            found = fetch_project_page(self._http, index_url, name, warn=self._warn)
+            found = fetch_project_page(
+                self._http, index_url, name, warn=self._warn, pages=self._pages
+            )
             if found is not None:
                 break
         extra = [f for loc in self.find_links for f in self._find_links_files(loc).get(name, ())]
@@ -199,16 +206,24 @@ class IndexProvider:
             tried = [*self.index_urls, *self.find_links]
             where = ", ".join(tried) if tried else "no index or find-links location configured"
             raise PackageNotFound(f"package {name!r} not found (looked in: {where})")
-        files = [*(found or ()), *extra]
-        unique = {file.url: file for file in reversed(files)}  # the first listing of a URL wins
-        return tuple(sorted(unique.values(), key=lambda f: (f.version, f.kind, f.filename)))
+        if not extra:
+            return tuple(found or ())  # pages come normalized
+        return tuple(normalized([*(found or ()), *extra]))  # index files before find-links
+
+    def _by_version(self, name: NormalizedName) -> dict[Version, list[DistFile]]:
+        def group() -> dict[Version, list[DistFile]]:
+            groups: dict[Version, list[DistFile]] = {}
+            for file in self.files(name):
+                groups.setdefault(file.version, []).append(file)
+            return groups
+
+        return self._memo.get(("by-version", name), group)
 
     def _metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
         try:
-            files = self.files(name)
+            candidates = self._by_version(name).get(version, [])
         except PackageNotFound as exc:
             raise MetadataUnavailable(str(exc)) from exc
-        candidates = [file for file in files if file.version == version]
         if not candidates:
             raise MetadataUnavailable(f"{name} {version}: no file of this version is listed")
         return self._fetcher.fetch(name, version, candidates)

@@ -229,16 +229,16 @@ def test_file_index(index: Index, formats: dict[str, bool], warnings: list[str])
     make_index(index).write(**formats)
     files = fetch_project_page(Http(), index.simple_url, "foo-bar", warn=warnings.append)
     assert files is not None
-    assert [f.filename for f in files] == [
-        "foo_bar-1.0-py3-none-any.whl",
+    assert [f.filename for f in files] == [  # normalized: by version, then sdists first
         "foo_bar-1.0.tar.gz",
+        "foo_bar-1.0-py3-none-any.whl",
         "foo_bar-2.0-py3-none-any.whl",
     ]
     assert all(f.url.startswith("file://") and "#" not in f.url for f in files)
     assert all(Path(f.url.removeprefix("file://")).is_file() for f in files)
-    assert files[0].requires_python == SpecifierSet(">=3.8")
-    assert files[0].core_metadata is not None and "sha256" in files[0].core_metadata
-    assert files[1].core_metadata is None
+    assert files[1].requires_python == SpecifierSet(">=3.8")
+    assert files[1].core_metadata is not None and "sha256" in files[1].core_metadata
+    assert files[0].core_metadata is None
     assert files[2].yanked == "broken"
     assert all("sha256" in f.hashes for f in files)
     assert all(f.index == index.simple_url for f in files)
@@ -279,8 +279,8 @@ def test_http_prefers_json(index: Index, warnings: list[str]) -> None:
     with index.serve() as served:
         files = fetch_project_page(Http(no_cache=True), served.url, "Foo.Bar", warn=warnings.append)
     assert files is not None and len(files) == 3
-    assert files[0].url == f"{served.origin}/files/foo_bar-1.0-py3-none-any.whl"
-    assert files[0].size is not None and files[0].upload_time is not None  # JSON-only fields
+    assert files[1].url == f"{served.origin}/files/foo_bar-1.0-py3-none-any.whl"
+    assert files[1].size is not None and files[1].upload_time is not None  # JSON-only fields
     (request,) = served.requests
     assert request[:2] == ("GET", "/simple/foo-bar/")
 
@@ -290,9 +290,9 @@ def test_http_html_only(index: Index, warnings: list[str]) -> None:
     with index.serve(json=False) as served:
         files = fetch_project_page(Http(no_cache=True), served.url, "foo-bar", warn=warnings.append)
     assert files is not None and len(files) == 3
-    assert files[0].size is None  # HTML has no sizes
+    assert files[1].size is None  # HTML has no sizes
     assert files[2].yanked == "broken"
-    assert files[0].core_metadata and files[0].requires_python == SpecifierSet(">=3.8")
+    assert files[1].core_metadata and files[1].requires_python == SpecifierSet(">=3.8")
 
 
 def test_http_not_found_and_server_error(index: Index, warnings: list[str]) -> None:

@@ -194,21 +194,42 @@ def test_no_build_is_passed_on(tmp_path: Path, index: Index) -> None:
             p.metadata(FOO, V1)
 
 
-def test_local_lock_does_not_import_the_http_stack(tmp_path: Path, index: Index) -> None:
-    index.add("foo", "1.0", sdist=True)
-    index.write()
+def assert_no_http_stack(index_url: str, cache_dir: Path, **options: object) -> None:
+    """In a fresh interpreter, foo's files and foo 1.0's metadata come without importing
+    requests, requests_cache or urllib3."""
     code = (
         "import sys\n"
         "from pathlib import Path\n"
         "from packaging.version import Version\n"
         "from resolver.index_provider import IndexProvider\n"
-        f"p = IndexProvider(index_urls=[{index.simple_url!r}], cache_dir=Path({str(tmp_path)!r}))\n"
+        f"p = IndexProvider(index_urls=[{index_url!r}], cache_dir=Path({str(cache_dir)!r}),"
+        f" **{options!r})\n"
+        "assert p.files('foo')\n"
         "p.metadata('foo', Version('1.0'))\n"
         "bad = [m for m in ('requests', 'requests_cache', 'urllib3') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+def test_local_lock_does_not_import_the_http_stack(tmp_path: Path, index: Index) -> None:
+    index.add("foo", "1.0", sdist=True)
+    index.write()
+    assert_no_http_stack(index.simple_url, tmp_path)
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_warm_lock_does_not_import_the_http_stack(
+    tmp_path: Path, index: Index, offline: bool
+) -> None:
+    index.add("foo", "1.0", sdist=True)
+    with index.serve() as served:
+        with provider(tmp_path, [served.url]) as p:
+            p.metadata(FOO, V1)
+        # Fresh parsed pages (or any, offline) and cached metadata need no HTTP.
+        assert_no_http_stack(served.url, tmp_path / "cache", offline=offline)
+    assert [path for _, path, _ in served.requests].count("/simple/foo/") == 1
 
 
 @pytest.mark.network

@@ -18,6 +18,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 import resolver.metadata as metadata_module
+import resolver.parsed_cache as parsed_cache
 from resolver.build import BuildError, BuildSettings, build_metadata
 from resolver.errors import SourceError
 from resolver.http import Http
@@ -160,7 +161,7 @@ def test_cache_never_writes_partial_entries(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(metadata_module.json, "dump", interrupted)
+    monkeypatch.setattr(parsed_cache.os, "replace", interrupted)  # written, not yet renamed
     with pytest.raises(KeyboardInterrupt):
         cache.store(FOO, a_file(), META, "pep658")
     assert list((tmp_path / "foo").iterdir()) == []

@@ -1,0 +1,321 @@
+"""The cache of parsed index pages: warm runs give what cold runs give, without HTTP; expired
+pages are asked for again; damaged entries are ignored; --no-cache and --offline behave."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import multiprocessing
+import pickle
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from indexbuilder import Index
+from packaging.specifiers import SpecifierSet
+from packaging.tags import parse_tag
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from resolver.http import OfflineError
+from resolver.index_provider import IndexProvider
+from resolver.parsed_cache import CachedPage, PageCache, StoredFile
+from resolver.provider import DistFile
+
+FOO = canonicalize_name("foo")
+BAR = canonicalize_name("bar")
+URL = "https://example.org/simple/foo/"
+ACCEPT = "application/vnd.pypi.simple.v1+json"
+
+
+def sample_files() -> list[DistFile]:
+    """Files covering every field and value shape a page can give."""
+    when = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    return [
+        DistFile(
+            filename="foo-1.0.tar.gz",
+            url="https://files.example.org/foo-1.0.tar.gz",
+            kind="sdist",
+            version=Version("1.0"),
+            hashes={"sha256": "ab" * 32},
+            requires_python=SpecifierSet(">=3.8"),
+            size=1234,
+            upload_time=when,
+            index="https://example.org/simple/",
+        ),
+        DistFile(
+            filename="foo-1.0-py2.py3-none-any.whl",
+            url="https://files.example.org/foo-1.0-py2.py3-none-any.whl",
+            kind="wheel",
+            version=Version("1.0"),
+            hashes={"sha256": "cd" * 32, "md5": "ef" * 16},
+            requires_python=SpecifierSet(">=3.8"),
+            core_metadata={"sha256": "01" * 32},
+            tags=parse_tag("py2.py3-none-any"),
+            index="https://example.org/simple/",
+        ),
+        DistFile(
+            filename="foo-2.0rc1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            url="https://files.example.org/foo-2.0rc1-cp312-cp312-manylinux_2_17_x86_64.whl",
+            kind="wheel",
+            version=Version("2.0rc1"),
+            yanked="",
+            core_metadata={},
+            tags=parse_tag("cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64"),
+        ),
+        DistFile(
+            filename="foo-2.0rc1.zip",
+            url="https://files.example.org/foo-2.0rc1.zip",
+            kind="sdist",
+            version=Version("2.0rc1"),
+            yanked="broken build",
+            upload_time=when + timedelta(days=3),
+        ),
+    ]
+
+
+def fields_of(file: DistFile) -> dict[str, object]:
+    return {f.name: getattr(file, f.name) for f in dataclasses.fields(DistFile)}
+
+
+def test_round_trip_gives_the_same_files(tmp_path: Path) -> None:
+    cache = PageCache(tmp_path)
+    files = sample_files()
+    page = CachedPage(time.time() + 60, b"digest", tuple(files), ("a warning",))
+    cache.store(URL, ACCEPT, page, "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+    assert loaded.fresh() and loaded.digest == b"digest" and loaded.warnings == ("a warning",)
+    assert [fields_of(f) for f in loaded.files] == [fields_of(f) for f in files]
+    assert list(loaded.files) == files and files == list(loaded.files)
+    assert [f.is_yanked for f in loaded.files] == [False, False, True, True]
+    stored = loaded.files[1]
+    assert isinstance(stored, StoredFile) and isinstance(stored, DistFile)
+    assert stored.hashes is stored.hashes  # decoded once
+    assert "foo-1.0-py2.py3-none-any.whl" in repr(stored)
+    # Copies are plain records.
+    for copied in (
+        dataclasses.replace(stored, yanked="x"),
+        copy.copy(stored),
+        pickle.loads(pickle.dumps(stored)),
+    ):
+        assert type(copied) is DistFile
+    assert dataclasses.replace(stored, yanked="x").yanked == "x"
+    assert pickle.loads(pickle.dumps(stored)) == files[1]
+
+
+def test_missing_project_and_expiry_round_trip(tmp_path: Path) -> None:
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(time.time() - 1, b"d", None, ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is None and not loaded.fresh()
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", (), ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files == () and loaded.fresh()
+    assert cache.load(URL, "text/html", "foo") is None  # another Accept is another entry
+    cache.discard(URL, ACCEPT, "foo")
+    assert cache.load(URL, ACCEPT, "foo") is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated
+        lambda data: data[:-1] + bytes([data[-1] ^ 0x40]),  # one bit flipped
+        lambda data: b"",
+        lambda data: b"garbage" * 100,
+        lambda data: data.replace(b"aspen-page", b"aspen-pagf"),  # another format
+    ],
+)
+def test_damaged_entries_are_misses(tmp_path: Path, damage: object) -> None:
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
+    (path,) = (tmp_path / "foo").iterdir()
+    path.write_bytes(damage(path.read_bytes()))  # type: ignore[operator]
+    assert cache.load(URL, ACCEPT, "foo") is None
+
+
+def _store_many(directory: str, seed: int) -> None:
+    cache = PageCache(Path(directory))
+    files = sample_files()
+    for i in range(200):
+        cache.store(URL, ACCEPT, CachedPage(None, bytes([seed, i % 256]), tuple(files), ()), "foo")
+
+
+def test_concurrent_writers_leave_whole_entries(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_store_many, args=(str(tmp_path), s)) for s in (1, 2)]
+    for writer in writers:
+        writer.start()
+    cache = PageCache(tmp_path)
+    seen = 0
+    while any(w.is_alive() for w in writers):
+        loaded = cache.load(URL, ACCEPT, "foo")
+        if loaded is not None:
+            assert loaded.files == tuple(sample_files())
+            seen += 1
+    for writer in writers:
+        writer.join()
+        assert writer.exitcode == 0
+    assert cache.load(URL, ACCEPT, "foo") is not None
+    assert [p.name for p in (tmp_path / "foo").iterdir() if p.name.startswith(".tmp")] == []
+
+
+# -- through the provider, against a served index --------------------------------------------
+
+
+def provider(tmp_path: Path, url: str, **kwargs: object) -> IndexProvider:
+    kwargs.setdefault("warn", pytest.fail)
+    return IndexProvider(index_urls=[url], cache_dir=tmp_path / "cache", **kwargs)  # type: ignore[arg-type]
+
+
+def page_requests(served: object) -> list[str]:
+    return [path for _, path, _ in served.requests if path.startswith("/simple/")]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def foo_index(index: Index) -> Index:
+    index.add("foo", "1.0", requires=["bar"], requires_python=">=3.8", sdist=True)
+    index.add("foo", "2.0", yanked="broken")
+    index.add("bar", "1.0")
+    return index
+
+
+@pytest.mark.parametrize("json", [True, False])
+def test_warm_run_gives_the_cold_files_without_http(
+    tmp_path: Path, foo_index: Index, json: bool
+) -> None:
+    with foo_index.serve(json=json) as served:
+        with provider(tmp_path, served.url) as p:
+            cold_files = [fields_of(f) for f in p.files(FOO)]
+            cold_meta = p.metadata(FOO, Version("1.0"))
+        served.requests.clear()
+        # Fresh stored parses answer alone: without the HTTP cache, nothing is asked either.
+        shutil.rmtree(tmp_path / "cache" / "http")
+        with provider(tmp_path, served.url) as p:
+            warm = p.files(FOO)
+            assert all(isinstance(f, StoredFile) for f in warm)
+            assert [fields_of(f) for f in warm] == cold_files
+            assert p.metadata(FOO, Version("1.0")) == cold_meta
+            assert p.stats()["cache"] == 1
+        assert served.requests == []
+
+
+def test_missing_project_is_remembered(tmp_path: Path, foo_index: Index) -> None:
+    with foo_index.serve() as served:
+        for _ in range(2):
+            with provider(tmp_path, served.url) as p:
+                with pytest.raises(Exception, match="'nope' not found"):
+                    p.files(canonicalize_name("nope"))
+        assert page_requests(served) == ["/simple/nope/"]
+
+
+def test_parse_warnings_are_repeated_on_warm_runs(tmp_path: Path, index: Index) -> None:
+    index.add("foo", "1.0", requires_python=">=3.6.*")
+    with index.serve() as served:
+        runs = []
+        for _ in range(2):
+            warnings: list[str] = []
+            with provider(tmp_path, served.url, warn=warnings.append) as p:
+                assert p.files(FOO)[0].requires_python is None
+            runs.append(warnings)
+        assert len(page_requests(served)) == 1
+    assert runs[0] == runs[1] and "'>=3.6.*'" in runs[0][0]
+
+
+def test_a_new_release_is_seen_once_the_page_expires(
+    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("resolver.http.DEFAULT_EXPIRY", timedelta(seconds=1))
+    index.add("foo", "1.0")
+    with index.serve() as served:
+        with provider(tmp_path, served.url) as p:
+            assert [str(f.version) for f in p.files(FOO)] == ["1.0"]
+        index.add("foo", "2.0")
+        index.write()
+        with provider(tmp_path, served.url) as p:  # still fresh: the stored parse answers
+            assert [str(f.version) for f in p.files(FOO)] == ["1.0"]
+        assert len(page_requests(served)) == 1
+        time.sleep(1.1)
+        with provider(tmp_path, served.url) as p:
+            assert [str(f.version) for f in p.files(FOO)] == ["1.0", "2.0"]
+        assert len(page_requests(served)) == 2
+        with provider(tmp_path, served.url) as p:  # the new page is stored in turn
+            assert [str(f.version) for f in p.files(FOO)] == ["1.0", "2.0"]
+        assert len(page_requests(served)) == 2
+
+
+def test_an_unchanged_expired_page_keeps_its_parse(
+    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("resolver.http.DEFAULT_EXPIRY", timedelta(seconds=1))
+    index.add("foo", "1.0")
+    with index.serve() as served:
+        with provider(tmp_path, served.url) as p:
+            p.files(FOO)
+        time.sleep(1.1)
+        parsed: list[object] = []
+        monkeypatch.setattr(
+            "resolver.index.parse_json_page", lambda *a, **k: parsed.append(a) or []
+        )
+        with provider(tmp_path, served.url) as p:
+            assert [str(f.version) for f in p.files(FOO)] == ["1.0"]
+        assert len(page_requests(served)) == 2 and parsed == []
+        stored = PageCache(tmp_path / "cache" / "pages").load(
+            f"{served.url}foo/",
+            "application/vnd.pypi.simple.v1+json, "
+            "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01",
+            "foo",
+        )
+        assert stored is not None and stored.fresh()  # with the new expiry
+
+
+def test_damaged_entries_fall_back_to_the_http_cache(tmp_path: Path, foo_index: Index) -> None:
+    with foo_index.serve() as served:
+        with provider(tmp_path, served.url) as p:
+            cold = [fields_of(f) for f in p.files(FOO)]
+        for path in (tmp_path / "cache" / "pages").rglob("*"):
+            if path.is_file():
+                path.write_bytes(path.read_bytes()[:-7])
+        with provider(tmp_path, served.url) as p:
+            assert [fields_of(f) for f in p.files(FOO)] == cold
+        with provider(tmp_path, served.url) as p:  # and the entry was written again
+            assert all(isinstance(f, StoredFile) for f in p.files(FOO))
+
+
+def test_no_cache_neither_reads_nor_writes_parsed_pages(tmp_path: Path, foo_index: Index) -> None:
+    with foo_index.serve() as served:
+        with provider(tmp_path, served.url) as p:
+            p.files(FOO)
+        with provider(tmp_path, served.url, no_cache=True) as p:
+            assert not any(isinstance(f, StoredFile) for f in p.files(FOO))
+        assert len(page_requests(served)) == 2
+    with provider(tmp_path / "other", "http://127.0.0.1:9/simple/", no_cache=True) as p:
+        pass
+    assert not (tmp_path / "other").exists()
+
+
+def test_cache_dir_places_the_parsed_pages(tmp_path: Path, foo_index: Index) -> None:
+    with foo_index.serve() as served, provider(tmp_path, served.url) as p:
+        p.files(FOO)
+    assert any((tmp_path / "cache" / "pages" / "foo").iterdir())
+
+
+def test_offline_works_from_parsed_pages_alone(
+    tmp_path: Path, foo_index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("resolver.http.DEFAULT_EXPIRY", timedelta(seconds=1))
+    with foo_index.serve() as served:
+        with provider(tmp_path, served.url) as p:
+            cold = [fields_of(f) for f in p.files(FOO)]
+            p.metadata(FOO, Version("1.0"))
+        url = served.url
+    time.sleep(1.1)  # expired, and the server is gone: offline still answers
+    (tmp_path / "cache" / "http" / "responses.sqlite").unlink()
+    with provider(tmp_path, url, offline=True) as p:
+        assert [fields_of(f) for f in p.files(FOO)] == cold
+        assert p.metadata(FOO, Version("1.0")).requires_python == SpecifierSet(">=3.8")
+        with pytest.raises(OfflineError):
+            p.files(BAR)
