@@ -185,6 +185,8 @@ def _reasons(universe: Universe, facts: FactBase, held: list[clingo.Symbol]) -> 
         if symbol.name == "drop":
             req = facts.requirements[args[0]]
             sources = ", ".join(str(s) for s in facts.roots.get(args[0], []))
+            if _overridden(universe, req.name):
+                sources += ", as tool.aspen.override-dependencies replaces it"
             reasons.append(Reason(project.name, [], str(req), sources))
             roots.append(canonicalize_name(req.name))
         elif symbol.name == "constraint_off":
@@ -223,14 +225,16 @@ def _edge_reasons(package: Package, target: NormalizedName, universe: Universe) 
         for req in package.metadata[version].requires_dist:
             if canonicalize_name(req.name) == target:
                 by_text.setdefault(str(req), []).append(version)
-    overridden = any(
-        canonicalize_name(o.name) == target for o in universe.project.settings.overrides
-    )
-    source = "tool.aspen.override-dependencies" if overridden else ""
+    source = "tool.aspen.override-dependencies" if _overridden(universe, target) else ""
     return [
         Reason(package.name, [str(v) for v in versions], text, source)
         for text, versions in sorted(by_text.items(), key=lambda kv: kv[1][0], reverse=True)
     ]
+
+
+def _overridden(universe: Universe, name: str) -> bool:
+    target = canonicalize_name(name)
+    return any(canonicalize_name(o.name) == target for o in universe.project.settings.overrides)
 
 
 def _hints(

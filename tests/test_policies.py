@@ -241,3 +241,19 @@ def test_conflicting_groups(tmp_path):
         "1.0": "'old' in dependency_groups",
         "2.0": "'new' in dependency_groups",
     }
+
+
+def test_an_override_that_cannot_hold_is_named_in_the_explanation(tmp_path):
+    packages = {"a": {"1.0": ["b>=1"]}, "b": {"1.0": [], "2.0": []}}
+    tool = {"override-dependencies": ["b==3.0"]}
+    with pytest.raises(NoLockError) as caught:
+        lock(tmp_path, packages, ["a"], tool=tool)
+    message = str(caught.value)
+    assert "a 1.0 requires b==3.0 (tool.aspen.override-dependencies)" in message
+    assert "no version of b matches ==3.0; nearest: 2.0, 1.0" in message
+    with pytest.raises(NoLockError) as caught:
+        lock(tmp_path, packages, ["b"], tool=tool)
+    message = str(caught.value)
+    assert "demo requires b==3.0 (project.dependencies, as tool.aspen.override-dependencies" in (
+        message
+    )
