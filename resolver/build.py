@@ -31,7 +31,17 @@ _NEEDS_REQUIRES = 3
 
 
 class BuildError(MetadataUnavailable):
-    """A metadata build failed; the message names the sdist and the failing step."""
+    """A metadata build failed; the message names the sdist and the failing step.
+
+    ``lasting``: the failure comes from the sdist itself (it does not unpack, its build system
+    is invalid, its backend fails), so building it again would fail again; not so for failures
+    of the machine or the network (creating the environment, installing build requirements,
+    a timeout), which may pass on another try.
+    """
+
+    def __init__(self, message: str, *, lasting: bool = False) -> None:
+        super().__init__(message)
+        self.lasting = lasting
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,7 @@ def _unpack(sdist: Path, dest: Path) -> Path:
             with tarfile.open(sdist) as archive:
                 archive.extractall(dest, filter="data")
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-        raise BuildError(f"cannot unpack {sdist.name}: {exc}") from exc
+        raise BuildError(f"cannot unpack {sdist.name}: {exc}", lasting=True) from exc
     entries = list(dest.iterdir())
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
@@ -123,25 +133,31 @@ def _build_system(source: Path, sdist_name: str) -> _BuildSystem:
         try:
             table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("build-system", {})
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise BuildError(f"{sdist_name}: invalid pyproject.toml: {exc}") from exc
+            raise BuildError(f"{sdist_name}: invalid pyproject.toml: {exc}", lasting=True) from exc
     elif not (source / "setup.py").is_file():
-        raise BuildError(f"{sdist_name}: neither pyproject.toml nor setup.py found")
+        raise BuildError(f"{sdist_name}: neither pyproject.toml nor setup.py found", lasting=True)
     if not table:
         return _BuildSystem(LEGACY_REQUIRES, LEGACY_BACKEND, ())
     requires = table.get("requires", [])
     backend = table.get("build-backend", LEGACY_BACKEND)
     backend_path = table.get("backend-path", [])
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
-        raise BuildError(f"{sdist_name}: build-system.requires must be a list of strings")
+        raise BuildError(
+            f"{sdist_name}: build-system.requires must be a list of strings", lasting=True
+        )
     if not isinstance(backend, str):
-        raise BuildError(f"{sdist_name}: build-system.build-backend must be a string")
+        raise BuildError(f"{sdist_name}: build-system.build-backend must be a string", lasting=True)
     if not isinstance(backend_path, list) or not all(isinstance(p, str) for p in backend_path):
-        raise BuildError(f"{sdist_name}: build-system.backend-path must be a list of strings")
+        raise BuildError(
+            f"{sdist_name}: build-system.backend-path must be a list of strings", lasting=True
+        )
     root = source.resolve()
     for entry in backend_path:
         resolved = (root / entry).resolve()
         if resolved != root and root not in resolved.parents:
-            raise BuildError(f"{sdist_name}: backend-path {entry!r} leaves the source tree")
+            raise BuildError(
+                f"{sdist_name}: backend-path {entry!r} leaves the source tree", lasting=True
+            )
     return _BuildSystem(tuple(requires), backend, tuple(backend_path))
 
 
@@ -255,7 +271,8 @@ def _run_hook(
     if done.returncode not in (0, _NEEDS_REQUIRES) or not result_file.is_file():
         raise BuildError(
             f"building the metadata of {sdist_name} with {system.backend} failed "
-            f"(exit code {done.returncode}): {_tail(done.stderr or done.stdout)}"
+            f"(exit code {done.returncode}): {_tail(done.stderr or done.stdout)}",
+            lasting=True,
         )
     return done.returncode, json.loads(result_file.read_text(encoding="utf-8"))
 
@@ -273,7 +290,7 @@ def _read_result(result: dict[str, object], out_dir: Path, sdist_name: str) -> b
                     return wheel.read(entry)
     except (OSError, KeyError, zipfile.BadZipFile) as exc:
         raise BuildError(f"{sdist_name}: the backend's output has no METADATA: {exc}") from exc
-    raise BuildError(f"{sdist_name}: the wheel the backend built has no METADATA")
+    raise BuildError(f"{sdist_name}: the wheel the backend built has no METADATA", lasting=True)
 
 
 def build_metadata(sdist: Path, settings: BuildSettings | None = None) -> bytes:

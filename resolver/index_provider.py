@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -210,23 +211,21 @@ class IndexProvider:
             return tuple(found or ())  # pages come normalized
         return tuple(normalized([*(found or ()), *extra]))  # index files before find-links
 
-    def _by_version(self, name: NormalizedName) -> dict[Version, list[DistFile]]:
-        def group() -> dict[Version, list[DistFile]]:
-            groups: dict[Version, list[DistFile]] = {}
-            for file in self.files(name):
-                groups.setdefault(file.version, []).append(file)
-            return groups
-
-        return self._memo.get(("by-version", name), group)
-
     def _metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
         try:
-            candidates = self._by_version(name).get(version, [])
+            files = self.files(name)
         except PackageNotFound as exc:
             raise MetadataUnavailable(str(exc)) from exc
+        # Files come sorted by version: the version's files are one run, found by bisection.
+        start = bisect_left(files, version, key=_version_of)
+        candidates = list(files[start : bisect_right(files, version, lo=start, key=_version_of)])
         if not candidates:
             raise MetadataUnavailable(f"{name} {version}: no file of this version is listed")
         return self._fetcher.fetch(name, version, candidates)
+
+
+def _version_of(file: DistFile) -> Version:
+    return file.version
 
 
 def _quietly(call: Callable[[], object]) -> None:

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from resolver.build import BuildSettings, build_metadata
+from resolver.build import BuildError, BuildSettings, build_metadata
 from resolver.errors import SourceError
 from resolver.http import Http, OfflineError
 from resolver.index import is_local, local_path
@@ -294,10 +295,13 @@ class MetadataCache:
     """Parsed metadata as small JSON files under ``<cache_dir>/metadata``, one per file.
 
     Keyed by index URL, project, version, file name and the file's hash (or URL). Entries are
-    written to a temporary file and renamed, so a reader never sees a partial entry.
+    written to a temporary file and renamed, so a reader never sees a partial entry. Builds
+    that failed because of the sdist itself are remembered beside them for ``FAILED_FOR``
+    seconds, so that each run does not build an old sdist again only to fail again.
     """
 
     FORMAT = 1
+    FAILED_FOR = 7 * 24 * 3600
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
@@ -332,6 +336,29 @@ class MetadataCache:
             )
         except (OSError, ValueError, KeyError, TypeError, InvalidRequirement, InvalidSpecifier):
             return None
+
+    def _failure_path(self, name: NormalizedName, file: DistFile) -> Path | None:
+        path = self._path(name, file)
+        return None if path is None else path.with_name(f"{path.stem}.failed.json")
+
+    def load_failure(self, name: NormalizedName, file: DistFile) -> str | None:
+        """Why building this file's metadata failed, if it failed lately."""
+        path = self._failure_path(name, file)
+        if path is None:
+            return None
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            if entry["format"] != self.FORMAT or time.time() - entry["at"] > self.FAILED_FOR:
+                return None
+            return str(entry["failed"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def store_failure(self, name: NormalizedName, file: DistFile, message: str) -> None:
+        path = self._failure_path(name, file)
+        if path is not None:
+            entry = {"format": self.FORMAT, "failed": message, "at": time.time()}
+            write_atomically(path, json.dumps(entry).encode())
 
     def store(self, name: NormalizedName, file: DistFile, metadata: CoreMetadata, how: str) -> None:
         path = self._path(name, file)
@@ -542,6 +569,9 @@ class MetadataFetcher:
 
         from packaging.metadata import parse_email
 
+        failed = self._cache.load_failure(name, file)
+        if failed is not None:
+            raise BuildError(f"{failed} (as in an earlier run; --no-cache tries again)")
         with tempfile.TemporaryDirectory(prefix="aspen-sdist-") as tmp:
             path = self._local_copy(file, Path(tmp))
             try:
@@ -560,7 +590,12 @@ class MetadataFetcher:
                     f"{file.filename}: its metadata is dynamic and needs a build, "
                     "which --no-build forbids"
                 )
-            data = build_metadata(path, self._build_settings)
+            try:
+                data = build_metadata(path, self._build_settings)
+            except BuildError as exc:
+                if exc.lasting:
+                    self._cache.store_failure(name, file, str(exc))
+                raise
             return self._parse(data, name, file), "build"
 
     def _local_copy(self, file: DistFile, directory: Path) -> Path:

@@ -383,7 +383,51 @@ def test_broken_sdist_names_the_file(index: Index, tmp_path: Path) -> None:
     message = str(error.value)
     assert "foo 1.0" in message and "foo-1.0.tar.gz" in message
     assert "deliberately broken" in message
-    assert not (tmp_path / "cache" / "metadata").exists()
+    (entry,) = (tmp_path / "cache" / "metadata" / "foo").iterdir()
+    assert entry.name.endswith(".failed.json")  # no metadata: only the failure is remembered
+
+
+def test_failed_builds_are_remembered(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index.add("foo", "1.0", sdist=True, wheel=False, sdist_dynamic=True, sdist_broken=True)
+    index.add("bar", "1.0", sdist=True, wheel=False, sdist_dynamic=True)
+    index.write()
+    builds: list[str] = []
+
+    def counted(sdist: Path, *args: object) -> bytes:
+        builds.append(sdist.name)
+        return build_metadata(sdist, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(metadata_module, "build_metadata", counted)
+    messages = []
+    for _ in range(2):
+        with pytest.raises(MetadataUnavailable, match="deliberately broken") as error:
+            Run(tmp_path).fetch(index.simple_url, "foo", "1.0")
+        messages.append(str(error.value))
+    assert builds == ["foo-1.0.tar.gz"]
+    assert messages[1].startswith(messages[0]) and "as in an earlier run" in messages[1]
+    with pytest.raises(MetadataUnavailable, match="deliberately broken"):
+        run = Run(tmp_path)
+        run.fetcher = MetadataFetcher(Http(no_cache=True), no_cache=True, warn=run.warnings.append)
+        run.fetch(index.simple_url, "foo", "1.0")
+    assert builds == ["foo-1.0.tar.gz"] * 2  # --no-cache builds again
+    # A failure of the machine, not of the sdist, is not remembered.
+    monkeypatch.setattr(metadata_module, "build_metadata", lambda *a: _raise(BuildError("no")))
+    for _ in range(2):
+        with pytest.raises(MetadataUnavailable, match="no"):
+            Run(tmp_path).fetch(index.simple_url, "bar", "1.0")
+    assert not list((tmp_path / "cache" / "metadata").glob("bar/*"))
+    # Remembered failures expire.
+    monkeypatch.setattr(metadata_module, "build_metadata", counted)
+    monkeypatch.setattr(MetadataCache, "FAILED_FOR", -1)
+    with pytest.raises(MetadataUnavailable, match="deliberately broken"):
+        Run(tmp_path).fetch(index.simple_url, "foo", "1.0")
+    assert builds == ["foo-1.0.tar.gz"] * 3
+
+
+def _raise(exc: Exception) -> bytes:
+    raise exc
 
 
 def test_no_build(index: Index, tmp_path: Path) -> None:
