@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -478,6 +479,7 @@ def _remote_page(
         files, warnings = cached.files, list(cached.warnings)
         for message in warnings:
             warn(message)
+        entry = replace(cached, expires=_expiry(response))  # stored again as it was
     else:
         warnings = []
 
@@ -497,10 +499,10 @@ def _remote_page(
                     **kwargs,
                 )
             )
-    if pages is not None and getattr(response, "cache_key", None):
-        # Only what the HTTP cache keeps: a parse must never outlive its response.
         stored = None if files is None else tuple(files)
         entry = CachedPage(_expiry(response), digest, stored, tuple(warnings))
+    if pages is not None and getattr(response, "cache_key", None):
+        # Only what the HTTP cache keeps: a parse must never outlive its response.
         pages.store(url, accept, entry, project)
     return None if files is None else list(files)
 

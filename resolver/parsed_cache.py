@@ -30,7 +30,7 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from resolver.provider import DistFile
 __all__ = ["CachedPage", "PageCache", "StoredFile", "response_digest", "write_atomically"]
 
 # Bump when the layout of an entry, or what parsing a page yields, changes.
-FORMAT = 1
+FORMAT = 2
 _MAGIC = b"aspen-page\n"
 _VERSION = f"{FORMAT}/{_packaging_version}"
 _KINDS = {"w": "wheel", "s": "sdist"}
@@ -67,6 +67,9 @@ class CachedPage:
     digest: bytes
     files: tuple[DistFile, ...] | None
     warnings: tuple[str, ...]
+    # The files as stored, when they were read from the cache: storing the page again with
+    # another expiry (an unchanged page after revalidation) then costs no encoding.
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
 
     def fresh(self) -> bool:
         return self.expires is None or time.time() < self.expires
@@ -139,53 +142,9 @@ def _tag_text(tags: frozenset[Tag]) -> str:
 
 
 def _encode(url: str, accept: str, page: CachedPage) -> bytes:
-    files = page.files
-    if files is None:
-        tables: tuple[Any, ...] = ()
-    else:
-        versions: dict[str, int] = {}
-        specifiers: dict[str, int] = {"": 0}  # 0: no Requires-Python
-        tag_sets: dict[str, int] = {}
-        version_column, kinds, specifier_column, tag_column = [], [], [], []
-        yanked: dict[int, str] = {}
-        groups: list[tuple[int, bytes]] = []
-        rows: list[tuple[Any, ...]] = []
-        for i, file in enumerate(files):
-            version = str(file.version)
-            if rows and version_column[-1] != versions.get(version):
-                groups.append((i - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
-                rows = []
-            version_column.append(versions.setdefault(version, len(versions)))
-            kinds.append("w" if file.kind == "wheel" else "s")
-            python = "" if file.requires_python is None else str(file.requires_python)
-            specifier_column.append(specifiers.setdefault(python, len(specifiers)))
-            tag_column.append(tag_sets.setdefault(_tag_text(file.tags), len(tag_sets)))
-            if file.yanked is not None:
-                yanked[i] = file.yanked
-            rows.append(
-                (
-                    file.filename,
-                    file.url,
-                    tuple(file.hashes.items()),
-                    file.size,
-                    None if file.upload_time is None else file.upload_time.isoformat(),
-                    None if file.core_metadata is None else tuple(file.core_metadata.items()),
-                    file.index,
-                )
-            )
-        if rows:
-            groups.append((len(files) - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
-        tables = (
-            tuple(versions),
-            tuple(specifiers),
-            tuple(tag_sets),
-            tuple(version_column),
-            "".join(kinds),
-            tuple(specifier_column),
-            tuple(tag_column),
-            yanked,
-            tuple(groups),
-        )
+    encoded = page.encoded
+    if encoded is None:
+        encoded = marshal.dumps(() if page.files is None else _tables(page.files))
     payload = marshal.dumps(
         (
             _VERSION,
@@ -194,11 +153,58 @@ def _encode(url: str, accept: str, page: CachedPage) -> bytes:
             page.expires,
             page.digest,
             tuple(page.warnings),
-            files is not None,
-            tables,
+            page.files is not None,
+            encoded,
         )
     )
     return _MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
+
+
+def _tables(files: Sequence[DistFile]) -> tuple[Any, ...]:
+    """The hot columns and the compressed cold rows (per run of one version) of a page."""
+    versions: dict[str, int] = {}
+    specifiers: dict[str, int] = {"": 0}  # 0: no Requires-Python
+    tag_sets: dict[str, int] = {}
+    version_column, kinds, specifier_column, tag_column = [], [], [], []
+    yanked: dict[int, str] = {}
+    groups: list[tuple[int, bytes]] = []
+    rows: list[tuple[Any, ...]] = []
+    for i, file in enumerate(files):
+        version = str(file.version)
+        if rows and version_column[-1] != versions.get(version):
+            groups.append((i - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
+            rows = []
+        version_column.append(versions.setdefault(version, len(versions)))
+        kinds.append("w" if file.kind == "wheel" else "s")
+        python = "" if file.requires_python is None else str(file.requires_python)
+        specifier_column.append(specifiers.setdefault(python, len(specifiers)))
+        tag_column.append(tag_sets.setdefault(_tag_text(file.tags), len(tag_sets)))
+        if file.yanked is not None:
+            yanked[i] = file.yanked
+        rows.append(
+            (
+                file.filename,
+                file.url,
+                tuple(file.hashes.items()),
+                file.size,
+                None if file.upload_time is None else file.upload_time.isoformat(),
+                None if file.core_metadata is None else tuple(file.core_metadata.items()),
+                file.index,
+            )
+        )
+    if rows:
+        groups.append((len(files) - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
+    return (
+        tuple(versions),
+        tuple(specifiers),
+        tuple(tag_sets),
+        tuple(version_column),
+        "".join(kinds),
+        tuple(specifier_column),
+        tuple(tag_column),
+        yanked,
+        tuple(groups),
+    )
 
 
 def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
@@ -207,7 +213,7 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
     start = len(_MAGIC) + 4
     if zlib.crc32(memoryview(data)[start:]) != int.from_bytes(data[len(_MAGIC) : start], "big"):
         return None
-    (version, stored_url, stored_accept, expires, digest, warnings, found, tables) = marshal.loads(
+    (version, stored_url, stored_accept, expires, digest, warnings, found, encoded) = marshal.loads(
         memoryview(data)[start:]
     )
     if (version, stored_url, stored_accept) != (_VERSION, url, accept):
@@ -218,10 +224,10 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
         return None
     if found:
         with _collection_paused():
-            files: tuple[StoredFile, ...] | None = _Page(*tables).files()
+            files: tuple[StoredFile, ...] | None = _Page(*marshal.loads(encoded)).files()
     else:
         files = None
-    return CachedPage(expires=expires, digest=digest, files=files, warnings=tuple(warnings))
+    return CachedPage(expires, digest, files, tuple(warnings), encoded)
 
 
 # -- lazy files ------------------------------------------------------------------------------

@@ -260,6 +260,8 @@ def test_an_unchanged_expired_page_keeps_its_parse(
         monkeypatch.setattr(
             "resolver.index.parse_json_page", lambda *a, **k: parsed.append(a) or []
         )
+        # Nor is it encoded again: only its expiry changes.
+        monkeypatch.setattr("resolver.parsed_cache._tables", lambda files: pytest.fail("encoded"))
         with provider(tmp_path, served.url) as p:
             assert [str(f.version) for f in p.files(FOO)] == ["1.0"]
         assert len(page_requests(served)) == 2 and parsed == []
