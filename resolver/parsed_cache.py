@@ -169,14 +169,18 @@ def _tables(files: Sequence[DistFile]) -> tuple[Any, ...]:
     yanked: dict[int, str] = {}
     groups: list[tuple[int, bytes]] = []
     rows: list[tuple[Any, ...]] = []
+    texts: dict[int, str] = {}  # str() of versions and specifiers, by identity: files share them
     for i, file in enumerate(files):
-        version = str(file.version)
+        version = texts.get(id(file.version)) or texts.setdefault(
+            id(file.version), str(file.version)
+        )
         if rows and version_column[-1] != versions.get(version):
             groups.append((i - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
             rows = []
         version_column.append(versions.setdefault(version, len(versions)))
         kinds.append("w" if file.kind == "wheel" else "s")
-        python = "" if file.requires_python is None else str(file.requires_python)
+        rp = file.requires_python
+        python = "" if rp is None else texts.get(id(rp)) or texts.setdefault(id(rp), str(rp))
         specifier_column.append(specifiers.setdefault(python, len(specifiers)))
         tag_column.append(tag_sets.setdefault(_tag_text(file.tags), len(tag_sets)))
         if file.yanked is not None:

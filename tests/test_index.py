@@ -354,3 +354,29 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / ".cache" / "aspen"
     assert user_agent().startswith("aspen/")
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<a href="x-1.0.tar.gz#sha256=ab">x</a><a href="y.whl" data-yanked>y</a>',
+        "<A HREF='a.whl' Data-Requires-Python='&gt;=3.8'>a</A>",
+        '<a href=plain.whl data-yanked="" data-core-metadata=sha256=01>p</a>',
+        '<a\n  href="n.whl"\n  data-requires-python=">=3.6,<4">n</a>',
+        '<abbr title="not a link">x</abbr><a href="q.whl?x=1&amp;y=2">q</a><br/>',
+        '<base href="https://example.org/files/"><a href="rel.whl">r</a>',
+        '<a href="self.whl"/><a href="dup.whl" href="second.whl">d</a>',
+        "<html><body><h1>Links for x</h1>\n<a href='t.whl'>t</a><br />\n</body></html>",
+    ],
+)
+def test_html_link_scan_reads_as_html_parser(html: str) -> None:
+    from resolver.index import _links, _parsed_links
+
+    assert _links(html) == _parsed_links(html)
+    assert _links(html)[1]  # the scan found links (not the parser fallback)
+
+
+def test_html_with_comments_goes_to_the_parser(warnings: list[str]) -> None:
+    text = '<!-- <a href="foo-2.0.tar.gz">old</a> --><a href="foo-1.0.tar.gz">yes</a>'
+    files = parse_html_page(text, PAGE, warn=warnings.append, index=INDEX, project="foo")
+    assert [f.filename for f in files] == ["foo-1.0.tar.gz"]
