@@ -490,7 +490,9 @@ def _parse_response(body: bytes, content_type: str, page_url: str, **kwargs: Any
 def normalized(files: Iterable[DistFile]) -> list[DistFile]:
     """Each URL once (its first listing wins), ordered by version, kind and file name."""
     unique = {file.url: file for file in reversed(list(files))}
-    return sorted(unique.values(), key=lambda f: (f.version, f.kind, f.filename))
+    # Versions compare in Python code: rank the few distinct ones, then sort on integers.
+    rank = {v: i for i, v in enumerate(sorted({file.version for file in unique.values()}))}
+    return sorted(unique.values(), key=lambda f: (rank[f.version], f.kind, f.filename))
 
 
 def _expiry(response: requests.Response) -> float | None:
