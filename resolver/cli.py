@@ -19,6 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from resolver.errors import AspenError, StaleLock
+from resolver.options import FORK_STRATEGIES, PRERELEASE_POLICIES, RESOLUTIONS
 
 if TYPE_CHECKING:
     from resolver.options import LockOptions
@@ -37,12 +38,10 @@ app = typer.Typer(
 PYPI = "https://pypi.org/simple/"
 
 
-class Prerelease(StrEnum):
-    disallow = "disallow"
-    allow = "allow"
-    if_necessary = "if-necessary"
-    explicit = "explicit"
-    if_necessary_or_explicit = "if-necessary-or-explicit"
+# The values each option allows, as typer choices (the words live in resolver.options).
+Prerelease = StrEnum("Prerelease", {word: word for word in PRERELEASE_POLICIES})
+Resolution = StrEnum("Resolution", {word: word for word in RESOLUTIONS})
+ForkStrategy = StrEnum("ForkStrategy", {word: word for word in FORK_STRATEGIES})
 
 
 class Console:
@@ -112,17 +111,6 @@ PrereleaseOpt = Annotated[
         "--prerelease", help="Which pre-releases may be chosen (default if-necessary-or-explicit)."
     ),
 ]
-
-
-class Resolution(StrEnum):
-    highest = "highest"
-    lowest = "lowest"
-    lowest_direct = "lowest-direct"
-
-
-class ForkStrategy(StrEnum):
-    requires_python = "requires-python"
-    fewest = "fewest"
 
 
 ResolutionOpt = Annotated[

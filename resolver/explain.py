@@ -233,8 +233,7 @@ def _edge_reasons(package: Package, target: NormalizedName, universe: Universe) 
 
 
 def _overridden(universe: Universe, name: str) -> bool:
-    target = canonicalize_name(name)
-    return any(canonicalize_name(o.name) == target for o in universe.project.settings.overrides)
+    return canonicalize_name(name) in universe.project.overrides_by_name
 
 
 def _hints(

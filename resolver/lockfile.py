@@ -57,10 +57,10 @@ def _tool_table(resolution: Resolution) -> tomlkit.items.Table:
     """What aspen needs to re-lock the same way, and what the lock traded: the options that
     differ from the defaults, and the cost of every objective level."""
     table = tomlkit.table()
-    options, default = resolution.options, LockOptions()
-    for key in ("resolution", "fork_strategy", "prerelease"):
-        if getattr(options, key) != getattr(default, key):
-            table[key.replace("_", "-")] = getattr(options, key)
+    options, default = resolution.options, LockOptions().choices()
+    for key, value in options.choices().items():
+        if value != default[key]:
+            table[key] = value
     if options.exclude_newer is not None:
         table["exclude-newer"] = format_cutoff(options.exclude_newer)
     objective = tomlkit.table()

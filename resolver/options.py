@@ -23,6 +23,15 @@ class LockOptions:
     # Files uploaded after this moment do not exist for the lock (None: no cut-off).
     exclude_newer: datetime | None = None
 
+    def choices(self) -> dict[str, str]:
+        """The options that say what a good lock is, by the names the command line and
+        ``[tool.aspen]`` give them."""
+        return {
+            "resolution": self.resolution,
+            "fork-strategy": self.fork_strategy,
+            "prerelease": self.prerelease,
+        }
+
     def lowest(self, direct: bool) -> bool:
         """Whether a package is resolved to its lowest version rather than its highest."""
         return self.resolution == "lowest" or (self.resolution == "lowest-direct" and direct)

@@ -49,13 +49,12 @@ class PriorLock:
         """The options that say what a good lock is and differ from the ones the lock was made
         with, as ``--resolution lowest (was highest)``; the lock's versions are then no longer
         worth keeping."""
-        default = LockOptions()
+        default = LockOptions().choices()
         out = []
-        for key in ("resolution", "fork_strategy", "prerelease"):
-            flag = key.replace("_", "-")
-            now, before = getattr(options, key), self.recorded.get(flag, getattr(default, key))
+        for key, now in options.choices().items():
+            before = self.recorded.get(key, default[key])
             if now != before:
-                out.append(f"--{flag} {now} (was {before})")
+                out.append(f"--{key} {now} (was {before})")
         return out
 
     def versions(self) -> dict[NormalizedName, set[Version]]:

@@ -112,7 +112,7 @@ class Project:
         return tuple((source, new) for source, req in out for new in self.overridden((req,)))
 
     @cached_property
-    def _overrides(self) -> dict[NormalizedName, list[Requirement]]:
+    def overrides_by_name(self) -> dict[NormalizedName, list[Requirement]]:
         out: dict[NormalizedName, list[Requirement]] = {}
         for req in self.settings.overrides:
             out.setdefault(canonicalize_name(req.name), []).append(req)
@@ -125,7 +125,7 @@ class Project:
         longer applies outside it: give one override per environment you need)."""
         out: list[Requirement] = []
         for req in reqs:
-            overrides = self._overrides.get(canonicalize_name(req.name))
+            overrides = self.overrides_by_name.get(canonicalize_name(req.name))
             if not overrides:
                 out.append(req)
                 continue
