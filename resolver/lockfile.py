@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import tomllib
 from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import tomlkit
 from packaging.pylock import Pylock, PylockValidationError
-from tomlkit.items import Array, InlineTable
 
-from resolver.environments import DEFAULT_REQUIRES_PYTHON
+from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, Config, EnvironmentSpace
 from resolver.errors import AspenError
 from resolver.options import LockOptions, format_cutoff
 from resolver.project import Source
@@ -26,70 +29,225 @@ def render_lock(resolution: Resolution, previous: str | None = None) -> str:
     """The pylock.toml text of a resolution: sorted, free of timestamps that change, valid.
     ``previous`` (the lock being replaced) is returned as it is when only its recorded
     objective costs differ: ranks move when an index gains versions, with nothing to re-lock."""
-    project = resolution.project
-    doc = tomlkit.document()
-    doc["lock-version"] = "1.0"
-    if project.settings.environments:
-        doc["environments"] = [str(m) for m in project.settings.environments]
-    doc["requires-python"] = str(project.requires_python or DEFAULT_REQUIRES_PYTHON)
-    doc["extras"] = sorted(project.extras)
-    doc["dependency-groups"] = sorted(project.groups)
-    doc["default-groups"] = ["dev"] if "dev" in project.groups else []
-    doc["created-by"] = "aspen"
-    packages = tomlkit.aot()
-    counts = Counter(e.name for e in resolution.entries)
-    multiple = {name for name, n in counts.items() if n > 1}
-    for entry in resolution.entries:
-        packages.append(_package_table(entry, resolution, multiple))
-    doc["packages"] = packages
-    doc["tool"] = {"aspen": _tool_table(resolution)}
-    text = tomlkit.dumps(doc)
+    data = lock_data(resolution)
     try:
-        Pylock.from_dict(tomllib.loads(text))
+        Pylock.from_dict(data)
     except PylockValidationError as exc:  # a bug in aspen, never the user's fault
         raise AssertionError(f"aspen produced an invalid pylock.toml: {exc}") from exc
-    if previous is not None and same_lock(previous, text):
+    if previous is not None and _same_data(previous, data):
         return previous
-    return text
+    return dumps_lock(data)
 
 
-def _tool_table(resolution: Resolution) -> tomlkit.items.Table:
+def lock_data(resolution: Resolution) -> dict[str, Any]:
+    """The lock as plain data: what ``tomllib`` reads from the text ``dumps_lock`` writes."""
+    project = resolution.project
+    data: dict[str, Any] = {"lock-version": "1.0"}
+    if project.settings.environments:
+        data["environments"] = [str(m) for m in project.settings.environments]
+    data["requires-python"] = str(project.requires_python or DEFAULT_REQUIRES_PYTHON)
+    data["extras"] = sorted(project.extras)
+    data["dependency-groups"] = sorted(project.groups)
+    data["default-groups"] = ["dev"] if "dev" in project.groups else []
+    data["created-by"] = "aspen"
+    counts = Counter(e.name for e in resolution.entries)
+    multiple = {name for name, n in counts.items() if n > 1}
+    render = _Renderer(resolution.space)
+    data["packages"] = [
+        _package(entry, entry_marker(entry, resolution, render), multiple)
+        for entry in resolution.entries
+    ]
+    data["tool"] = {"aspen": _tool(resolution)}
+    return data
+
+
+def _tool(resolution: Resolution) -> dict[str, Any]:
     """What aspen needs to re-lock the same way, and what the lock traded: the options that
     differ from the defaults, and the cost of every objective level."""
-    table = tomlkit.table()
+    table: dict[str, Any] = {}
     options, default = resolution.options, LockOptions().choices()
     for key, value in options.choices().items():
         if value != default[key]:
-            table[key] = value
+            table[key] = str(value)
     if options.exclude_newer is not None:
         table["exclude-newer"] = format_cutoff(options.exclude_newer)
+    table["objective"] = dict(resolution.solution.record())
+    return table
+
+
+def _package(entry: Entry, marker: str | None, multiple: set[str]) -> dict[str, Any]:
+    table: dict[str, Any] = {"name": entry.name, "version": str(entry.version)}
+    if marker is not None:
+        table["marker"] = marker
+    requires_python = entry.package.requires_python(entry.version)
+    if requires_python is not None and str(requires_python):
+        table["requires-python"] = str(requires_python)
+    files = sorted(entry.package.files[entry.version], key=lambda f: f.filename)
+    index = next((f.index for f in files if f.index), None)
+    if index:
+        table["index"] = index
+    if entry.dependencies:
+        table["dependencies"] = [
+            {"name": name, "version": str(version)} if name in multiple else {"name": name}
+            for name, version in sorted(entry.dependencies)
+        ]
+    sdists = [f for f in files if f.kind == "sdist"]
+    if sdists:
+        table["sdist"] = _file(sdists[0])
+    wheels = [_file(f) for f in files if f.kind == "wheel"]
+    if wheels:
+        table["wheels"] = wheels
+    return table
+
+
+def _file(dist: DistFile) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": dist.filename, "url": dist.url}
+    if dist.upload_time is not None:
+        item["upload-time"] = dist.upload_time
+    size = dist.size if dist.size is not None else _local_size(dist.url)
+    if size is not None:
+        item["size"] = size
+    hashes = dict(dist.hashes) or _local_hashes(dist.url)
+    item["hashes"] = {k: hashes[k] for k in sorted(hashes)}
+    return item
+
+
+# -- text -------------------------------------------------------------------------------------
+
+
+def dumps_lock(data: dict[str, Any]) -> str:
+    """The text of lock data, as tomlkit writes it. The header and ``[tool.aspen]`` go through
+    tomlkit; the (many, regular) ``[[packages]]`` tables are joined from tomlkit's rendering of
+    their scalars, which is byte for byte what tomlkit writes for the whole table, and many
+    times faster than building it item by item."""
+    doc = tomlkit.document()
+    for key, value in data.items():
+        if key not in ("packages", "tool"):
+            doc[key] = value
+    tool = _tool_table(data["tool"]["aspen"])
+    if not data["packages"]:  # tomlkit writes `packages = []`, before the other keys
+        doc["packages"] = tomlkit.aot()
+        doc["tool"] = {"aspen": tool}
+        return tomlkit.dumps(doc)
+    parts = [tomlkit.dumps(doc)]
+    for package in data["packages"]:
+        parts.append("\n[[packages]]\n")
+        _package_text(package, parts)
+    tail = tomlkit.document()
+    tail["tool"] = {"aspen": tool}
+    parts.append("\n")
+    parts.append(tomlkit.dumps(tail))
+    return "".join(parts)
+
+
+def _tool_table(tool: dict[str, Any]) -> tomlkit.items.Table:
+    table = tomlkit.table()
+    for key, value in tool.items():
+        if key != "objective":
+            table[key] = value
     objective = tomlkit.table()
     objective.comment("cost of each objective level, highest priority first (README)")
-    for key, cost in resolution.solution.record().items():
+    for key, cost in tool["objective"].items():
         objective[key] = cost
     table["objective"] = objective
     return table
+
+
+def _package_text(package: dict[str, Any], out: list[str]) -> None:
+    """Append the lines of one ``[[packages]]`` table (after its header)."""
+    for key, value in package.items():
+        if key == "wheels":
+            out.append("wheels = [\n")
+            for wheel in value:
+                out.append(f"    {_inline(wheel)},\n")
+            out.append("]\n")
+        elif key == "dependencies":
+            out.append(f"dependencies = [{', '.join(_inline(d) for d in value)}]\n")
+        elif key == "sdist":
+            out.append(f"sdist = {_inline(value)}\n")
+        else:
+            out.append(f"{key} = {_scalar(value)}\n")
+
+
+def _inline(table: dict[str, Any], separator: str = ", ") -> str:
+    # tomlkit separates the items of an inline table nested in another one by a bare comma
+    items = (
+        f"{_key(k)} = {_inline(v, ',') if isinstance(v, dict) else _scalar(v)}"
+        for k, v in table.items()
+    )
+    return "{" + separator.join(items) + "}"
+
+
+# Characters a TOML basic string must escape; strings without them are written as they are.
+_ESCAPED = re.compile(r'[\x00-\x1f\x7f"\\]')
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _scalar(value: str | int | datetime) -> str:
+    """A string, integer or date-time as tomlkit writes it."""
+    if isinstance(value, str):
+        return tomlkit.string(value).as_string() if _ESCAPED.search(value) else f'"{value}"'
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")  # tomlkit.item(datetime)'s raw text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return tomlkit.item(value).as_string()
+
+
+def _key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else tomlkit.key(key).as_string()
+
+
+def _same_data(old: str, data: dict[str, Any]) -> bool:
+    """Whether a lock text holds this lock data, except for the recorded objective costs."""
+    try:
+        before = tomllib.loads(old)
+    except tomllib.TOMLDecodeError:
+        return False
+    before.get("tool", {}).get("aspen", {}).pop("objective", None)
+    after = {**data, "tool": {"aspen": {**data["tool"]["aspen"]}}}
+    after["tool"]["aspen"].pop("objective")
+    return before == after
 
 
 def same_lock(old: str, new: str) -> bool:
     """Whether two lock texts lock the same thing: equal once the recorded objective costs are
     left out."""
     try:
-        before, after = tomllib.loads(old), tomllib.loads(new)
+        after = tomllib.loads(new)
     except tomllib.TOMLDecodeError:
         return False
-    for data in (before, after):
-        data.get("tool", {}).get("aspen", {}).pop("objective", None)
-    return before == after
+    after.setdefault("tool", {}).setdefault("aspen", {}).setdefault("objective", {})
+    return _same_data(old, after)
 
 
-def entry_marker(entry: Entry, resolution: Resolution) -> str | None:
+class _Renderer:
+    """``EnvironmentSpace.render``, remembered per set of cells: forked entries of a lock
+    share their regions."""
+
+    def __init__(self, space: EnvironmentSpace) -> None:
+        self.space = space
+        self._seen: dict[tuple[frozenset[Cell], tuple[int, ...] | None], str | None] = {}
+
+    def __call__(
+        self, cells: frozenset[Cell], within: Sequence[Config] | None = None
+    ) -> str | None:
+        key = (cells, None if within is None else tuple(c.index for c in within))
+        if key not in self._seen:
+            self._seen[key] = self.space.render(cells, within)
+        return self._seen[key]
+
+
+def entry_marker(
+    entry: Entry, resolution: Resolution, render: Callable[..., str | None] | None = None
+) -> str | None:
     """When the entry is installed: the cells it applies in, per source of the project."""
     space = resolution.space
-    main = entry.cells.get(Source("main"), set())
+    render = render or space.render
+    main = entry.cells.get(Source("main"), frozenset())
     terms: list[str] = []
     if main:
-        rendered = space.render(main)
+        rendered = render(main)
         if rendered is None:
             return None
         terms.append(rendered)
@@ -105,7 +263,7 @@ def entry_marker(entry: Entry, resolution: Resolution) -> str | None:
         # say yes or no: pick whichever cell set gives the shortest marker. With the source
         # selected, only the configurations that allow it can occur.
         allowed = [c for c in space.configs if c.allows(source)]
-        options = [space.render(c, allowed) for c in (cells | main, cells, cells - main)]
+        options = [render(c, allowed) for c in (cells | main, cells, cells - main)]
         rendered = None if None in options else min(options, key=lambda t: (len(t), t))
         conditions.setdefault(rendered, []).append(f"'{source.name}' in {variable}")
     for rendered, names in sorted(conditions.items(), key=lambda kv: (kv[0] or "", kv[1])):
@@ -122,56 +280,6 @@ def entry_marker(entry: Entry, resolution: Resolution) -> str | None:
 def _group(expression: str) -> str:
     """Parenthesise an expression that has a top-level ``or``, to combine it with ``and``."""
     return f"({expression})" if " or " in expression else expression
-
-
-def _package_table(entry: Entry, resolution: Resolution, multiple: set[str]) -> tomlkit.items.Table:
-    table = tomlkit.table()
-    table["name"] = entry.name
-    table["version"] = str(entry.version)
-    marker = entry_marker(entry, resolution)
-    if marker is not None:
-        table["marker"] = marker
-    requires_python = entry.package.requires_python(entry.version)
-    if requires_python is not None and str(requires_python):
-        table["requires-python"] = str(requires_python)
-    files = sorted(entry.package.files[entry.version], key=lambda f: f.filename)
-    index = next((f.index for f in files if f.index), None)
-    if index:
-        table["index"] = index
-    if entry.dependencies:
-        deps = tomlkit.array()
-        for name, version in sorted(entry.dependencies):
-            ref = tomlkit.inline_table()
-            ref["name"] = name
-            if name in multiple:
-                ref["version"] = str(version)
-            deps.append(ref)
-        table["dependencies"] = deps
-    sdists = [f for f in files if f.kind == "sdist"]
-    if sdists:
-        table["sdist"] = _file_table(sdists[0])
-    wheels = [f for f in files if f.kind == "wheel"]
-    if wheels:
-        array: Array = tomlkit.array()
-        for wheel in wheels:
-            array.append(_file_table(wheel))
-        array.multiline(True)
-        table["wheels"] = array
-    return table
-
-
-def _file_table(dist: DistFile) -> InlineTable:
-    item = tomlkit.inline_table()
-    item["name"] = dist.filename
-    item["url"] = dist.url
-    if dist.upload_time is not None:
-        item["upload-time"] = dist.upload_time
-    size = dist.size if dist.size is not None else _local_size(dist.url)
-    if size is not None:
-        item["size"] = size
-    hashes = dict(dist.hashes) or _local_hashes(dist.url)
-    item["hashes"] = {k: hashes[k] for k in sorted(hashes)}
-    return item
 
 
 def _local_path(url: str) -> Path | None:

@@ -4,14 +4,15 @@ per source (main dependencies, each extra, each group), and the entries it depen
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from resolver.environments import Cell, EnvironmentSpace
+from resolver.environments import Cell, EnvironmentSpace, marker_comparisons
 from resolver.facts import FactBase
 from resolver.options import LockOptions
 from resolver.project import Project, Source
@@ -25,15 +26,12 @@ class Entry:
     name: NormalizedName
     version: Version
     package: Package
-    cells: dict[Source, set[Cell]] = field(default_factory=dict)
+    cells: dict[Source, frozenset[Cell]] = field(default_factory=dict)
     dependencies: set[tuple[NormalizedName, Version]] = field(default_factory=set)
 
     @property
     def metadata(self) -> CoreMetadata:
         return self.package.metadata[self.version]
-
-    def all_cells(self) -> set[Cell]:
-        return set().union(*self.cells.values()) if self.cells else set()
 
 
 @dataclass
@@ -50,87 +48,206 @@ class InconsistentResolution(AssertionError):
 
 
 def read_resolution(universe: Universe, facts: FactBase, solution: Solution) -> Resolution:
+    """The lock entries of the solver's choice: per source, the packages reachable from the
+    project's requirements in each cell given the versions chosen there, with the cells they
+    apply in and the entries they depend on. Sets of cells are bit masks over the cells' indices
+    while reading: reachability then spreads over all cells at once."""
     space = facts.space
-    chosen: dict[Cell, dict[NormalizedName, Version]] = {cell: {} for cell in space.cells}
+    truth = _Truth(space.cells)
+    chosen: dict[NormalizedName, dict[Version, int]] = {}  # name -> version -> cells
     for (pid, rank), classes in solution.selected.items():
         name = facts.names[pid]
         version = universe.packages[name].versions[rank]
+        mask = 0
         for k in classes:
-            for cell in facts.classes[pid][k].cells:
-                chosen[cell][name] = version
+            mask |= truth.mask(facts.classes[pid][k].cells)
+        versions = chosen.setdefault(name, {})
+        versions[version] = versions.get(version, 0) | mask
 
-    entries: dict[tuple[NormalizedName, Version], Entry] = {}
     by_source: dict[Source, list[Requirement]] = defaultdict(list)
     for source, req in universe.project.requirements():
         by_source[source].append(req)
+    entries: dict[tuple[NormalizedName, Version], Entry] = {}
+    reached_any: dict[NormalizedName, int] = {}
+    for source, reqs in by_source.items():
+        allowed = truth.mask(c for c in space.cells if c.config.allows(source))
+        if not allowed:
+            continue  # a conflicting extra or group that every configuration leaves out
+        for name, cells in _reach(reqs, allowed, chosen, universe, truth).items():
+            reached_any[name] = reached_any.get(name, 0) | cells
+            for version, where in chosen.get(name, {}).items():
+                if cells & where:
+                    key = (name, version)
+                    entry = entries.get(key)
+                    if entry is None:
+                        entry = entries[key] = Entry(name, version, universe.packages[name])
+                    entry.cells[source] = truth.cells(cells & where)
+    _check(chosen, reached_any, space.cells)
 
-    for cell, versions in chosen.items():
-        reached_any: set[NormalizedName] = set()
-        for source, reqs in by_source.items():
-            if not cell.config.allows(source):
-                continue  # a conflicting extra or group this configuration leaves out
-            for name in _reach(reqs, cell, versions, universe):
-                reached_any.add(name)
-                key = (name, versions[name])
-                entry = entries.get(key)
-                if entry is None:
-                    entry = entries[key] = Entry(name, key[1], universe.packages[name])
-                entry.cells.setdefault(source, set()).add(cell)
-        if reached_any != set(versions):
-            raise InconsistentResolution(
-                f"in {cell}: solver chose {sorted(set(versions) - reached_any)} unreachable, "
-                f"missed {sorted(reached_any - set(versions))}"
-            )
     for entry in entries.values():
-        for cell in entry.all_cells():
-            versions = chosen[cell]
-            for req in _active(entry.metadata.requires_dist, cell, extras=None):
-                target = canonicalize_name(req.name)
-                if target in versions:
-                    entry.dependencies.add((target, versions[target]))
+        where = chosen[entry.name][entry.version]
+        for req in entry.metadata.requires_dist:
+            active = where & truth.active(req)
+            if not active:
+                continue
+            target = truth.name(req)
+            for version, cells in chosen.get(target, {}).items():
+                if active & cells:
+                    entry.dependencies.add((target, version))
     ordered = sorted(entries.values(), key=lambda e: (e.name, e.version))
     return Resolution(universe.project, space, ordered, solution, universe.options)
 
 
-def _active(
-    reqs: Iterable[Requirement], cell: Cell, extras: set[str] | None
-) -> Iterator[Requirement]:
-    """Requirements whose marker holds in the cell, plainly or under one of the extras
-    (``extras=None``: under any extra they name, used for the dependency list of an entry)."""
-    for req in reqs:
-        if cell.holds(req.marker):
-            yield req
-        elif req.marker is not None:
-            names = marker_extras(req.marker) if extras is None else extras
-            if any(cell.holds(req.marker, e) for e in names):
-                yield req
-
-
 def _reach(
     roots: list[Requirement],
-    cell: Cell,
-    versions: dict[NormalizedName, Version],
+    allowed: int,
+    chosen: dict[NormalizedName, dict[Version, int]],
     universe: Universe,
-) -> set[NormalizedName]:
-    """Packages reachable in the cell from these requirements, given the chosen versions."""
-    extras: dict[NormalizedName, set[str]] = {}
-    work: list[Requirement] = [r for r in roots if cell.holds(r.marker)]
+    truth: _Truth,
+) -> dict[NormalizedName, int]:
+    """The cells in which each package is reachable from these requirements (in the ``allowed``
+    cells), given the versions chosen in each cell. A package asked for with an extra brings the
+    requirements that hold under that extra, in the cells where it is asked for with it."""
+    reached: dict[tuple[NormalizedName, str], int] = {}  # (name, extra or "") -> cells
+    work: list[tuple[Requirement, int]] = [(r, allowed & truth.holds(r.marker)) for r in roots]
     while work:
-        req = work.pop()
-        name = canonicalize_name(req.name)
-        asked = {canonicalize_name(e) for e in req.extras}
-        known = extras.get(name)
-        if known is not None and asked <= known:
-            continue
-        new = asked if known is None else asked - known
-        extras.setdefault(name, set()).update(asked)
-        meta = universe.packages[name].metadata[versions[name]]
-        if known is None:
-            work += [r for r in meta.requires_dist if cell.holds(r.marker)]
-        if new:
-            work += [
-                r
-                for r in meta.requires_dist
-                if not cell.holds(r.marker) and any(cell.holds(r.marker, e) for e in new)
-            ]
-    return set(extras)
+        req, cells = work.pop()
+        name = truth.name(req)
+        for extra in ("", *truth.extras(req)):
+            key = (name, extra)
+            new = cells & ~reached.get(key, 0)
+            if not new:
+                continue
+            reached[key] = reached.get(key, 0) | new
+            package = universe.packages[name]
+            for version, where in chosen.get(name, {}).items():
+                here = new & where
+                if here:
+                    for r in package.metadata[version].requires_dist:
+                        active = here & truth.holds(r.marker, extra)
+                        if active:
+                            work.append((r, active))
+    out: dict[NormalizedName, int] = {}
+    for (name, _extra), cells in reached.items():
+        out[name] = out.get(name, 0) | cells
+    return out
+
+
+def _check(
+    chosen: dict[NormalizedName, dict[Version, int]],
+    reached: dict[NormalizedName, int],
+    cells: tuple[Cell, ...],
+) -> None:
+    """The packages reachable in each cell are the ones the solver chose there."""
+    wrong = 0
+    for name in chosen.keys() | reached.keys():
+        there = 0
+        for where in chosen.get(name, {}).values():
+            there |= where
+        wrong |= there ^ reached.get(name, 0)
+    if not wrong:
+        return
+    index = (wrong & -wrong).bit_length() - 1
+    cell = cells[index]
+    bit = 1 << index
+    solved = {n for n, versions in chosen.items() if any(w & bit for w in versions.values())}
+    found = {n for n, where in reached.items() if where & bit}
+    raise InconsistentResolution(
+        f"in {cell}: solver chose {sorted(solved - found)} unreachable, "
+        f"missed {sorted(found - solved)}"
+    )
+
+
+class _Truth:
+    """Where markers hold, as bit masks over the cells, computed once per marker and extra: a
+    marker's value depends only on the variables it names, so it is evaluated once per distinct
+    value of those variables among the cells. Markers and requirements are keyed by identity
+    (the same objects come back for every cell) and kept alive here so that ids stay unique."""
+
+    def __init__(self, cells: tuple[Cell, ...]) -> None:
+        self._cells = cells
+        self.everywhere = (1 << len(cells)) - 1
+        # variables -> [(cells agreeing on their values, one of those cells)]
+        self._classes: dict[tuple[str, ...], list[tuple[int, Cell]]] = {}
+        self._holds: dict[tuple[int, str], tuple[Marker, int]] = {}
+        self._reqs: dict[int, _Asked] = {}
+        self._sets: dict[int, frozenset[Cell]] = {}
+
+    def mask(self, cells: Iterable[Cell]) -> int:
+        out = 0
+        for cell in cells:
+            out |= 1 << cell.index
+        return out
+
+    def cells(self, mask: int) -> frozenset[Cell]:
+        """The cells of a mask (one frozenset per distinct mask: entries share them)."""
+        hit = self._sets.get(mask)
+        if hit is None:
+            out = []
+            rest = mask
+            while rest:
+                low = rest & -rest
+                out.append(self._cells[low.bit_length() - 1])
+                rest ^= low
+            hit = self._sets[mask] = frozenset(out)
+        return hit
+
+    def holds(self, marker: Marker | None, extra: str = "") -> int:
+        """The cells where the marker holds (with ``extra`` as the value of ``extra``)."""
+        if marker is None:
+            return self.everywhere
+        key = (id(marker), extra)
+        hit = self._holds.get(key)
+        if hit is None:
+            mask = 0
+            for cells, cell in self._partition(marker):
+                if cell.holds(marker, extra):
+                    mask |= cells
+            hit = self._holds[key] = (marker, mask)
+        return hit[1]
+
+    def _partition(self, marker: Marker) -> list[tuple[int, Cell]]:
+        variables = tuple(sorted({v for v, _op, _value in marker_comparisons(marker)} - {"extra"}))
+        classes = self._classes.get(variables)
+        if classes is None:
+            groups: dict[tuple[str, ...], list[Cell]] = {}
+            for cell in self._cells:
+                values = tuple(cell.environment.get(v, "") for v in variables)
+                groups.setdefault(values, []).append(cell)
+            classes = self._classes[variables] = [(self.mask(g), g[0]) for g in groups.values()]
+        return classes
+
+    def _req(self, req: Requirement) -> _Asked:
+        hit = self._reqs.get(id(req))
+        if hit is None:
+            extras = tuple(sorted({canonicalize_name(e) for e in req.extras}))
+            hit = self._reqs[id(req)] = _Asked(req, canonicalize_name(req.name), extras)
+        return hit
+
+    def name(self, req: Requirement) -> NormalizedName:
+        return self._req(req).name
+
+    def extras(self, req: Requirement) -> tuple[str, ...]:
+        """The extras the requirement asks of its package, normalised."""
+        return self._req(req).extras
+
+    def active(self, req: Requirement) -> int:
+        """The cells where a requirement of a package holds, plainly or under any extra its
+        marker names (what the package's dependency list counts)."""
+        asked = self._req(req)
+        if asked.active is None:
+            mask = self.holds(req.marker)
+            for extra in marker_extras(req.marker):
+                mask |= self.holds(req.marker, extra)
+            asked.active = mask
+        return asked.active
+
+
+@dataclass(slots=True)
+class _Asked:
+    """A requirement as reading a resolution needs it."""
+
+    req: Requirement  # keeps the requirement alive while its id is a key
+    name: NormalizedName
+    extras: tuple[str, ...]
+    active: int | None = None
