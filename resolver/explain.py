@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import difflib
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import clingo
@@ -23,6 +24,7 @@ from packaging.version import Version
 
 from resolver.environments import Cell
 from resolver.facts import FactBase, build_facts
+from resolver.project import Project, Settings, Source
 from resolver.solve import Solver
 from resolver.universe import Package, Universe
 
@@ -96,58 +98,167 @@ class Explanation:
 def explain_no_lock(universe: Universe, *, budget: float = BUDGET_S) -> Explanation:
     space = universe.final_space()
     cells = list(space.cells)
-    failing = _failing_cells(universe, cells, budget)
+    # A first core over the whole project, then the part of the project it involves, which
+    # is solved on its own from there on: a few packages instead of hundreds.
+    facts, solver, held = _first_core(universe, cells)
+    part = _Part(universe, facts, held)
+    if _core_on(part, cells)[2] is None:
+        # The coarse core leans on the coarse classes: take one from the fine model.
+        facts, solver, held = _core_on(universe, cells)
+        assert held is not None, "no lock, yet no core"
+        part = _Part(universe, facts, held)
+    failing = _failing_cells(cells, lambda c: _core_on(part, c)[2] is not None, budget)
     fails = space.render(failing) or "every environment"
     working = [c for c in cells if c not in failing]
+    # Where the part locks, the rest of the project may still fail: on its own conflicts.
+    elsewhere = []
+    if working and not _locks_on(universe, working):
+        elsewhere = _failing_cells(working, lambda c: not _locks_on(universe, c), budget)
+        working = [c for c in working if c not in elsewhere]
     works = space.render(working) if working else None
 
     # The core, on a small part that fails: one Python interval, one platform if that fails.
     first = min(failing, key=lambda c: (c.python_index, c.index))
-    part = [c for c in failing if c.python_index == first.python_index]
-    small = [c for c in part if c.platform == first.platform]
-    for candidate in (small, part, failing, cells):
-        facts, solver, held = _core_on(universe, candidate)
+    interval = [c for c in failing if c.python_index == first.python_index]
+    small = [c for c in interval if c.platform == first.platform]
+    for candidate in (small, interval, failing, cells):
+        facts, solver, held = _core_on(part, candidate)
         if held is not None:
             break
     assert held is not None, "no lock, yet no core"
     held, minimal = _shrink(solver, held, budget)
 
     explanation = Explanation(universe.project.name, fails, works, minimal=minimal)
-    explanation.reasons = _reasons(universe, facts, held)
+    explanation.reasons = _reasons(part, facts, held)
     involved = {_name_of(r.requirement) for r in explanation.reasons}
     explanation.missing = {n: why for n, why in universe.missing.items() if n in involved}
-    explanation.hints = _hints(universe, facts, held, explanation, failing)
+    explanation.hints = _hints(part, facts, held, explanation, failing)
+    if elsewhere:
+        explanation.hints.append(
+            f"other requirements fail where {space.render(elsewhere) or 'every environment'} "
+            "as well: lock again once this conflict is fixed to see them"
+        )
     return explanation
 
 
-def _core_on(
+class _Part:
+    """The part of a universe that a set of held inputs reaches: the project requirements and
+    constraints among them, and the packages they lead to, each keeping only its requirements
+    on packages along held edges. Solving the part is solving the whole universe with every
+    other input left out, and it grounds in a fraction of the time."""
+
+    def __init__(self, universe: Universe, facts: FactBase, held: list[clingo.Symbol]) -> None:
+        self._whole = universe
+        roots: set[str] = set()
+        constraints: set[str] = set()
+        edges: dict[NormalizedName, set[NormalizedName]] = {}
+        for symbol in held:
+            args = [a.number for a in symbol.arguments]
+            if symbol.name == "drop":
+                roots.add(str(facts.requirements[args[0]]))
+            elif symbol.name == "constraint_off":
+                constraints.add(str(facts.requirements[args[0]]))
+            else:
+                edges.setdefault(facts.names[args[0]], set()).add(facts.names[args[1]])
+        project = universe.project
+        self.project = _PartProject(
+            project,
+            [(s, r) for s, r in project.requirements() if str(r) in roots],
+            replace(
+                project.settings,
+                constraints=tuple(c for c in project.settings.constraints if str(c) in constraints),
+            ),
+        )
+        reached = {canonicalize_name(r.name) for _s, r in self.project.requirements()}
+        reached |= set(edges).union(*edges.values())
+        self.demands = {n: d for n, d in universe.demands.items() if n in reached}
+        self.packages = {
+            n: _keeping(universe.packages[n], edges.get(n, set()))
+            for n in reached
+            if n in universe.packages
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._whole, name)
+
+
+class _PartProject:
+    """A project that states only some of its requirements and constraints."""
+
+    def __init__(
+        self, project: Project, requirements: list[tuple[Source, Requirement]], settings: Settings
+    ) -> None:
+        self._whole = project
+        self._requirements = requirements
+        self.settings = settings
+
+    def requirements(self) -> list[tuple[Source, Requirement]]:
+        return list(self._requirements)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._whole, name)
+
+
+def _keeping(package: Package, targets: set[NormalizedName]) -> Package:
+    """The package with only its requirements on these packages."""
+    metadata = {
+        v: replace(
+            meta,
+            requires_dist=tuple(
+                r for r in meta.requires_dist if canonicalize_name(r.name) in targets
+            ),
+        )
+        for v, meta in package.metadata.items()
+    }
+    return replace(package, metadata=metadata)
+
+
+def _first_core(
     universe: Universe, cells: list[Cell]
+) -> tuple[FactBase, Solver, list[clingo.Symbol]]:
+    """A core over the whole project with every input held: from the package classes the
+    locker uses, which ground quickly, else from the fine model."""
+    for fine in (False, True):
+        facts, solver, held = _core_on(universe, cells, fine=fine)
+        if held is not None:
+            return facts, solver, held
+    raise AssertionError("no lock, yet no core")
+
+
+def _core_on(
+    universe: Universe | _Part, cells: list[Cell], *, fine: bool = True
 ) -> tuple[FactBase, Solver, list[clingo.Symbol] | None]:
-    """The fine model of these cells alone, and its core with every input held (None: a lock
+    """The model of these cells alone, and its core with every input held (None: a lock
     exists there)."""
-    facts = build_facts(universe, fine=True, only=set(cells).__contains__)
+    facts = build_facts(universe, fine=fine, only=set(cells).__contains__)  # type: ignore[arg-type]
     solver = Solver(facts)
     return facts, solver, solver.core(solver.inputs)
 
 
-def _failing_cells(universe: Universe, cells: list[Cell], budget: float) -> list[Cell]:
-    """The cells where no lock exists: Python intervals solved one by one, then the platforms of
-    the failing ones. What the budget leaves unsolved counts as failing."""
+def _locks_on(universe: Universe, cells: list[Cell]) -> bool:
+    """Whether the whole project locks in these cells (with the locker's classes, else with
+    every package free to fork)."""
+    return any(_core_on(universe, cells, fine=fine)[2] is None for fine in (False, True))
+
+
+def _failing_cells(
+    cells: list[Cell], fails: Callable[[list[Cell]], bool], budget: float
+) -> list[Cell]:
+    """The cells where ``fails``: Python intervals tried one by one, then the platforms of the
+    failing ones. What the budget leaves untried counts as failing."""
     started = time.perf_counter()
 
-    def fails(part: list[Cell]) -> bool:
-        if time.perf_counter() - started > budget:
-            return True
-        return _core_on(universe, part)[2] is not None
+    def tried(part: list[Cell]) -> bool:
+        return time.perf_counter() - started > budget or fails(part)
 
     pythons = sorted({c.python_index for c in cells})
     bad_pythons = [
-        y for y in pythons if len(pythons) == 1 or fails([c for c in cells if c.python_index == y])
+        y for y in pythons if len(pythons) == 1 or tried([c for c in cells if c.python_index == y])
     ] or pythons
     in_bad = [c for c in cells if c.python_index in bad_pythons]
     platforms = list(dict.fromkeys(c.platform for c in in_bad))
     bad_platforms = [
-        p for p in platforms if len(platforms) == 1 or fails([c for c in in_bad if c.platform == p])
+        p for p in platforms if len(platforms) == 1 or tried([c for c in in_bad if c.platform == p])
     ] or platforms
     return [c for c in in_bad if c.platform in bad_platforms]
 
@@ -173,7 +284,9 @@ def _shrink(
     return kept, True
 
 
-def _reasons(universe: Universe, facts: FactBase, held: list[clingo.Symbol]) -> list[Reason]:
+def _reasons(
+    universe: Universe | _Part, facts: FactBase, held: list[clingo.Symbol]
+) -> list[Reason]:
     """The held inputs as lines, in the order a reader follows them: the project's requirements,
     then the packages they lead to."""
     reasons: list[Reason] = []
@@ -216,7 +329,9 @@ def _reasons(universe: Universe, facts: FactBase, held: list[clingo.Symbol]) -> 
     return reasons
 
 
-def _edge_reasons(package: Package, target: NormalizedName, universe: Universe) -> list[Reason]:
+def _edge_reasons(
+    package: Package, target: NormalizedName, universe: Universe | _Part
+) -> list[Reason]:
     """What the fetched versions of a package require of another, grouped by requirement."""
     by_text: dict[str, list[Version]] = {}
     for version in sorted(package.metadata, reverse=True):
@@ -232,12 +347,12 @@ def _edge_reasons(package: Package, target: NormalizedName, universe: Universe) 
     ]
 
 
-def _overridden(universe: Universe, name: str) -> bool:
+def _overridden(universe: Universe | _Part, name: str) -> bool:
     return canonicalize_name(name) in universe.project.overrides_by_name
 
 
 def _hints(
-    universe: Universe,
+    universe: Universe | _Part,
     facts: FactBase,
     held: list[clingo.Symbol],
     explanation: Explanation,
@@ -312,7 +427,7 @@ def _hints(
 
 
 def _required_hint(
-    universe: Universe, package: Package, versions: list[Version], failing: list[Cell]
+    universe: Universe | _Part, package: Package, versions: list[Version], failing: list[Cell]
 ) -> str | None:
     """When every one of these versions lacks a file for some required environment where the
     lock fails: which, and where."""

@@ -78,6 +78,33 @@ def test_a_conflict_on_one_platform_says_where_the_lock_works(tmp_path):
     assert any("[tool.aspen] environments" in hint for hint in explanation.hints)
 
 
+
+def test_a_second_conflict_elsewhere_is_not_hidden_behind_a_working_claim(tmp_path):
+    # Two clashes: on c, only on Windows; on e, only on Linux. The explanation names one, and
+    # says the lock works only where neither fails, naming where the other one fails.
+    explanation = no_lock(
+        tmp_path,
+        {
+            "a": {"1.0": ["c<2"]},
+            "b": {"1.0": ["c>=2"]},
+            "c": {"1.0": [], "2.0": []},
+            "d": {"1.0": ["e<2"]},
+            "f": {"1.0": ["e>=2"]},
+            "e": {"1.0": [], "2.0": []},
+        },
+        ["a", "b; sys_platform == 'win32'", "d", "f; sys_platform == 'linux'"],
+    )
+    named = requirements(explanation)
+    windows = {("demo", "a"), ("demo", 'b; sys_platform == "win32"'), ("a", "c<2"), ("b", "c>=2")}
+    linux = {("demo", "d"), ("demo", 'f; sys_platform == "linux"'), ("d", "e<2"), ("f", "e>=2")}
+    assert named in (windows, linux)
+    assert explanation.fails == (
+        "sys_platform == 'win32'" if named == windows else "sys_platform == 'linux'"
+    )
+    other = "sys_platform == 'linux'" if named == windows else "sys_platform == 'win32'"
+    assert f"other requirements fail where {other} as well" in "\n".join(explanation.hints)
+    assert explanation.works == "sys_platform == 'darwin'"
+
 @pytest.mark.parametrize(
     ("packages", "dependency", "hint"),
     [
