@@ -378,7 +378,7 @@ def _lock(
     check: bool,
 ) -> None:
     from resolver.locker import LockReport, lock_project
-    from resolver.lockfile import render_lock, write_lock
+    from resolver.lockfile import lock_data, render_lock_data, write_lock
     from resolver.prior import read_prior, summarize
     from resolver.project import load_project, parse_requirement
 
@@ -407,8 +407,9 @@ def _lock(
     locked_names = {e.name for e in resolution.entries}
     for name in sorted(set(wanted) - locked_names):
         console.warn(f"--upgrade-package {name}: {name} is not in the lock")
-    text = render_lock(resolution, prior.text if prior else None)
-    changes = summarize(prior, text)
+    data = lock_data(resolution)
+    text = render_lock_data(data, prior.text if prior else None)
+    changes = summarize(prior, data["packages"])
     elapsed = time.perf_counter() - started
     if check:
         if prior is None:

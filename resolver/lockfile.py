@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import tomlkit
 from packaging.pylock import Pylock, PylockValidationError
 
 from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, Config, EnvironmentSpace
 from resolver.errors import AspenError
 from resolver.options import LockOptions, format_cutoff
+from resolver.prior import parse_lock
 from resolver.project import Source
 from resolver.provider import DistFile
 from resolver.resolution import Entry, Resolution
@@ -29,7 +29,11 @@ def render_lock(resolution: Resolution, previous: str | None = None) -> str:
     """The pylock.toml text of a resolution: sorted, free of timestamps that change, valid.
     ``previous`` (the lock being replaced) is returned as it is when only its recorded
     objective costs differ: ranks move when an index gains versions, with nothing to re-lock."""
-    data = lock_data(resolution)
+    return render_lock_data(lock_data(resolution), previous)
+
+
+def render_lock_data(data: dict[str, Any], previous: str | None = None) -> str:
+    """``render_lock`` of a resolution's ``lock_data``."""
     try:
         Pylock.from_dict(data)
     except PylockValidationError as exc:  # a bug in aspen, never the user's fault
@@ -104,7 +108,9 @@ def _file(dist: DistFile) -> dict[str, Any]:
     item: dict[str, Any] = {"name": dist.filename, "url": dist.url}
     if dist.upload_time is not None:
         item["upload-time"] = dist.upload_time
-    size = dist.size if dist.size is not None else _local_size(dist.url)
+    size = dist.size
+    if size is None and dist.url[:5].lower() == "file:":
+        size = _local_size(dist.url)
     if size is not None:
         item["size"] = size
     hashes = dict(dist.hashes) or _local_hashes(dist.url)
@@ -116,41 +122,51 @@ def _file(dist: DistFile) -> dict[str, Any]:
 
 
 def dumps_lock(data: dict[str, Any]) -> str:
-    """The text of lock data, as tomlkit writes it. The header and ``[tool.aspen]`` go through
-    tomlkit; the (many, regular) ``[[packages]]`` tables are joined from tomlkit's rendering of
-    their scalars, which is byte for byte what tomlkit writes for the whole table, and many
-    times faster than building it item by item."""
+    """The text of lock data, byte for byte as tomlkit writes the document, joined from
+    tomlkit's rendering of the scalars: many times faster than building the (many, regular)
+    ``[[packages]]`` tables item by item, and a warm lock need not import tomlkit at all."""
+    if not data["packages"]:
+        return _tomlkit_dumps(data)  # tomlkit writes `packages = []` first: leave that to it
+    parts = [
+        f"{_key(key)} = {_value(value)}\n"
+        for key, value in data.items()
+        if key not in ("packages", "tool")
+    ]
+    for package in data["packages"]:
+        parts.append("\n[[packages]]\n")
+        _package_text(package, parts)
+    aspen = data["tool"]["aspen"]
+    options = {key: value for key, value in aspen.items() if key != "objective"}
+    if options:
+        parts.append("\n[tool.aspen]\n")
+        parts += [f"{_key(key)} = {_value(value)}\n" for key, value in options.items()]
+    parts.append(f"\n[tool.aspen.objective] # {_OBJECTIVE}\n")
+    parts += [f"{_key(key)} = {_value(value)}\n" for key, value in aspen["objective"].items()]
+    return "".join(parts)
+
+
+_OBJECTIVE = "cost of each objective level, highest priority first (README)"
+
+
+def _tomlkit_dumps(data: dict[str, Any]) -> str:
+    import tomlkit
+
     doc = tomlkit.document()
     for key, value in data.items():
         if key not in ("packages", "tool"):
             doc[key] = value
-    tool = _tool_table(data["tool"]["aspen"])
-    if not data["packages"]:  # tomlkit writes `packages = []`, before the other keys
-        doc["packages"] = tomlkit.aot()
-        doc["tool"] = {"aspen": tool}
-        return tomlkit.dumps(doc)
-    parts = [tomlkit.dumps(doc)]
-    for package in data["packages"]:
-        parts.append("\n[[packages]]\n")
-        _package_text(package, parts)
-    tail = tomlkit.document()
-    tail["tool"] = {"aspen": tool}
-    parts.append("\n")
-    parts.append(tomlkit.dumps(tail))
-    return "".join(parts)
-
-
-def _tool_table(tool: dict[str, Any]) -> tomlkit.items.Table:
+    doc["packages"] = tomlkit.aot()
     table = tomlkit.table()
-    for key, value in tool.items():
+    for key, value in data["tool"]["aspen"].items():
         if key != "objective":
             table[key] = value
     objective = tomlkit.table()
-    objective.comment("cost of each objective level, highest priority first (README)")
-    for key, cost in tool["objective"].items():
+    objective.comment(_OBJECTIVE)
+    for key, cost in data["tool"]["aspen"]["objective"].items():
         objective[key] = cost
     table["objective"] = objective
-    return table
+    doc["tool"] = {"aspen": table}
+    return tomlkit.dumps(doc)
 
 
 def _package_text(package: dict[str, Any], out: list[str]) -> None:
@@ -183,31 +199,54 @@ _ESCAPED = re.compile(r'[\x00-\x1f\x7f"\\]')
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
+def _value(value: Any) -> str:
+    """A scalar, or an array of them on one line, as tomlkit writes it."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    return _scalar(value)
+
+
 def _scalar(value: str | int | datetime) -> str:
-    """A string, integer or date-time as tomlkit writes it."""
+    """A string, integer or date-time as tomlkit writes it (tomlkit itself escapes strings that
+    need it)."""
     if isinstance(value, str):
-        return tomlkit.string(value).as_string() if _ESCAPED.search(value) else f'"{value}"'
+        if _ESCAPED.search(value) is None:
+            return f'"{value}"'
+        import tomlkit
+
+        return tomlkit.string(value).as_string()
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")  # tomlkit.item(datetime)'s raw text
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
+    import tomlkit
+
     return tomlkit.item(value).as_string()
 
 
 def _key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else tomlkit.key(key).as_string()
+    if _BARE_KEY.fullmatch(key):
+        return key
+    import tomlkit
+
+    return tomlkit.key(key).as_string()
 
 
 def _same_data(old: str, data: dict[str, Any]) -> bool:
     """Whether a lock text holds this lock data, except for the recorded objective costs."""
     try:
-        before = tomllib.loads(old)
+        before = parse_lock(old)
     except tomllib.TOMLDecodeError:
         return False
-    before.get("tool", {}).get("aspen", {}).pop("objective", None)
-    after = {**data, "tool": {"aspen": {**data["tool"]["aspen"]}}}
-    after["tool"]["aspen"].pop("objective")
-    return before == after
+    return _without_objective(before) == _without_objective(data)
+
+
+def _without_objective(data: dict[str, Any]) -> dict[str, Any]:
+    aspen = data.get("tool", {}).get("aspen")
+    if not isinstance(aspen, dict) or "objective" not in aspen:
+        return data
+    rest = {key: value for key, value in aspen.items() if key != "objective"}
+    return {**data, "tool": {**data["tool"], "aspen": rest}}
 
 
 def same_lock(old: str, new: str) -> bool:
@@ -217,7 +256,6 @@ def same_lock(old: str, new: str) -> bool:
         after = tomllib.loads(new)
     except tomllib.TOMLDecodeError:
         return False
-    after.setdefault("tool", {}).setdefault("aspen", {}).setdefault("objective", {})
     return _same_data(old, after)
 
 

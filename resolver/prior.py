@@ -3,10 +3,12 @@ lock changes against it."""
 
 from __future__ import annotations
 
+import functools
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import NormalizedName, canonicalize_name
@@ -75,7 +77,7 @@ def read_prior(path: Path, warn: Callable[[str], None]) -> PriorLock | None:
         warn(f"ignoring {path}: {exc}")
         return None
     try:
-        data = tomllib.loads(text)
+        data = parse_lock(text)
         packages = data.get("packages", [])
         tool = data.get("tool", {}).get("aspen", {})
         recorded = {k: v for k, v in tool.items() if isinstance(v, str)}
@@ -94,10 +96,18 @@ def read_prior(path: Path, warn: Callable[[str], None]) -> PriorLock | None:
     return PriorLock(entries, text, recorded)
 
 
-def summarize(old: PriorLock | None, new_text: str) -> list[str]:
-    """One line per package that the new lock adds, removes or moves to another version."""
-    before = _versions(old.text) if old else {}
-    after = _versions(new_text)
+@functools.lru_cache(maxsize=2)
+def parse_lock(text: str) -> dict[str, Any]:
+    """A lock text parsed by tomllib, once per text (a lock is read for the prior entries, then
+    compared with the new lock): callers must not change what it returns."""
+    return tomllib.loads(text)
+
+
+def summarize(old: PriorLock | None, new: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One line per package that the new lock adds, removes or moves to another version, from
+    the ``packages`` of the old lock's text and of the new lock's data."""
+    before = _versions(parse_lock(old.text).get("packages", [])) if old else {}
+    after = _versions(new)
     lines = []
     for name in sorted(set(before) | set(after)):
         old_versions, new_versions = before.get(name, {}), after.get(name, {})
@@ -112,10 +122,10 @@ def summarize(old: PriorLock | None, new_text: str) -> list[str]:
     return lines
 
 
-def _versions(text: str) -> dict[str, dict[str, str | None]]:
+def _versions(packages: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str | None]]:
     """name -> version -> marker, as the lock file spells them."""
     out: dict[str, dict[str, str | None]] = {}
-    for package in tomllib.loads(text).get("packages", []):
+    for package in packages:
         out.setdefault(package["name"], {})[package["version"]] = package.get("marker")
     return out
 

@@ -306,8 +306,12 @@ def _tomlkit_text(data: dict) -> str:
         _drop_none(AWKWARD),
         _data([]),
         _data([{"name": "a", "version": "1", "wheels": [_wheel("a-1-py3-none-any.whl")]}]),
+        {
+            **_data([{"name": "b", "version": "2", "dependencies": [{"name": "a"}]}]),
+            "tool": {"aspen": {"prerelease": "allow", "objective": {}}},
+        },
     ],
-    ids=["awkward", "no-packages", "one"],
+    ids=["awkward", "no-packages", "one", "no-costs"],
 )
 def test_lock_text_is_tomlkits_and_reads_back_as_the_data(data):
     text = dumps_lock(data)
