@@ -23,12 +23,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from resolver.environments import Cell
+from resolver.errors import NoLockError
 from resolver.facts import FactBase, build_facts
 from resolver.project import Project, Settings, Source
 from resolver.solve import Solver
 from resolver.universe import Package, Universe
 
 BUDGET_S = 10.0  # for finding the failing environments and for shrinking the core, each
+MAX_PART_ROUNDS = 12  # widenings of a conflict's part before the locker goes on as usual
 
 
 @dataclass
@@ -40,13 +42,22 @@ class Reason:
     requirement: str
     source: str = ""  # for the project: where in pyproject.toml; for a package: an override
     verb: str = "requires"  # "constrains" for tool.aspen.constraint-dependencies
+    # Each of the owner's versions pins the target to that same version (``requirement`` is
+    # the newest one's): mlflow 3.18.0 requires mlflow-skinny==3.18.0, and so on.
+    same_version: bool = False
 
     def text(self) -> str:
         if not self.versions:
             return f"{self.owner} {self.verb} {self.requirement} ({self.source})"
         verb = "requires" if len(self.versions) == 1 else "require"
         where = f" ({self.source})" if self.source else ""
-        return f"{self.owner} {_version_list(self.versions)} {verb} {self.requirement}{where}"
+        requirement = self.requirement
+        if self.same_version and len(self.versions) > 1:
+            pinned = Requirement(self.requirement)
+            requirement = f"{pinned.name} of the same version"
+            if pinned.marker is not None:
+                requirement += f"; {pinned.marker}"
+        return f"{self.owner} {_version_list(self.versions)} {verb} {requirement}{where}"
 
 
 @dataclass
@@ -86,6 +97,7 @@ class Explanation:
                     "versions": r.versions,
                     "requirement": r.requirement,
                     "source": r.source or None,
+                    "same_version": r.same_version,
                 }
                 for r in self.reasons
             ],
@@ -95,13 +107,41 @@ class Explanation:
         }
 
 
-def explain_no_lock(universe: Universe, *, budget: float = BUDGET_S) -> Explanation:
+def refute(universe: Universe, facts: FactBase, solver: Solver) -> bool:
+    """When the candidate windows leave no lock: the part of the project that a core inside
+    the windows names, widened on its own until it locks or is shown to have no lock at all,
+    which raises NoLockError with its explanation. A conflict is proven on a few packages
+    instead of re-solving the whole project after every widening. True when windows grew."""
+    held = solver.core(solver.inputs, outside=False)
+    grew = False
+    for _ in range(MAX_PART_ROUNDS if held else 0):
+        part = _Part(universe, facts, held)
+        mine = build_facts(part, fine=True)  # type: ignore[arg-type]
+        trial = Solver(mine)
+        if trial.fits_windows():
+            break
+        widest = trial.fewest_outside()
+        if widest is None:
+            explanation = explain_no_lock(universe, part=part)
+            raise NoLockError(explanation.render(), explanation)
+        grow = {mine.names[p] for (p, v) in widest.selected if mine.outside.get(p) == v}
+        if not universe.widen(grow):
+            break
+        grew = True
+    return grew
+
+
+def explain_no_lock(
+    universe: Universe, *, budget: float = BUDGET_S, part: _Part | None = None
+) -> Explanation:
+    """Why no lock exists; ``part``: a part of the project already known to have none."""
     space = universe.final_space()
     cells = list(space.cells)
-    # A first core over the whole project, then the part of the project it involves, which
-    # is solved on its own from there on: a few packages instead of hundreds.
-    facts, solver, held = _first_core(universe, cells)
-    part = _Part(universe, facts, held)
+    if part is None:
+        # A first core over the whole project, then the part of the project it involves,
+        # which is solved on its own from there on: a few packages instead of hundreds.
+        facts, solver, held = _first_core(universe, cells)
+        part = _Part(universe, facts, held)
     if _core_on(part, cells)[2] is None:
         # The coarse core leans on the coarse classes: take one from the fine model.
         facts, solver, held = _core_on(universe, cells)
@@ -332,19 +372,45 @@ def _reasons(
 def _edge_reasons(
     package: Package, target: NormalizedName, universe: Universe | _Part
 ) -> list[Reason]:
-    """What the fetched versions of a package require of another, grouped by requirement."""
+    """What the fetched versions of a package require of another, grouped by requirement; a
+    requirement pinning the target to the owner's own version is one group across versions."""
     by_text: dict[str, list[Version]] = {}
+    newest: dict[str, str] = {}  # group -> the requirement of its newest version
     for version in sorted(package.metadata, reverse=True):
         if version not in package.window:
             continue
         for req in package.metadata[version].requires_dist:
             if canonicalize_name(req.name) == target:
-                by_text.setdefault(str(req), []).append(version)
+                key = _same_version_key(req, version) or str(req)
+                by_text.setdefault(key, []).append(version)
+                newest.setdefault(key, str(req))
     source = "tool.aspen.override-dependencies" if _overridden(universe, target) else ""
     return [
-        Reason(package.name, [str(v) for v in versions], text, source)
-        for text, versions in sorted(by_text.items(), key=lambda kv: kv[1][0], reverse=True)
+        Reason(
+            package.name,
+            [str(v) for v in versions],
+            newest[key],
+            source,
+            same_version=key.startswith(SAME_VERSION),
+        )
+        for key, versions in sorted(by_text.items(), key=lambda kv: kv[1][0], reverse=True)
     ]
+
+
+SAME_VERSION = "\0same version\0"
+
+
+def _same_version_key(req: Requirement, version: Version) -> str | None:
+    """A group key for ``req`` when it pins its package to exactly ``version``."""
+    specs = list(req.specifier)
+    if len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version:
+        try:
+            if Version(specs[0].version) == version:
+                extras = ",".join(sorted(req.extras))
+                return f"{SAME_VERSION}{canonicalize_name(req.name)}[{extras}];{req.marker}"
+        except ValueError:
+            return None
+    return None
 
 
 def _overridden(universe: Universe | _Part, name: str) -> bool:
@@ -367,6 +433,8 @@ def _hints(
         hints.append(hint + (f" (did you mean {', '.join(close)}?)" if close else ""))
     pythons = sorted({c.python_low for c in failing})
     for reason in explanation.reasons:
+        if reason.same_version:
+            continue  # each version's own pin: what one version lacks says nothing to act on
         req = Requirement(reason.requirement)
         package = universe.packages.get(canonicalize_name(req.name))
         if package is None:

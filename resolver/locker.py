@@ -94,6 +94,12 @@ def lock_project(
             solution = solver.optimum()
             grow = _edges(universe, facts, solution)
         else:
+            from resolver.explain import refute
+
+            # A conflict inside the windows may hold in every version: prove it on its part,
+            # or solve the whole again once that part's windows have grown.
+            if refute(universe, facts, solver):
+                continue
             widest = solver.fewest_outside()
             if widest is None and not fine:
                 # A package may need to fork where no requirement on it does: try again with

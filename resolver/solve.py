@@ -147,14 +147,16 @@ class Solver:
             for atom in self.ctl.symbolic_atoms.by_signature(name, arity)
         )
 
-    def core(self, held: list[clingo.Symbol]) -> list[clingo.Symbol] | None:
+    def core(
+        self, held: list[clingo.Symbol], *, outside: bool = True
+    ) -> list[clingo.Symbol] | None:
         """With the ``held`` inputs in force and every other one free to be left out: None when
-        a selection exists (versions outside the windows allowed), else the held inputs of an
-        unsatisfiable core."""
+        a selection exists (with versions outside the windows unless ``outside`` is False),
+        else the held inputs of an unsatisfiable core."""
         started = time.perf_counter()
         for symbol in self.inputs:
             self.ctl.assign_external(symbol, None)
-        self.ctl.assign_external(clingo.Function("allow_outside"), True)
+        self.ctl.assign_external(clingo.Function("allow_outside"), outside)
         self.ctl.assign_external(clingo.Function("full_objective"), False)
         self.ctl.configuration.solve.opt_mode = "ignore"
         atoms = self.ctl.symbolic_atoms
@@ -163,6 +165,8 @@ class Solver:
         result = self.ctl.solve(
             assumptions=[(symbol, False) for symbol in held], on_core=found.extend
         )
+        for symbol in self.inputs:  # every input in force again, for the other phases
+            self.ctl.assign_external(symbol, False)
         self.stats["explain_s"] = self.stats.get("explain_s", 0.0) + time.perf_counter() - started
         if not result.unsatisfiable:
             return None

@@ -11,7 +11,7 @@ import tomlkit
 from test_cli_lock import lock_from, run, write_project
 
 from resolver.errors import NoLockError
-from resolver.locker import lock_project
+from resolver.locker import LockReport, lock_project
 from resolver.memory_provider import MemoryProvider
 from resolver.project import load_project
 
@@ -104,6 +104,77 @@ def test_a_second_conflict_elsewhere_is_not_hidden_behind_a_working_claim(tmp_pa
     other = "sys_platform == 'linux'" if named == windows else "sys_platform == 'win32'"
     assert f"other requirements fail where {other} as well" in "\n".join(explanation.hints)
     assert explanation.works == "sys_platform == 'darwin'"
+
+
+def test_a_conflict_through_a_long_history_is_proven_on_its_part(tmp_path):
+    # Every one of docker's 40 versions needs requests>=2. Windows hold the newest two, so the
+    # conflict is first seen inside them; proving it holds in every version needs all 40. The
+    # locker proves it on the part the core names (requests and docker), widening docker
+    # there, instead of re-solving the whole project once per widening of docker's window.
+    docker = {f"{n}.0": ["requests>=2", "six"] for n in range(1, 41)}
+    packages = {
+        "requests": {"1.0": [], "2.0": []},
+        "docker": docker,
+        "six": {"1.0": []},
+        "rich": {f"{n}.0": ["six"] for n in range(1, 11)},
+    }
+    (tmp_path / "pyproject.toml").write_text(
+        tomlkit.dumps(
+            {
+                "project": {
+                    "name": "demo",
+                    "version": "0.1",
+                    "requires-python": ">=3.10",
+                    "dependencies": ["requests<2", "docker", "rich"],
+                }
+            }
+        )
+    )
+    report = LockReport()
+    with pytest.raises(NoLockError) as caught:
+        lock_project(
+            load_project(tmp_path), MemoryProvider(packages), warn=lambda m: None, report=report
+        )
+    explanation = caught.value.explanation
+    assert requirements(explanation) == {
+        ("demo", "requests<2"),
+        ("demo", "docker"),
+        ("docker", "requests>=2"),
+    }
+    assert "docker 40.0 to 1.0 (40 versions) require requests>=2" in str(caught.value)
+    assert report.rounds == 1
+
+
+def test_pins_to_the_owners_own_version_read_as_one_line(tmp_path):
+    # Every meta version pins meta-core to its own version (as mlflow pins mlflow-skinny), and
+    # every meta-core needs requests>=2: one line says so, not one line per version.
+    versions = [f"{n}.0" for n in range(1, 6)]
+    explanation = no_lock(
+        tmp_path,
+        {
+            "requests": {"1.0": [], "2.0": []},
+            "meta": {v: [f"meta-core=={v}"] for v in versions},
+            "meta-core": {v: ["requests>=2"] for v in versions[1:]},  # no meta-core 1.0
+        },
+        ["requests<2", "meta"],
+    )
+    lines = explanation.render().splitlines()
+    assert "  meta 5.0 to 1.0 (5 versions) require meta-core of the same version" in lines
+    assert "  meta-core 5.0 to 2.0 (4 versions) require requests>=2" in lines
+    assert not any("meta-core==" in line for line in lines)
+    assert not any("meta-core" in hint for hint in explanation.hints)
+    data = explanation.as_dict()
+    pins = [r for r in data["reasons"] if r["owner"] == "meta"]
+    assert pins == [
+        {
+            "owner": "meta",
+            "versions": list(reversed(versions)),
+            "requirement": "meta-core==5.0",
+            "source": None,
+            "same_version": True,
+        }
+    ]
+
 
 @pytest.mark.parametrize(
     ("packages", "dependency", "hint"),
