@@ -85,6 +85,7 @@ class IndexProvider:
         no_build: bool = False,
         warn: Callable[[str], None] = _warn_stderr,
         max_workers: int = 16,
+        speculate: bool | None = None,
     ) -> None:
         self.index_urls = tuple(to_url(url) for url in index_urls)
         self.find_links = tuple(find_links)
@@ -94,6 +95,10 @@ class IndexProvider:
         self.no_build = no_build
         self._warn = warn
         self._max_workers = max_workers
+        # Fetch ahead while the resolver waits: online, every page fetched starts the metadata
+        # of its newest releases, and every metadata fetched starts the pages of what it
+        # requires, so the dependency graph streams in instead of one level per round trip.
+        self.speculate = not offline if speculate is None else speculate
         self._http = Http(self.cache_dir, offline=offline, no_cache=no_cache)
         self._pages = None if no_cache else PageCache(self.cache_dir / "pages")
         self._fetcher = MetadataFetcher(
@@ -104,11 +109,17 @@ class IndexProvider:
             build_settings=BuildSettings(
                 index_urls=self.index_urls, find_links=self.find_links, offline=offline
             ),
-            warn=warn,
+            warn=self._emit,
         )
         self._memo = _Memo()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+        self._closed = False
+        # Warnings of work fetched ahead wait until the resolver asks for that work (a page or
+        # a version it never uses warns nothing).
+        self._local = threading.local()
+        self._held: dict[Hashable, list[str]] = {}
+        self._held_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -126,32 +137,71 @@ class IndexProvider:
     def close(self) -> None:
         """Stop the fetch threads and close HTTP sessions."""
         with self._executor_lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
-                self._executor = None
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
     # -- the Provider protocol -------------------------------------------------------------
 
     def files(self, name: NormalizedName) -> Sequence[DistFile]:
         name = canonicalize_name(name)
-        return self._memo.get(("files", name), lambda: self._files(name))
+        return self._get(("files", name), lambda: self._files(name))
 
     def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
         name = canonicalize_name(name)
-        return self._memo.get(("metadata", name, version), lambda: self._metadata(name, version))
+        return self._get(("metadata", name, version), lambda: self._metadata(name, version))
 
     def prefetch(self, items: Iterable[tuple[NormalizedName, Version | None]]) -> None:
+        self._submit(items, ahead=False)
+
+    def _submit(self, items: Iterable[tuple[NormalizedName, Version | None]], ahead: bool) -> None:
         executor = self._pool()
+        if executor is None:
+            return  # closed: a fetch still running asked for more
         for name, version in items:
+            name = canonicalize_name(name)
             if version is None:
-                key: tuple[object, ...] = ("files", canonicalize_name(name))
-                call: Callable[[], object] = lambda n=name: self.files(n)  # noqa: E731
+                key: tuple[object, ...] = ("files", name)
+                compute: Callable[[], object] = lambda n=name: self._files(n)  # noqa: E731
             else:
-                key = ("metadata", canonicalize_name(name), version)
-                call = lambda n=name, v=version: self.metadata(n, v)  # noqa: E731
-            if key not in self._memo:
-                executor.submit(_quietly, call)
+                key = ("metadata", name, version)
+                compute = lambda n=name, v=version: self._metadata(n, v)  # noqa: E731
+            if key in self._memo:
+                continue
+            if ahead:
+                call = lambda k=key, c=compute: self._memo.get(k, lambda: self._holding(k, c))  # noqa: E731
+            else:
+                call = lambda k=key, c=compute: self._get(k, c)  # noqa: E731
+            executor.submit(_quietly, call)
+
+    def _get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        try:
+            return self._memo.get(key, compute)
+        finally:
+            with self._held_lock:
+                held = self._held.pop(key, [])
+            for message in held:
+                self._warn(message)
+
+    def _holding(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """Compute ahead of the resolver, keeping the warnings until ``key`` is asked for."""
+        self._local.held = held = []
+        try:
+            return compute()
+        finally:
+            self._local.held = None
+            if held:
+                with self._held_lock:
+                    self._held[key] = held
+
+    def _emit(self, message: str) -> None:
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held.append(message)
+        else:
+            self._warn(message)
 
     def names(self) -> set[NormalizedName]:
         """Project names that local indexes and find-links locations list, for "did you mean"
@@ -178,8 +228,10 @@ class IndexProvider:
 
     # -- work ------------------------------------------------------------------------------
 
-    def _pool(self) -> ThreadPoolExecutor:
+    def _pool(self) -> ThreadPoolExecutor | None:
         with self._executor_lock:
+            if self._closed:
+                return None
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
                     max_workers=self._max_workers, thread_name_prefix="aspen-fetch"
@@ -190,15 +242,21 @@ class IndexProvider:
         return self._memo.get(
             ("find-links", location),
             lambda: by_project(
-                fetch_find_links(self._http, location, warn=self._warn, pages=self._pages)
+                fetch_find_links(self._http, location, warn=self._emit, pages=self._pages)
             ),
         )
 
     def _files(self, name: NormalizedName) -> tuple[DistFile, ...]:
+        files = self._listed(name)
+        if self.speculate:
+            self._submit(((name, v) for v in _likely_versions(files)), ahead=True)
+        return files
+
+    def _listed(self, name: NormalizedName) -> tuple[DistFile, ...]:
         found: list[DistFile] | None = None
         for index_url in self.index_urls:
             found = fetch_project_page(
-                self._http, index_url, name, warn=self._warn, pages=self._pages
+                self._http, index_url, name, warn=self._emit, pages=self._pages
             )
             if found is not None:
                 break
@@ -221,7 +279,34 @@ class IndexProvider:
         candidates = list(files[start : bisect_right(files, version, lo=start, key=_version_of)])
         if not candidates:
             raise MetadataUnavailable(f"{name} {version}: no file of this version is listed")
-        return self._fetcher.fetch(name, version, candidates)
+        meta = self._fetcher.fetch(name, version, candidates)
+        if self.speculate:
+            self._submit(
+                (
+                    (canonicalize_name(r.name), None)
+                    for r in meta.requires_dist
+                    if r.marker is None or "extra" not in str(r.marker)
+                ),
+                ahead=True,
+            )
+        return meta
+
+
+def _likely_versions(files: Sequence[DistFile], count: int = 2) -> list[Version]:
+    """The newest final releases, not yanked, whose metadata comes without a build: those a
+    resolver most likely asks for first (``files`` sorted by version, oldest first)."""
+    found: list[Version] = []
+    for file in reversed(files):
+        version = file.version
+        if found and found[-1] == version:
+            continue
+        if version.is_prerelease or file.is_yanked:
+            continue
+        if file.kind == "wheel" or file.core_metadata is not None:
+            found.append(version)
+            if len(found) == count:
+                break
+    return found
 
 
 def _version_of(file: DistFile) -> Version:

@@ -106,7 +106,8 @@ def test_server_error_is_a_source_error(tmp_path: Path, index: Index) -> None:
 def test_concurrent_calls_fetch_once(tmp_path: Path, index: Index) -> None:
     for version in ("1.0", "2.0", "3.0"):
         index.add("foo", version)
-    with index.serve(delay=0.05) as served, provider(tmp_path, [served.url]) as p:
+    # Without fetching ahead, which would add foo 3.0's metadata to the count.
+    with index.serve(delay=0.05) as served, provider(tmp_path, [served.url], speculate=False) as p:
         p.prefetch([(FOO, None), (FOO, V1), (FOO, Version("2.0"))])
         results: list[object] = []
         threads = [
@@ -157,7 +158,7 @@ def test_offline_serves_the_cache_and_names_misses(tmp_path: Path, index: Index)
     index.add("foo", "1.0", requires=["bar"])
     index.add("bar", "1.0")
     with index.serve() as served:
-        with provider(tmp_path, [served.url]) as p:
+        with provider(tmp_path, [served.url], speculate=False) as p:  # bar's page stays unfetched
             p.metadata(FOO, V1)
         served.requests.clear()
         with provider(tmp_path, [served.url], offline=True) as p:
@@ -171,7 +172,7 @@ def test_offline_serves_the_cache_and_names_misses(tmp_path: Path, index: Index)
 def test_offline_refuses_downloads(tmp_path: Path, index: Index) -> None:
     index.add("foo", "1.0")
     with index.serve(json=False, metadata_files=False) as served:
-        with provider(tmp_path, [served.url]) as p:
+        with provider(tmp_path, [served.url], speculate=False) as p:  # the wheel stays unfetched
             p.files(FOO)
         with provider(tmp_path, [served.url], offline=True) as p:
             with pytest.raises(OfflineError, match="cannot download .*foo-1.0-py3-none-any.whl"):
@@ -263,3 +264,61 @@ def test_stale_page_when_the_index_fails(
         with provider(tmp_path, [served.url], warn=warnings.append) as p:
             assert versions(p, "foo") == ["1.0"]
     assert warnings == [f"{served.url}foo/ could not be refreshed; using the cached copy"]
+
+
+def test_online_fetches_stream_ahead_of_the_resolver(tmp_path: Path, index: Index) -> None:
+    # Asking for foo's page alone brings in the metadata of its two newest final releases (not
+    # the pre-release, not the yanked one, not the oldest) and then the pages of what they
+    # require, except requirements under an extra.
+    index.add("foo", "1.0", requires=["old"])
+    index.add("foo", "2.0", requires=["bar"])
+    index.add("foo", "3.0", requires=["bar", "baz; extra == 'x'"])
+    index.add("foo", "3.5", yanked="broken")
+    index.add("foo", "4.0rc1")
+    for name in ("bar", "baz", "old"):
+        index.add(name, "1.0")
+    with index.serve() as served, provider(tmp_path, [served.url]) as p:
+        p.files(FOO)
+        deadline = time.monotonic() + 10
+        while "/simple/bar/" not in [path for _, path, _ in served.requests]:
+            assert time.monotonic() < deadline, served.requests
+            time.sleep(0.01)
+    paths = [path for _, path, _ in served.requests]
+    assert "/files/foo-3.0-py3-none-any.whl.metadata" in paths
+    assert "/files/foo-2.0-py3-none-any.whl.metadata" in paths
+    for unasked in ("foo-1.0-", "foo-3.5-", "foo-4.0rc1-", "/simple/baz/", "/simple/old/"):
+        assert not [path for path in paths if unasked in path], paths
+
+
+def test_offline_fetches_only_what_is_asked(tmp_path: Path, index: Index) -> None:
+    index.add("foo", "1.0", requires=["bar"])
+    index.add("bar", "1.0")
+    with index.serve() as served:
+        with provider(tmp_path, [served.url]) as p:
+            p.files(FOO)
+            p.metadata(FOO, V1)
+            p.files(BAR)
+        with provider(tmp_path, [served.url], offline=True) as p:
+            assert not p.speculate
+            p.files(FOO)
+            assert ("metadata", FOO, V1) not in p._memo
+            assert ("files", BAR) not in p._memo
+
+
+def test_warnings_of_work_fetched_ahead_wait_until_it_is_asked_for(
+    tmp_path: Path, index: Index
+) -> None:
+    index.add("foo", "1.0", requires_python=">=3.6.*")  # warned about on the page and in metadata
+    warnings: list[str] = []
+    with index.serve() as served, provider(tmp_path, [served.url], warn=warnings.append) as p:
+        p.files(FOO)
+        deadline = time.monotonic() + 10
+        while ("metadata", FOO, V1) not in p._memo or p._held.get(("metadata", FOO, V1)) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        on_page = list(warnings)
+        assert len(on_page) == 1 and "'>=3.6.*'" in on_page[0]  # the page's own warning only
+        p.metadata(FOO, V1)
+        assert len(warnings) == 2 and "foo 1.0" in warnings[1] and "'>=3.6.*'" in warnings[1]
+        p.metadata(FOO, V1)
+        assert len(warnings) == 2  # told once

@@ -276,7 +276,7 @@ def test_an_unchanged_expired_page_keeps_its_parse(
 
 def test_damaged_entries_fall_back_to_the_http_cache(tmp_path: Path, foo_index: Index) -> None:
     with foo_index.serve() as served:
-        with provider(tmp_path, served.url) as p:
+        with provider(tmp_path, served.url, speculate=False) as p:  # bar's page stays unfetched
             cold = [fields_of(f) for f in p.files(FOO)]
         for path in (tmp_path / "cache" / "pages").rglob("*"):
             if path.is_file():
@@ -310,7 +310,7 @@ def test_offline_works_from_parsed_pages_alone(
 ) -> None:
     monkeypatch.setattr("resolver.http.DEFAULT_EXPIRY", timedelta(seconds=1))
     with foo_index.serve() as served:
-        with provider(tmp_path, served.url) as p:
+        with provider(tmp_path, served.url, speculate=False) as p:  # bar's page stays unfetched
             cold = [fields_of(f) for f in p.files(FOO)]
             p.metadata(FOO, Version("1.0"))
         url = served.url
