@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -382,6 +383,14 @@ def _lock(
     from resolver.prior import read_prior, summarize
     from resolver.project import load_project, parse_requirement
 
+    # Everything alive now (modules, classes, functions: kept until exit in any case) leaves
+    # the cyclic collector's view, so that its full collections, which a lock's growing heap
+    # triggers, do not walk it again (webapp: one full collection instead of two, about 0.2 s
+    # of CPU less in 1.0-1.4 s). Nothing else changes: cycles made from here on are collected
+    # as before. (Turning the collector off saves more, but a large lock makes enough cyclic
+    # garbage that examples/large grew past 1.3 GB instead of 535 MB; larger thresholds were
+    # not measured on large, so they are left at their defaults.)
+    gc.freeze()
     started = time.perf_counter()
     project = load_project(project_dir.resolve())
     provider = _provider(console, project, sources)

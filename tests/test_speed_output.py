@@ -4,6 +4,8 @@ tomlkit's own rendering of the same document, tomllib and packaging.pylock."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta, timezone
@@ -363,3 +365,23 @@ def test_previous_bytes_are_kept_when_only_objective_costs_differ(tmp_path):
     moved = text.replace('version = "1.0"', 'version = "0.9"', 1)
     assert render_lock(resolution, moved) == text
     assert render_lock(resolution, "not toml [") == text
+
+
+def test_writing_a_lock_does_not_import_tomlkit(tmp_path):
+    """A warm lock spends no start-up on tomlkit: it is only needed for odd strings and empty
+    locks (checked in a fresh interpreter, where nothing else has imported it)."""
+    (tmp_path / "pyproject.toml").write_text(PROJECTS["extras-and-forks"])
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from resolver.locker import lock_project\n"
+        "from resolver.lockfile import render_lock\n"
+        "from resolver.memory_provider import MemoryProvider\n"
+        "from resolver.project import load_project\n"
+        f"project = load_project(Path({str(tmp_path)!r}))\n"
+        f"text = render_lock(lock_project(project, MemoryProvider({PACKAGES!r})))\n"
+        "assert '[[packages]]' in text\n"
+        "assert 'tomlkit' not in sys.modules\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
