@@ -76,11 +76,18 @@ _REQUIREMENTS: dict[str, Requirement] = {}
 _SPECIFIERS: dict[str, SpecifierSet] = {}
 
 
+# packaging reads a marker's quoted strings with ast.literal_eval, and CPython 3.11's AST
+# constructor is not safe across threads ("SystemError: AST constructor recursion depth
+# mismatch", seen once on a lock whose metadata parsed in the fetch threads): one parse at a time.
+_PARSING = threading.Lock()
+
+
 def _requirement(text: str) -> Requirement:
     """``Requirement(text)``, parsed once per distinct string. Raises ``InvalidRequirement``."""
     requirement = _REQUIREMENTS.get(text)
     if requirement is None:
-        requirement = _REQUIREMENTS[text] = Requirement(text)
+        with _PARSING:
+            requirement = _REQUIREMENTS[text] = Requirement(text)
     return requirement
 
 
