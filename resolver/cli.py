@@ -305,20 +305,31 @@ def why_not_command(
     with _reported(console, output_format):
         project = load_project(project_dir.resolve())
         prior = read_prior(project.lock_path, console.warn)
+        options = _options(
+            project, prior, Policy(prerelease, resolution, fork_strategy, exclude_newer)
+        )
         answer = why_not(
             project,
             _provider(console, project, sources),
             requirement,
-            prior=prior,
-            options=_options(
-                project, prior, Policy(prerelease, resolution, fork_strategy, exclude_newer)
-            ),
+            prior=_kept(console, prior, options),
+            options=options,
             warn=console.warn,
         )
         if output_format is Format.json:
             print(json.dumps(answer.as_dict(), indent=2))
         else:
             print(answer.render())
+
+
+def _kept(console: Console, prior: PriorLock | None, options: LockOptions) -> PriorLock | None:
+    """The lock whose versions to keep: none when an objective option differs from the one it
+    was made with (as uv does; keeping its versions would make the new option a no-op)."""
+    moved = prior.changed_options(options) if prior is not None else []
+    if moved:
+        console.info(f"Ignoring the locked versions: {', '.join(moved)}")
+        return None
+    return prior
 
 
 def _options(project: Project, prior: PriorLock | None, policy: Policy) -> LockOptions:
@@ -401,16 +412,13 @@ def _lock(
         wanted[canonicalize_name(req.name)] = req.specifier
     report = LockReport()
     options = _options(project, prior, policy)
-    moved = prior.changed_options(options) if prior is not None else []
-    if moved and not upgrade:
-        console.info(f"Ignoring the locked versions: {', '.join(moved)}")
     resolution = lock_project(
         project,
         provider,
         options=options,
         warn=console.warn,
         report=report,
-        prior=None if upgrade or moved else prior,
+        prior=None if upgrade else _kept(console, prior, options),
         upgrade=wanted,
     )
     locked_names = {e.name for e in resolution.entries}

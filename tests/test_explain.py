@@ -274,6 +274,13 @@ def test_why_and_why_not(tmp_path, conflict_index):
     assert data["level"] == "staleness of direct dependencies (sum of version ranks)"
     assert data["cost"] > data["optimum"]
 
+    # Under another --resolution, why-not answers for the lock `aspen lock` would then make,
+    # from scratch: lowest picks lib 1.5, where keeping the locked lib 1.6 would call it worse.
+    result = run("why-not", "lib==1.5", "--project", str(project), *url, "--resolution", "lowest")
+    assert result.returncode == 0, result.stderr
+    assert "Ignoring the locked versions: --resolution lowest (was highest)" in result.stderr
+    assert "lib 1.5 is in the lock" in result.stdout, result.stdout
+
     assert "does not exist" in run("why-not", "lib==1.7", "--project", str(project), *url).stdout
     assert run("why-not", "lib>=1", "--project", str(project), *url).returncode == 2
     assert run("why", "nothing", "--project", str(project)).returncode == 2
