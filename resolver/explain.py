@@ -26,8 +26,9 @@ from resolver.environments import Cell
 from resolver.errors import NoLockError
 from resolver.facts import FactBase, build_facts
 from resolver.project import Project, Settings, Source
+from resolver.provider import CoreMetadata, MetadataUnavailable
 from resolver.solve import Solver
-from resolver.universe import Package, Universe
+from resolver.universe import Demand, Package, Universe
 
 BUDGET_S = 10.0  # for finding the failing environments and for shrinking the core, each
 MAX_PART_ROUNDS = 12  # widenings of a conflict's part before the locker goes on as usual
@@ -45,8 +46,18 @@ class Reason:
     # Each of the owner's versions pins the target to that same version (``requirement`` is
     # the newest one's): mlflow 3.18.0 requires mlflow-skinny==3.18.0, and so on.
     same_version: bool = False
+    # A policy that leaves the owner's versions out ("pre-release" or "yanked"); then
+    # ``requirement`` is empty and ``source`` names the setting.
+    policy: str = ""
 
     def text(self) -> str:
+        if self.policy:
+            one = len(self.versions) == 1
+            kind = {"pre-release": "a pre-release" if one else "pre-releases"}.get(
+                self.policy, self.policy
+            )
+            left = f"{self.owner} {_version_list(self.versions)}"
+            return f"{left}: left out as {kind} ({self.source})"
         if not self.versions:
             return f"{self.owner} {self.verb} {self.requirement} ({self.source})"
         verb = "requires" if len(self.versions) == 1 else "require"
@@ -98,6 +109,7 @@ class Explanation:
                     "requirement": r.requirement,
                     "source": r.source or None,
                     "same_version": r.same_version,
+                    "policy": r.policy or None,
                 }
                 for r in self.reasons
             ],
@@ -147,6 +159,7 @@ def explain_no_lock(
         facts, solver, held = _core_on(universe, cells)
         assert held is not None, "no lock, yet no core"
         part = _Part(universe, facts, held)
+    part.admit_left_out()
     failing = _failing_cells(cells, lambda c: _core_on(part, c)[2] is not None, budget)
     fails = space.render(failing) or "every environment"
     working = [c for c in cells if c not in failing]
@@ -170,7 +183,7 @@ def explain_no_lock(
 
     explanation = Explanation(universe.project.name, fails, works, minimal=minimal)
     explanation.reasons = _reasons(part, facts, held)
-    involved = {_name_of(r.requirement) for r in explanation.reasons}
+    involved = {_name_of(r.requirement) for r in explanation.reasons if not r.policy}
     explanation.missing = {n: why for n, why in universe.missing.items() if n in involved}
     explanation.hints = _hints(part, facts, held, explanation, failing)
     if elsewhere:
@@ -211,6 +224,7 @@ class _Part:
         )
         reached = {canonicalize_name(r.name) for _s, r in self.project.requirements()}
         reached |= set(edges).union(*edges.values())
+        self._edges = edges
         self.demands = {n: d for n, d in universe.demands.items() if n in reached}
         self.packages = {
             n: _keeping(universe.packages[n], edges.get(n, set()))
@@ -220,6 +234,82 @@ class _Part:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._whole, name)
+
+    def admit_left_out(self, per_kind: int = 3) -> None:
+        """Let in the newest versions that the pre-release and yanked policies leave out (those
+        some requirement in the part would take), each behind a requirement on a package that
+        cannot exist, ``<pre-release>`` or ``<yanked>``. A package's edge to it is an input like
+        any other: a core names the policy where leaving it out would lift the conflict."""
+        whole = self._whole
+        for name, package in sorted(self.packages.items()):
+            specifiers = [r.specifier for r in self._requirements_on(name)]
+            eligible = set(whole.eligible(whole.packages[name]))
+            counts = dict.fromkeys(POLICIES, 0)
+            for version in package.versions:
+                kind = _left_out_by(package, version, eligible)
+                if kind is None or counts[kind] >= per_kind:
+                    continue
+                if not any(s.contains(version, prereleases=True) for s in specifiers):
+                    continue
+                meta = package.metadata.get(version) or self._fetch(name, version)
+                if meta is None:
+                    continue
+                counts[kind] += 1
+                kept = [
+                    r
+                    for r in meta.requires_dist
+                    if canonicalize_name(r.name) in self._edges.get(name, set())
+                ]
+                package.metadata[version] = replace(
+                    meta, requires_dist=(*kept, _policy_requirement(kind))
+                )
+                package.window.add(version)
+                self.demands.setdefault(POLICIES[kind], Demand())
+
+    def _requirements_on(self, name: NormalizedName) -> list[Requirement]:
+        found = [r for _s, r in self.project.requirements() if canonicalize_name(r.name) == name]
+        for package in self.packages.values():
+            for version in package.window:
+                meta = package.metadata.get(version)
+                found += [
+                    r
+                    for r in (meta.requires_dist if meta else ())
+                    if canonicalize_name(r.name) == name
+                ]
+        return found
+
+    def _fetch(self, name: NormalizedName, version: Version) -> CoreMetadata | None:
+        whole = self._whole
+        try:
+            meta = whole.provider.metadata(name, version)
+        except MetadataUnavailable:
+            return None
+        if whole.project.settings.overrides:
+            meta = replace(meta, requires_dist=whole.project.overridden(meta.requires_dist))
+        return meta
+
+
+# The packages that stand for a policy in an explanation's part: no project can have these
+# names, so a version that requires one can be chosen only when its edge is left out.
+POLICIES = {
+    "pre-release": canonicalize_name("<pre-release>"),
+    "yanked": canonicalize_name("<yanked>"),
+}
+
+
+def _policy_requirement(kind: str) -> Requirement:
+    requirement = Requirement("policy")  # parsed with a valid name, then given the policy's
+    requirement.name = POLICIES[kind]
+    return requirement
+
+
+def _left_out_by(package: Package, version: Version, eligible: set[Version]) -> str | None:
+    """Which policy leaves this version out, if one does."""
+    if version in eligible or version in package.failed:
+        return None
+    if package.yanked(version):
+        return "yanked"
+    return "pre-release" if version in package.prereleases else None
 
 
 class _PartProject:
@@ -240,7 +330,7 @@ class _PartProject:
 
 
 def _keeping(package: Package, targets: set[NormalizedName]) -> Package:
-    """The package with only its requirements on these packages."""
+    """A copy of the package with only its requirements on these packages."""
     metadata = {
         v: replace(
             meta,
@@ -250,7 +340,7 @@ def _keeping(package: Package, targets: set[NormalizedName]) -> Package:
         )
         for v, meta in package.metadata.items()
     }
-    return replace(package, metadata=metadata)
+    return replace(package, metadata=metadata, window=set(package.window))
 
 
 def _first_core(
@@ -365,8 +455,25 @@ def _reasons(
         (o, t) for o, targets in edges.items() for t in targets if (o, t) not in set(order)
     )
     for owner, target in order:
-        reasons += _edge_reasons(universe.packages[owner], target, universe)
+        if target in POLICIES.values():
+            reasons.append(_policy_reason(universe.packages[owner], target, universe))
+        else:
+            reasons += _edge_reasons(universe.packages[owner], target, universe)
     return reasons
+
+
+def _policy_reason(package: Package, target: NormalizedName, universe: Universe | _Part) -> Reason:
+    kind = next(k for k, name in POLICIES.items() if name == target)
+    versions = [
+        str(v)
+        for v in sorted(package.metadata, reverse=True)
+        if any(r.name == target for r in package.metadata[v].requires_dist)
+    ]
+    source = {
+        "pre-release": f"--prerelease {universe.options.prerelease}",
+        "yanked": "only an == pin in the project's own requirements takes a yanked version",
+    }[kind]
+    return Reason(package.name, versions, "", source, policy=kind)
 
 
 def _edge_reasons(
@@ -433,7 +540,7 @@ def _hints(
         hints.append(hint + (f" (did you mean {', '.join(close)}?)" if close else ""))
     pythons = sorted({c.python_low for c in failing})
     for reason in explanation.reasons:
-        if reason.same_version:
+        if reason.same_version or reason.policy:
             continue  # each version's own pin: what one version lacks says nothing to act on
         req = Requirement(reason.requirement)
         package = universe.packages.get(canonicalize_name(req.name))

@@ -78,7 +78,6 @@ def test_a_conflict_on_one_platform_says_where_the_lock_works(tmp_path):
     assert any("[tool.aspen] environments" in hint for hint in explanation.hints)
 
 
-
 def test_a_second_conflict_elsewhere_is_not_hidden_behind_a_working_claim(tmp_path):
     # Two clashes: on c, only on Windows; on e, only on Linux. The explanation names one, and
     # says the lock works only where neither fails, naming where the other one fails.
@@ -172,6 +171,7 @@ def test_pins_to_the_owners_own_version_read_as_one_line(tmp_path):
             "requirement": "meta-core==5.0",
             "source": None,
             "same_version": True,
+            "policy": None,
         }
     ]
 
@@ -198,6 +198,49 @@ def test_hints(tmp_path, packages, dependency, hint):
     explanation = no_lock(tmp_path, packages, [dependency])
     assert ("demo", dependency) in requirements(explanation)
     assert any(hint in h for h in explanation.hints), explanation.hints
+
+
+def test_a_policy_that_leaves_out_the_only_fitting_versions_is_named_in_the_conflict(tmp_path):
+    # b needs a>1.5, and only pre-releases of a fit: the pre-release policy is one of the
+    # inputs of the conflict, named in the core like a requirement.
+    explanation = no_lock(
+        tmp_path,
+        {
+            "a": {"1.0": [], "2.0rc1": [], "2.0rc2": [], "0.9rc1": []},
+            "b": {"1.0": ["a>1.5"]},
+        },
+        ["b"],
+    )
+    lines = explanation.render().splitlines()
+    assert lines[2:5] == [
+        "  demo requires b (project.dependencies)",
+        "  b 1.0 requires a>1.5",
+        "  a 2.0rc2 and 2.0rc1: left out as pre-releases (--prerelease if-necessary-or-explicit)",
+    ]
+    policy = [r for r in explanation.as_dict()["reasons"] if r["policy"]]
+    assert policy == [
+        {
+            "owner": "a",
+            "versions": ["2.0rc2", "2.0rc1"],
+            "requirement": "",
+            "source": "--prerelease if-necessary-or-explicit",
+            "same_version": False,
+            "policy": "pre-release",
+        }
+    ]
+
+
+def test_a_yanked_version_is_named_only_where_it_would_fit(tmp_path):
+    packages = {"a": {"1.0": [], "2.0": {"requires": [], "yanked": "broken"}}}
+    (tmp_path / "fits").mkdir()
+    (tmp_path / "beyond").mkdir()
+    fits = no_lock(tmp_path / "fits", packages, ["a>1.5"])
+    line = "  a 2.0: left out as yanked (only an == pin in the project's own requirements takes a"
+    assert f"{line} yanked version)" in fits.render().splitlines()
+    # Nothing yanked fits a>=3: no policy is part of that conflict.
+    beyond = no_lock(tmp_path / "beyond", packages, ["a>=3"])
+    assert requirements(beyond) == {("demo", "a>=3")}
+    assert not any(r.policy for r in beyond.reasons)
 
 
 def test_python_only_conflict_names_the_failing_pythons(tmp_path):
