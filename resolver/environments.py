@@ -151,7 +151,7 @@ class Cell:
             return True
         return _truth(marker, extra, self.environment)
 
-    @property
+    @cached_property
     def tags(self) -> frozenset[Tag]:
         """Wheel tags an installer accepts in this cell (manylinux up to glibc 2.40, macOS 15)."""
         return _tags(self.platform, self.python_low.major, self.python_low.minor)
@@ -207,13 +207,17 @@ _TRUTH: dict[tuple[int, str, tuple[str, ...]], bool] = {}
 def _truth(marker: Marker, extra: str, environment: dict[str, str]) -> bool:
     named = _NAMED.get(id(marker))
     if named is None:
-        variables = sorted({v for v, _op, _value in marker_comparisons(marker)} - {"extra"})
-        named = _NAMED[id(marker)] = (marker, tuple(variables))
+        named = _NAMED[id(marker)] = (marker, _variables(marker))
     key = (id(marker), extra, tuple(environment.get(v, "") for v in named[1]))
     hit = _TRUTH.get(key)
     if hit is None:
         hit = _TRUTH[key] = marker.evaluate({**environment, "extra": extra})
     return hit
+
+
+def _variables(marker: Marker) -> tuple[str, ...]:
+    """The environment variables a marker names, but ``extra``."""
+    return tuple(sorted({v for v, _op, _value in marker_comparisons(marker)} - {"extra"}))
 
 
 def _padded(version: Version) -> str:
@@ -395,19 +399,31 @@ class EnvironmentSpace:
         """Whether the marker holds in some cell, for some of the given extras."""
         if marker is None:
             return True
+        extras = tuple(extras)
+        answers = self._could_hold
+        hit = answers.get((id(marker), extras))
+        if hit is not None:
+            return hit
         key = (frozenset(marker_cuts(marker)), frozenset(marker_platforms(marker)))
         space = self._refined.get(key)
         if space is None:
             space = self._refined[key] = self.refine(*key)
-        return any(
+        hit = any(
             cell.holds(marker, extra)
             for cell in space.cells
             if cell.config.index == 0
             for extra in extras
         )
+        _NAMED.setdefault(id(marker), (marker, _variables(marker)))  # keeps the id unique
+        answers[(id(marker), extras)] = hit
+        return hit
 
     @cached_property
     def _refined(self) -> dict[tuple[frozenset[Version], frozenset[Platform]], EnvironmentSpace]:
+        return {}
+
+    @cached_property
+    def _could_hold(self) -> dict[tuple[int, tuple[str, ...]], bool]:
         return {}
 
     # -- rendering -------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from packaging.version import Version
 
 from resolver.environments import Cell, EnvironmentSpace
 from resolver.project import Source
+from resolver.provider import DistFile
 from resolver.universe import Universe, marker_extras
 
 ROOT = 0
@@ -121,7 +122,7 @@ def build_facts(
             package_ids[name] = len(names)
             names.append(name)
 
-    truth = _Columns(cells)
+    truth = _Columns.of(universe, space, cells, only is None)
     req_ids: dict[str, int] = {}
     requirements: list[Requirement] = []
     deps: list[tuple[int, int, int]] = []
@@ -217,8 +218,7 @@ def build_facts(
         out.append("fork_strategy_fewest.")
     required_markers = project.settings.required_environments
 
-    def required(cell: Cell) -> bool:
-        return any(cell.holds(m) for m in required_markers)
+    required = [any(cell.holds(m) for m in required_markers) for cell in cells]
 
     for pid in sorted(classes):
         out += [f"class({pid},{c.index},{y})." for c in classes[pid] for y in c.pythons]
@@ -245,18 +245,17 @@ def build_facts(
         for v in windows[name]:
             rank = package.rank[v]
             out.append(f"version({pid},{rank}).")
-            rp = package.requires_python(v)
+            admits = truth.admits(package.requires_python(v))
             files = package.files[v]
-            binary_only = not any(f.kind == "sdist" for f in files)
+            installs = truth.installable(files)
             for c in classes[pid]:
-                if c.cell.admits(rp):
+                if admits[position[c.cell]]:
                     out.append(f"avail({pid},{rank},{c.index}).")
-                    if binary_only:
-                        failing = [cell for cell in c.cells if not cell.installable(files)]
-                        if failing:
-                            out.append(f"uninstallable({pid},{rank},{c.index},{len(failing)}).")
-                        if any(map(required, failing)):
-                            out.append(f"required_fail({pid},{rank},{c.index}).")
+                    failing = [i for i in map(position.__getitem__, c.cells) if not installs[i]]
+                    if failing:
+                        out.append(f"uninstallable({pid},{rank},{c.index},{len(failing)}).")
+                    if any(required[i] for i in failing):
+                        out.append(f"required_fail({pid},{rank},{c.index}).")
         ranks = [package.rank[v] for v in windows[name]]
         rest = universe.outside(package)
         lowest = universe.lowest(name)
@@ -266,9 +265,9 @@ def build_facts(
             ranks = sorted({*ranks, pseudo})
             base.outside[pid] = pseudo
             out.append(f"version({pid},{pseudo}). outside({pid},{pseudo}).")
-            rps = {str(rp): rp for rp in map(package.requires_python, rest)}
+            runs = [truth.admits(rp) for rp in {*map(package.requires_python, rest)}]
             for c in classes[pid]:
-                if any(c.cell.admits(rp) for rp in rps.values()):
+                if any(col[position[c.cell]] for col in runs):
                     out.append(f"avail_outside({pid},{pseudo},{c.index}).")
         out += [f"next_version({pid},{u},{v})." for u, v in pairwise(ranks)]
         # Preference cost of each version: its rank from the newest, or from the oldest with
@@ -308,25 +307,61 @@ def build_facts(
 
 class _Columns:
     """Truth values over every cell of the space, memoised: a marker under an extra, a
-    Requires-Python."""
+    Requires-Python, whether a version's files install. Markers, specifiers and file lists are
+    keyed by identity (the universe hands out the same objects round after round) and kept
+    alive here, so that an id cannot be reused."""
 
     def __init__(self, cells: Sequence[Cell]) -> None:
         self.cells = cells
-        self._markers: dict[tuple[str, str], Column] = {}
-        self._specs: dict[str, Column] = {}
+        self._markers: dict[tuple[int, str], Column] = {}
+        self._specs: dict[int, Column] = {}
+        self._files: dict[int, Column] = {}
+        self._kept: list[object] = []
+        self._everywhere = (True,) * len(cells)
+
+    @classmethod
+    def of(
+        cls, universe: Universe, space: EnvironmentSpace, cells: Sequence[Cell], keep: bool
+    ) -> _Columns:
+        """The columns of these cells, kept on the universe from one solve round to the next
+        while its space stays the same (``keep``: the cells are all of the space's)."""
+        if not keep:
+            return cls(cells)
+        memo = universe.memo
+        hit = memo.get("columns")
+        if not isinstance(hit, _Columns) or hit.cells is not space.cells:
+            hit = memo["columns"] = cls(space.cells)
+        return hit
 
     def marker(self, marker: Marker | None, extra: str) -> Column:
-        key = (str(marker), extra)
+        if marker is None:
+            return self._everywhere
+        key = (id(marker), extra)
         hit = self._markers.get(key)
         if hit is None:
+            self._kept.append(marker)
             hit = self._markers[key] = tuple(c.holds(marker, extra) for c in self.cells)
         return hit
 
     def admits(self, spec: SpecifierSet | None) -> Column:
-        key = str(spec)
-        hit = self._specs.get(key)
+        if spec is None:
+            return self._everywhere
+        hit = self._specs.get(id(spec))
         if hit is None:
-            hit = self._specs[key] = tuple(c.admits(spec) for c in self.cells)
+            self._kept.append(spec)
+            hit = self._specs[id(spec)] = tuple(c.admits(spec) for c in self.cells)
+        return hit
+
+    def installable(self, files: list[DistFile]) -> Column:
+        """Where some file of a version installs (an sdist: everywhere)."""
+        hit = self._files.get(id(files))
+        if hit is None:
+            self._kept.append(files)
+            if any(f.kind == "sdist" for f in files):
+                hit = self._everywhere
+            else:
+                hit = tuple(c.installable(files) for c in self.cells)
+            self._files[id(files)] = hit
         return hit
 
 

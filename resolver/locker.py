@@ -108,7 +108,7 @@ def lock_project(
                 continue
             if widest is None:
                 raise _no_lock(universe)
-            grow = {facts.names[p] for (p, v) in widest.selected if facts.outside.get(p) == v}
+            grow = {facts.names[p] for p in solver.every_outside(widest)}
             solution = None
         if grow:
             report.widened.append(sorted(grow))

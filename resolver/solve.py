@@ -86,6 +86,7 @@ class Solver:
         directory = encoding_dir()
         for name in ENCODINGS:
             self.ctl.load(str(directory / name))
+        self.outside = facts.outside
         self.ctl.add("base", [], facts.text())
         self.ctl.ground([("base", [])])
         self.stats: dict[str, float] = {"ground_s": time.perf_counter() - started}
@@ -127,6 +128,40 @@ class Solver:
         """A selection using versions outside the windows of as few packages as possible;
         None when even they cannot help: no lock exists."""
         return self._run(outside=True, full=False, optimise=True)
+
+    def every_outside(self, fewest: Solution) -> set[int]:
+        """The packages that some selection as good as ``fewest`` (as few packages outside
+        their windows) takes outside: ``fewest``'s own, then one more solve per selection that
+        adds some, until none does."""
+        started = time.perf_counter()
+        found = {p for (p, v) in fewest.selected if self.outside.get(p) == v}
+        config = self.ctl.configuration.solve
+        models = config.models
+        config.opt_mode = f"enum,{fewest.cost[0]}"
+        config.models = 1
+        self.ctl.assign_external(clingo.Function("unseen_outside"), True)
+        while True:
+            for pid in found:
+                self.ctl.assign_external(clingo.Function("seen", [clingo.Number(pid)]), True)
+            more: set[int] = set()
+
+            def on_model(model: clingo.Model, more: set[int] = more) -> None:
+                for atom in model.symbols(shown=True):
+                    if atom.name == "sel":
+                        pid, rank = atom.arguments[0].number, atom.arguments[1].number
+                        if self.outside.get(pid) == rank:
+                            more.add(pid)
+
+            self.ctl.solve(on_model=on_model)
+            if not more - found:
+                break
+            found |= more
+        self.ctl.assign_external(clingo.Function("unseen_outside"), False)
+        for pid in found:
+            self.ctl.assign_external(clingo.Function("seen", [clingo.Number(pid)]), False)
+        config.models = models
+        self.stats["check_s"] = self.stats.get("check_s", 0.0) + time.perf_counter() - started
+        return found
 
     def optimum(self) -> Solution:
         """The optimal selection inside the windows (call after ``fits_windows``)."""

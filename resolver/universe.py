@@ -54,6 +54,7 @@ class Package:
     failed: set[Version] = field(default_factory=set)
     window: set[Version] = field(default_factory=set)
     depth: int = INITIAL_WINDOW  # how many versions per specifier and Python interval
+    widenings: int = 0  # how often the solver asked for more versions
 
     def __post_init__(self) -> None:
         self.rank = {v: i for i, v in enumerate(self.versions)}
@@ -128,6 +129,18 @@ class Universe:
         self.cut_platforms: set[Platform] = set()
         self.missing: dict[NormalizedName, str] = {}
         self._scanned: set[tuple[NormalizedName, Version, str]] = set()
+        # Memos: a window is recomputed only when what it depends on changed (the state it was
+        # computed from is kept per package), and every specifier is asked about a version
+        # once. Widening runs collection again and again over hundreds of packages.
+        self._window_state: dict[NormalizedName, tuple] = {}
+        self._eligible: dict[NormalizedName, tuple[tuple, list[Version]]] = {}
+        self._contains: dict[tuple[int, Version], bool] = {}
+        self._specs: dict[str, SpecifierSet] = {}
+        self._kept: dict[int, SpecifierSet] = {}  # keeps memoised specifiers' ids unique
+        self._installable: dict[tuple[NormalizedName, Version, Version], bool] = {}
+        self._final: tuple[tuple, EnvironmentSpace] | None = None
+        # What resolver/facts.py keeps from one solve round to the next.
+        self.memo: dict[str, object] = {}
 
     # -- collection ----------------------------------------------------------------------
 
@@ -160,10 +173,15 @@ class Universe:
                 self._load_metadata(self.packages[name], version)
 
     def widen(self, names: set[NormalizedName]) -> bool:
-        """Double the window depth of these packages; False if no window grew."""
+        """Deepen the windows of these packages: twice as deep the first two times, then
+        eight times each time (a package that needs more a third time is likely to need many
+        more: prefect on examples/large goes back 340 versions, reached in four widenings
+        instead of eight); False if no window grew."""
         before = {name: set(self.packages[name].window) for name in names}
         for name in sorted(names):
-            self.packages[name].depth *= 2
+            package = self.packages[name]
+            package.widenings += 1
+            package.depth *= 2 if package.widenings <= 2 else 8
         self.collect()
         return any(self.packages[name].window != before[name] for name in names)
 
@@ -257,15 +275,49 @@ class Universe:
             for spec in (self.upgrade.get(package.name), self.pins.get(package.name))
             if spec is not None
         ]
-        return [
+        key = (len(package.failed), frozenset(demand.pinned), allow_pre)
+        hit = self._eligible.get(package.name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        found = [
             v
             for v in package.versions
             if v not in excluded and all(s.contains(v, prereleases=True) for s in wanted)
         ]
+        self._eligible[package.name] = (key, found)
+        return found
+
+    def contains(self, spec: SpecifierSet, version: Version) -> bool:
+        """Whether the version is in the specifier set (pre-releases included), memoised."""
+        key = (id(spec), version)
+        hit = self._contains.get(key)
+        if hit is None:
+            self._kept[id(spec)] = spec
+            hit = self._contains[key] = spec.contains(version, prereleases=True)
+        return hit
+
+    def specifier(self, text: str) -> SpecifierSet:
+        """The specifier set of this text, one object per text."""
+        spec = self._specs.get(text)
+        if spec is None:
+            spec = self._specs[text] = SpecifierSet(text)
+        return spec
 
     def _update_window(self, package: Package) -> None:
         demand = self.demands.get(package.name, Demand())
         eligible = self.eligible(package)
+        # Everything the window depends on besides fixed settings; metadata can bring a
+        # version's own Requires-Python.
+        state = (
+            frozenset(demand.specifiers),
+            package.depth,
+            len(package.metadata),
+            len(package.failed),
+            id(eligible),
+        )
+        if self._window_state.get(package.name) == state:
+            return
+        self._window_state[package.name] = state
         window = {v for v in package.window if v not in package.failed}
         # Locked versions are always candidates: keeping them is the first thing a re-lock tries.
         window |= self.locked.get(package.name, set()) & set(eligible)
@@ -279,11 +331,11 @@ class Universe:
             for v in order:
                 if not taken:
                     break
-                if not spec.contains(v, prereleases=True):
+                if not self.contains(spec, v):
                     continue
                 rp = package.requires_python(v)
                 for python in list(taken):
-                    if rp is None or rp.contains(python, prereleases=True):
+                    if rp is None or self.contains(rp, python):
                         window.add(v)
                         # A version that installs on no platform at this Python (wheels only,
                         # none fitting) does not use up a place in the window.
@@ -301,19 +353,33 @@ class Universe:
         """The specifiers a window serves: each one asked of the package, and each of those
         narrowed by a constraint on it (a constraint applies only where the package is needed,
         so it never adds a specifier of its own)."""
-        plain = [SpecifierSet(text) for text in sorted(demand.specifiers)]
-        narrowed = [s & c.specifier for s in plain for c in self.constraints.get(name, [])]
+        plain = [self.specifier(text) for text in sorted(demand.specifiers)]
+        narrowed = [
+            self.specifier(str(s & c.specifier))
+            for s in plain
+            for c in self.constraints.get(name, [])
+        ]
         return plain + narrowed
 
     def _installable_at(self, package: Package, version: Version, python: Version) -> bool:
-        files = package.files[version]
-        if any(f.kind == "sdist" for f in files):
-            return True
-        return any(c.installable(files) for c in self.space.cells if c.python_low == python)
+        key = (package.name, version, python)
+        hit = self._installable.get(key)
+        if hit is None:
+            files = package.files[version]
+            hit = any(f.kind == "sdist" for f in files) or any(
+                c.installable(files) for c in self.space.cells if c.python_low == python
+            )
+            self._installable[key] = hit
+        return hit
 
     def outside(self, package: Package) -> list[Version]:
         """Eligible versions not in the window (their metadata is unknown)."""
         return [v for v in self.eligible(package) if v not in package.window]
 
     def final_space(self) -> EnvironmentSpace:
-        return self.space.refine(self.cut_versions, self.cut_platforms)
+        """The space cut wherever something collected so far can change; the same object while
+        nothing new cuts it."""
+        key = (frozenset(self.cut_versions), frozenset(self.cut_platforms))
+        if self._final is None or self._final[0] != key:
+            self._final = (key, self.space.refine(*key))
+        return self._final[1]

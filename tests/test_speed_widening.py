@@ -1,0 +1,103 @@
+"""Widening and the memos that make solve rounds cheap: the windows and facts they give are the
+ones a fresh computation gives, and which windows grow does not depend on which of several
+equally good selections the solver finds first."""
+
+from __future__ import annotations
+
+import tomlkit
+from packaging.specifiers import SpecifierSet
+
+from resolver.environments import EnvironmentSpace
+from resolver.facts import build_facts
+from resolver.memory_provider import MemoryProvider
+from resolver.project import load_project
+from resolver.solve import Solver
+from resolver.universe import Universe
+
+
+def universe_for(tmp_path, packages, dependencies) -> Universe:
+    table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9"}
+    table["dependencies"] = list(dependencies)
+    (tmp_path / "pyproject.toml").write_text(tomlkit.dumps({"project": table}))
+    universe = Universe(
+        load_project(tmp_path),
+        MemoryProvider(packages),
+        EnvironmentSpace.build(SpecifierSet(">=3.9")),
+        warn=lambda m: None,
+    )
+    universe.collect()
+    return universe
+
+
+# a's window versions need c, whose window versions need a package no index has: taking a
+# outside its window (a 2.x needs nothing) or c (c 4.x needs nothing) gives a selection, so {a}
+# and {c} are both as small as a set of packages outside their windows can be.
+EITHER = {
+    "a": {**{f"2.{m}": [] for m in range(10)}, **{f"3.{m}": ["c"] for m in range(2)}},
+    "c": {**{f"4.{m}": [] for m in range(4)}, **{f"5.{m}": ["ghost"] for m in range(2)}},
+}
+
+
+def test_every_package_some_fewest_selection_takes_outside_is_widened(tmp_path):
+    universe = universe_for(tmp_path, EITHER, ["a"])
+    facts = build_facts(universe)
+    solver = Solver(facts)
+    assert not solver.fits_windows()
+    fewest = solver.fewest_outside()
+    assert fewest is not None and fewest.cost[0] == 1
+    taken = {facts.names[p] for (p, v) in fewest.selected if facts.outside.get(p) == v}
+    assert len(taken) == 1  # one of the two, whichever the search met first
+    assert {facts.names[p] for p in solver.every_outside(fewest)} == {"a", "c"}
+    # The switches are back off: the same solver answers as before.
+    assert not solver.fits_windows()
+    assert solver.fewest_outside().cost[0] == 1
+
+
+def test_windows_grow_twice_as_deep_twice_then_eight_times(tmp_path):
+    history = {f"1.{m}": ["ghost"] for m in range(200)}
+    universe = universe_for(tmp_path, {"a": history, "ghost": {}}, ["a"])
+    package = universe.packages["a"]
+    depths = [package.depth]
+    for _ in range(4):
+        assert universe.widen({"a"})
+        depths.append(package.depth)
+    assert depths == [2, 4, 8, 64, 512]
+    assert package.window == set(package.versions)  # 200 versions, all in a 512-deep window
+    assert not universe.widen({"a"})  # nothing left to add
+
+
+def test_a_widened_window_equals_one_collected_at_that_depth(tmp_path):
+    # Windows are recomputed only where what they depend on changed: widening one package must
+    # leave every window as a fresh collection with the same depths would have it.
+    packages = {
+        "a": {
+            **{f"1.{m}": ["b>=1"] for m in range(12)},
+            **{f"2.{m}": {"requires": ["b>=2"], "requires_python": ">=3.11"} for m in range(6)},
+        },
+        "b": {
+            **{f"1.{m}": [] for m in range(9)},
+            **{f"2.{m}": {"requires_python": ">=3.12"} for m in range(7)},
+        },
+    }
+    widened = universe_for(tmp_path, packages, ["a"])
+    widened.widen({"a"})
+    widened.widen({"a", "b"})
+    fresh = Universe(widened.project, MemoryProvider(packages), widened.space)
+    fresh.collect()  # with depth 2, then deepened by hand to the widened depths
+    for name in ("a", "b"):
+        fresh.packages[name].depth = widened.packages[name].depth
+    fresh.collect()
+    for name in ("a", "b"):
+        assert widened.packages[name].window == fresh.packages[name].window
+    assert len(widened.packages["b"].window) > 4
+    assert build_facts(widened).text() == build_facts(fresh).text()
+
+
+def test_facts_are_the_same_when_built_again(tmp_path):
+    # build_facts keeps truth columns on the universe between rounds; a second build must give
+    # the same text, and so must a build on a universe that never had one.
+    universe = universe_for(tmp_path, EITHER, ["a; sys_platform != 'win32'"])
+    first = build_facts(universe).text()
+    assert build_facts(universe).text() == first
+    again = universe_for(tmp_path, EITHER, ["a; sys_platform != 'win32'"])
+    assert build_facts(again).text() == first
