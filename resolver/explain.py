@@ -32,6 +32,7 @@ from resolver.universe import Demand, Package, Universe
 
 BUDGET_S = 10.0  # for finding the failing environments and for shrinking the core, each
 MAX_PART_ROUNDS = 12  # widenings of a conflict's part before the locker goes on as usual
+MAX_PART_PACKAGES = 40  # a conflict's part larger than this is left to the locker
 
 
 @dataclass
@@ -123,17 +124,25 @@ def refute(universe: Universe, facts: FactBase, solver: Solver) -> bool:
     """When the candidate windows leave no lock: the part of the project that a core inside
     the windows names, widened on its own until it locks or is shown to have no lock at all,
     which raises NoLockError with its explanation. A conflict is proven on a few packages
-    instead of re-solving the whole project after every widening. True when windows grew."""
+    instead of re-solving the whole project after every widening. True when windows grew.
+
+    Only a small part is worth it (a core over a large project may name most of it), and the
+    part is solved with the locker's classes; only a part that has no lock with them is solved
+    again with every package free to fork, before it counts as proven."""
     held = solver.core(solver.inputs, outside=False)
     grew = False
     for _ in range(MAX_PART_ROUNDS if held else 0):
         part = _Part(universe, facts, held)
-        mine = build_facts(part, fine=True)  # type: ignore[arg-type]
+        if len(part.packages) > MAX_PART_PACKAGES:
+            break
+        mine = build_facts(part)  # type: ignore[arg-type]
         trial = Solver(mine)
         if trial.fits_windows():
             break
         widest = trial.fewest_outside()
         if widest is None:
+            if Solver(build_facts(part, fine=True)).fewest_outside() is not None:  # type: ignore[arg-type]
+                break  # it locks once packages fork on every marker: the locker's case
             explanation = explain_no_lock(universe, part=part)
             raise NoLockError(explanation.render(), explanation)
         grow = {mine.names[p] for (p, v) in widest.selected if mine.outside.get(p) == v}

@@ -83,6 +83,7 @@ def lock_project(
         universe.warn(f"--exclude-newer: {shown} list files without an upload time; they are kept")
     report.timings["collect_s"] = time.perf_counter() - started
     fine = False
+    conflicted = False  # whether the last round's windows left no lock
     for _ in range(MAX_ROUNDS):
         report.rounds += 1
         facts = build_facts(universe, fine=fine)
@@ -91,15 +92,18 @@ def lock_project(
             Path(f"{os.environ['ASPEN_DUMP_FACTS']}.{report.rounds}.lp").write_text(facts.text())
         solver = Solver(facts)
         if solver.fits_windows():
+            conflicted = False
             solution = solver.optimum()
             grow = _edges(universe, facts, solution)
         else:
             from resolver.explain import refute
 
-            # A conflict inside the windows may hold in every version: prove it on its part,
-            # or solve the whole again once that part's windows have grown.
-            if refute(universe, facts, solver):
+            # A conflict inside the windows that outlasts one widening may hold in every
+            # version: prove it on its part, or solve the whole again once that part's windows
+            # have grown.
+            if conflicted and refute(universe, facts, solver):
                 continue
+            conflicted = True
             widest = solver.fewest_outside()
             if widest is None and not fine:
                 # A package may need to fork where no requirement on it does: try again with
