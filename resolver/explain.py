@@ -288,14 +288,10 @@ class _Part:
         return found
 
     def _fetch(self, name: NormalizedName, version: Version) -> CoreMetadata | None:
-        whole = self._whole
         try:
-            meta = whole.provider.metadata(name, version)
+            return self._whole.metadata(name, version)
         except MetadataUnavailable:
             return None
-        if whole.project.settings.overrides:
-            meta = replace(meta, requires_dist=whole.project.overridden(meta.requires_dist))
-        return meta
 
 
 # The packages that stand for a policy in an explanation's part: no project can have these

@@ -243,16 +243,22 @@ class Universe:
 
     def _load_metadata(self, package: Package, version: Version) -> None:
         try:
-            meta = self.provider.metadata(package.name, version)
+            meta = self.metadata(package.name, version)
         except MetadataUnavailable as exc:
             self.warn(f"skipping {package.name} {version}: {exc}")
             package.failed.add(version)
             return
-        if self.project.settings.overrides:
-            meta = replace(meta, requires_dist=self.project.overridden(meta.requires_dist))
         package.metadata[version] = meta
         if meta.requires_python is not None:
             self.cut_versions |= specifier_cuts(meta.requires_python)
+
+    def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
+        """A version's metadata from the provider, with the project's overrides applied.
+        Raises MetadataUnavailable."""
+        meta = self.provider.metadata(name, version)
+        if self.project.settings.overrides:
+            meta = replace(meta, requires_dist=self.project.overridden(meta.requires_dist))
+        return meta
 
     # -- windows ---------------------------------------------------------------------------
 
