@@ -153,15 +153,26 @@ def refute(universe: Universe, facts: FactBase, solver: Solver) -> bool:
 
 
 def explain_no_lock(
-    universe: Universe, *, budget: float = BUDGET_S, part: _Part | None = None
+    universe: Universe,
+    *,
+    budget: float = BUDGET_S,
+    part: _Part | None = None,
+    solved: tuple[FactBase, Solver] | None = None,
 ) -> Explanation:
-    """Why no lock exists; ``part``: a part of the project already known to have none."""
+    """Why no lock exists; ``part``: a part of the project already known to have none;
+    ``solved``: the facts and solver of the whole project that found none, to take the first
+    core from without grounding the project again."""
     space = universe.final_space()
     cells = list(space.cells)
     if part is None:
         # A first core over the whole project, then the part of the project it involves,
         # which is solved on its own from there on: a few packages instead of hundreds.
-        facts, solver, held = _first_core(universe, cells)
+        held = None
+        if solved is not None:
+            facts, solver = solved
+            held = solver.core(solver.inputs)
+        if held is None:
+            facts, solver, held = _first_core(universe, cells)
         part = _Part(universe, facts, held)
     if _core_on(part, cells)[2] is None:
         # The coarse core leans on the coarse classes: take one from the fine model.

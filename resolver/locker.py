@@ -111,7 +111,7 @@ def lock_project(
                 fine = True
                 continue
             if widest is None:
-                raise _no_lock(universe)
+                raise _no_lock(universe, facts, solver)
             grow = {facts.names[p] for p in solver.every_outside(widest)}
             solution = None
         if grow:
@@ -120,7 +120,7 @@ def lock_project(
             report.timings["total_s"] = time.perf_counter() - started
             return read_resolution(universe, facts, solution)
         if solution is None and not universe.widen(grow):
-            raise _no_lock(universe)
+            raise _no_lock(universe, facts, solver)
     raise NoLockError(f"no lock found for {project.name} after {MAX_ROUNDS} rounds of widening")
 
 
@@ -171,8 +171,8 @@ def _fits(package: Package, version: Version, cell: Cell, reqs: list[Requirement
     )
 
 
-def _no_lock(universe: Universe) -> NoLockError:
+def _no_lock(universe: Universe, facts: FactBase, solver: Solver) -> NoLockError:
     from resolver.explain import explain_no_lock
 
-    explanation = explain_no_lock(universe)
+    explanation = explain_no_lock(universe, solved=(facts, solver))
     return NoLockError(explanation.render(), explanation)
