@@ -152,14 +152,19 @@ class Cell:
         return _truth(marker, extra, self.environment)
 
     @cached_property
-    def tags(self) -> frozenset[Tag]:
-        """Wheel tags an installer accepts in this cell (manylinux up to glibc 2.40, macOS 15)."""
-        return _tags(self.platform, self.python_low.major, self.python_low.minor)
+    def _wheels(self) -> tuple[str, int, int]:
+        """The key of this cell's wheel rule (see ``_wheel_rule``)."""
+        major, minor = self.python_low.major, self.python_low.minor
+        key = (self.platform.label, major, minor)
+        if key not in _RULES:
+            _RULES[key] = _wheel_rule(self.platform, major, minor)
+        return key
 
     def installable(self, files: Iterable[DistFile]) -> bool:
-        """Whether some file of a version can be installed here: an sdist, or a wheel whose
-        tags the cell accepts."""
-        return any(f.kind == "sdist" or not f.tags.isdisjoint(self.tags) for f in files)
+        """Whether some file of a version can be installed here: an sdist, or a wheel with a
+        tag an installer accepts here (manylinux up to glibc 2.40, macOS 15)."""
+        key = self._wheels
+        return any(f.kind == "sdist" or _accepts(key, f.tags) for f in files)
 
     def admits(self, requires_python: SpecifierSet | None) -> bool:
         if requires_python is None:
@@ -172,8 +177,33 @@ class Cell:
         return f"<Cell {self.index} {self.platform.label} [{self.python_low}{high}){config}>"
 
 
+# Wheel rules by platform label and Python version, and which tag sets they accept.
+_RULES: dict[
+    tuple[str, int, int], tuple[frozenset[tuple[str, str]], frozenset[str], frozenset[Tag]]
+] = {}
+
+
 @functools.cache
-def _tags(platform: Platform, major: int, minor: int) -> frozenset[Tag]:
+def _accepts(key: tuple[str, int, int], tags: frozenset[Tag]) -> bool:
+    """Whether a wheel with these tags installs under the rule of ``key``."""
+    pairs, platforms, anywhere = _RULES[key]
+    return any(
+        (t.platform in platforms and (t.interpreter, t.abi) in pairs) or t in anywhere for t in tags
+    )
+
+
+_PLACEHOLDER = "placeholder_platform"
+
+
+@functools.cache
+def _wheel_rule(
+    platform: Platform, major: int, minor: int
+) -> tuple[frozenset[tuple[str, str]], frozenset[str], frozenset[Tag]]:
+    """The wheel tags an installer accepts, as three parts: the (interpreter, abi) pairs that
+    go with every platform tag of the platform, those platform tags, and the tags for any
+    platform. packaging.tags lists exactly such products (each pair with each platform tag, then
+    the ``any`` tags), so one placeholder platform reads the pairs off it, instead of building
+    every tag: about a thousand on Linux, for each Python."""
     machine = platform.platform_machine
     system = platform.sys_platform
     if system == "linux":
@@ -188,12 +218,14 @@ def _tags(platform: Platform, major: int, minor: int) -> frozenset[Tag]:
         platforms = []
     if platform.implementation_name == "cpython":
         interpreter = f"cp{major}{minor}"
-        specific = cpython_tags((major, minor), platforms=platforms)
+        specific = cpython_tags((major, minor), platforms=[_PLACEHOLDER])
     else:
         interpreter = f"pp{major}{minor}"
-        specific = generic_tags(interpreter, [f"pypy{major}{minor}_pp73", "none"], platforms)
-    compatible = compatible_tags((major, minor), interpreter, platforms)
-    return frozenset((*specific, *compatible))
+        specific = generic_tags(interpreter, [f"pypy{major}{minor}_pp73", "none"], [_PLACEHOLDER])
+    tags = [*specific, *compatible_tags((major, minor), interpreter, [_PLACEHOLDER])]
+    pairs = frozenset((t.interpreter, t.abi) for t in tags if t.platform == _PLACEHOLDER)
+    anywhere = frozenset(t for t in tags if t.platform == "any")
+    return pairs, frozenset(platforms), anywhere
 
 
 # Marker truth, memoised for the whole process. A marker's value depends only on the variables

@@ -7,9 +7,16 @@ import random
 import pytest
 from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag
 from packaging.version import Version
 
-from resolver.environments import EnvironmentSpace, marker_cuts, specifier_cuts
+from resolver.environments import (
+    EnvironmentSpace,
+    marker_cuts,
+    marker_platforms,
+    specifier_cuts,
+)
+from resolver.provider import DistFile
 
 
 def space(requires_python: str = ">=3.9", environments=(), cuts=()) -> EnvironmentSpace:
@@ -101,3 +108,35 @@ def test_structured_sets_render_short():
     assert s.render(not_windows) == "sys_platform != 'win32'"
     pypy = {c for c in s.cells if c.platform.implementation_name == "pypy"}
     assert s.render(pypy) == "implementation_name == 'pypy'"
+
+
+def test_wheels_install_only_where_their_platform_tag_fits():
+    # A platform aspen knows no wheel platform tags for (cygwin, named by a marker) takes only
+    # `any` wheels and sdists: never the tags of the machine aspen runs on.
+    space = EnvironmentSpace.build(SpecifierSet(">=3.12,<3.13"), ()).refine(
+        (), marker_platforms(Marker("sys_platform == 'cygwin'"))
+    )
+
+    def wheel(tag: str) -> DistFile:
+        interpreter, abi, platform = tag.split("-")
+        return DistFile(
+            f"x-1-{tag}.whl",
+            "u",
+            "wheel",
+            Version("1"),
+            tags=frozenset({Tag(interpreter, abi, platform)}),
+        )
+
+    linux = wheel("cp312-cp312-manylinux_2_17_x86_64")
+    pure = wheel("py3-none-any")
+    abi3 = wheel("cp39-abi3-manylinux2014_x86_64")
+    old_python = wheel("cp311-cp311-manylinux_2_17_x86_64")
+    by_label = {c.platform.label: c for c in space.cells}
+    cygwin, host = by_label["cpython-cygwin-x86_64"], by_label["cpython-linux-x86_64"]
+    assert not cygwin.installable([linux]) and not cygwin.installable([abi3])
+    assert cygwin.installable([pure])
+    assert host.installable([linux]) and host.installable([abi3]) and host.installable([pure])
+    assert not host.installable([old_python])
+    assert not by_label["cpython-win32-AMD64"].installable([linux])
+    sdist = DistFile("x-1.tar.gz", "u", "sdist", Version("1"))
+    assert cygwin.installable([linux, sdist])
