@@ -146,12 +146,10 @@ class IndexProvider:
     # -- the Provider protocol -------------------------------------------------------------
 
     def files(self, name: NormalizedName) -> Sequence[DistFile]:
-        name = canonicalize_name(name)
-        return self._get(("files", name), lambda: self._files(name))
+        return self._get(*self._job(name, None))  # type: ignore[return-value]
 
     def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
-        name = canonicalize_name(name)
-        return self._get(("metadata", name, version), lambda: self._metadata(name, version))
+        return self._get(*self._job(name, version))  # type: ignore[return-value]
 
     def prefetch(self, items: Iterable[tuple[NormalizedName, Version | None]]) -> None:
         self._submit(items, ahead=False)
@@ -161,13 +159,7 @@ class IndexProvider:
         if executor is None:
             return  # closed: a fetch still running asked for more
         for name, version in items:
-            name = canonicalize_name(name)
-            if version is None:
-                key: tuple[object, ...] = ("files", name)
-                compute: Callable[[], object] = lambda n=name: self._files(n)  # noqa: E731
-            else:
-                key = ("metadata", name, version)
-                compute = lambda n=name, v=version: self._metadata(n, v)  # noqa: E731
+            key, compute = self._job(name, version)
             if key in self._memo:
                 continue
             if ahead:
@@ -175,6 +167,16 @@ class IndexProvider:
             else:
                 call = lambda k=key, c=compute: self._get(k, c)  # noqa: E731
             executor.submit(_quietly, call)
+
+    def _job(
+        self, name: NormalizedName, version: Version | None
+    ) -> tuple[Hashable, Callable[[], object]]:
+        """The memo key and the computation of a package's files (``version`` None) or of one
+        version's metadata."""
+        name = canonicalize_name(name)
+        if version is None:
+            return ("files", name), lambda: self._files(name)
+        return ("metadata", name, version), lambda: self._metadata(name, version)
 
     def _get(self, key: Hashable, compute: Callable[[], T]) -> T:
         try:
