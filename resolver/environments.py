@@ -149,7 +149,24 @@ class Cell:
     def holds(self, marker: Marker | None, extra: str = "") -> bool:
         if marker is None:
             return True
-        return _truth(marker, extra, self.environment)
+        key = (id(marker), extra)
+        hit = self._held.get(key)
+        if hit is None:
+            hit = self._held[key] = _truth(marker, extra, self.environment)
+        return hit
+
+    @cached_property
+    def _held(self) -> dict[tuple[int, str], bool]:
+        """Answers of ``holds``, by marker identity (``_truth`` keeps the markers alive)."""
+        return {}
+
+    def __hash__(self) -> int:
+        # Cells are dictionary keys round after round: hash the fields once, not every time.
+        hit = self.__dict__.get("_hash")
+        if hit is None:
+            hit = hash((self.index, self.platform, self.python_index, self.python_low))
+            object.__setattr__(self, "_hash", hit)
+        return hit
 
     @cached_property
     def _wheels(self) -> tuple[str, int, int]:
@@ -169,7 +186,7 @@ class Cell:
     def admits(self, requires_python: SpecifierSet | None) -> bool:
         if requires_python is None:
             return True
-        return requires_python.contains(self.python_low, prereleases=True)
+        return _admits(requires_python, self.python_low)
 
     def __repr__(self) -> str:
         high = f", {self.python_high}" if self.python_high else ", ..."
@@ -237,14 +254,98 @@ _TRUTH: dict[tuple[int, str, tuple[str, ...]], bool] = {}
 
 
 def _truth(marker: Marker, extra: str, environment: dict[str, str]) -> bool:
-    named = _NAMED.get(id(marker))
-    if named is None:
-        named = _NAMED[id(marker)] = (marker, _variables(marker))
-    key = (id(marker), extra, tuple(environment.get(v, "") for v in named[1]))
+    key = (id(marker), extra, tuple([environment.get(v, "") for v in _named(marker)]))
     hit = _TRUTH.get(key)
     if hit is None:
         hit = _TRUTH[key] = marker.evaluate({**environment, "extra": extra})
     return hit
+
+
+def marker_column(cells: Sequence[Cell], marker: Marker, extra: str = "") -> tuple[bool, ...]:
+    """The marker's truth in each of the cells."""
+    representatives, groups, _masks = _grouping(cells, _named(marker))
+    values = [_truth(marker, extra, cell.environment) for cell in representatives]
+    return tuple([values[g] for g in groups])
+
+
+def marker_mask(cells: Sequence[Cell], marker: Marker, extra: str = "") -> int:
+    """The cells where the marker holds, as a bit mask over their positions."""
+    representatives, _groups, masks = _grouping(cells, _named(marker))
+    mask = 0
+    for cell, bits in zip(representatives, masks, strict=True):
+        if _truth(marker, extra, cell.environment):
+            mask |= bits
+    return mask
+
+
+def admits_column(cells: Sequence[Cell], requires_python: SpecifierSet) -> tuple[bool, ...]:
+    """Whether each of the cells can run a version with this Requires-Python."""
+    representatives, groups, _masks = _grouping(cells, _PYTHON)
+    values = [_admits(requires_python, cell.python_low) for cell in representatives]
+    return tuple([values[g] for g in groups])
+
+
+_PYTHON = ("python_full_version",)  # cells with the same value share their lowest Python
+# Requires-Python answers by specifier identity (the specifiers are kept alive in _SPECS).
+_ADMITS: dict[tuple[int, Version], bool] = {}
+_SPECS: dict[int, SpecifierSet] = {}
+
+
+def _admits(requires_python: SpecifierSet, python: Version) -> bool:
+    key = (id(requires_python), python)
+    hit = _ADMITS.get(key)
+    if hit is None:
+        _SPECS[id(requires_python)] = requires_python
+        hit = _ADMITS[key] = requires_python.contains(python, prereleases=True)
+    return hit
+
+
+def holds_somewhere(cells: Sequence[Cell], marker: Marker, extras: Iterable[str]) -> bool:
+    """Whether the marker holds in some of the cells under some of the extras."""
+    representatives = _grouping(cells, _named(marker))[0]
+    return any(_truth(marker, e, cell.environment) for cell in representatives for e in extras)
+
+
+# Cells grouped by the values of some marker variables: a marker naming only those variables
+# has one truth value per group, so it is evaluated once per group instead of once per cell.
+# Keyed by the identity of the cell sequence, which is kept alive in the entry.
+_GROUPINGS: dict[
+    tuple[int, tuple[str, ...]], tuple[Sequence[Cell], list[Cell], list[int], list[int]]
+] = {}
+
+
+def _grouping(
+    cells: Sequence[Cell], variables: tuple[str, ...]
+) -> tuple[list[Cell], list[int], list[int]]:
+    """One representative cell per group, the group of every cell, and each group's cells as
+    a bit mask over positions."""
+    key = (id(cells), variables)
+    hit = _GROUPINGS.get(key)
+    if hit is None or hit[0] is not cells:
+        index: dict[tuple[str, ...], int] = {}
+        representatives: list[Cell] = []
+        groups: list[int] = []
+        masks: list[int] = []
+        for position, cell in enumerate(cells):
+            environment = cell.environment
+            values = tuple([environment.get(v, "") for v in variables])
+            group = index.get(values)
+            if group is None:
+                group = index[values] = len(representatives)
+                representatives.append(cell)
+                masks.append(0)
+            groups.append(group)
+            masks[group] |= 1 << position
+        hit = _GROUPINGS[key] = (cells, representatives, groups, masks)
+    return hit[1], hit[2], hit[3]
+
+
+def _named(marker: Marker) -> tuple[str, ...]:
+    """The variables the marker names (see ``_variables``), remembered with the marker."""
+    named = _NAMED.get(id(marker))
+    if named is None:
+        named = _NAMED[id(marker)] = (marker, _variables(marker))
+    return named[1]
 
 
 def _variables(marker: Marker) -> tuple[str, ...]:
@@ -427,6 +528,11 @@ class EnvironmentSpace:
                     cells.append(cell)
         return tuple(cells)
 
+    @cached_property
+    def plain_cells(self) -> tuple[Cell, ...]:
+        """The cells of the first configuration (all of them when nothing conflicts)."""
+        return tuple(c for c in self.cells if c.config.index == 0)
+
     def could_hold(self, marker: Marker | None, extras: Iterable[str] = ("",)) -> bool:
         """Whether the marker holds in some cell, for some of the given extras."""
         if marker is None:
@@ -440,13 +546,7 @@ class EnvironmentSpace:
         space = self._refined.get(key)
         if space is None:
             space = self._refined[key] = self.refine(*key)
-        hit = any(
-            cell.holds(marker, extra)
-            for cell in space.cells
-            if cell.config.index == 0
-            for extra in extras
-        )
-        _NAMED.setdefault(id(marker), (marker, _variables(marker)))  # keeps the id unique
+        hit = holds_somewhere(space.plain_cells, marker, extras)
         answers[(id(marker), extras)] = hit
         return hit
 

@@ -53,7 +53,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from resolver.environments import Cell, EnvironmentSpace
+from resolver.environments import Cell, EnvironmentSpace, admits_column, marker_column
 from resolver.project import Source
 from resolver.provider import DistFile
 from resolver.universe import Universe, marker_extras
@@ -340,7 +340,7 @@ class _Columns:
         hit = self._markers.get(key)
         if hit is None:
             self._kept.append(marker)
-            hit = self._markers[key] = tuple(c.holds(marker, extra) for c in self.cells)
+            hit = self._markers[key] = marker_column(self.cells, marker, extra)
         return hit
 
     def admits(self, spec: SpecifierSet | None) -> Column:
@@ -349,7 +349,7 @@ class _Columns:
         hit = self._specs.get(id(spec))
         if hit is None:
             self._kept.append(spec)
-            hit = self._specs[id(spec)] = tuple(c.admits(spec) for c in self.cells)
+            hit = self._specs[id(spec)] = admits_column(self.cells, spec)
         return hit
 
     def installable(self, files: list[DistFile]) -> Column:

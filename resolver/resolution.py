@@ -12,7 +12,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from resolver.environments import Cell, EnvironmentSpace, marker_comparisons
+from resolver.environments import Cell, EnvironmentSpace, marker_mask
 from resolver.facts import FactBase
 from resolver.options import LockOptions
 from resolver.project import Project, Source
@@ -167,8 +167,6 @@ class _Truth:
     def __init__(self, cells: tuple[Cell, ...]) -> None:
         self._cells = cells
         self.everywhere = (1 << len(cells)) - 1
-        # variables -> [(cells agreeing on their values, one of those cells)]
-        self._classes: dict[tuple[str, ...], list[tuple[int, Cell]]] = {}
         self._holds: dict[tuple[int, str], tuple[Marker, int]] = {}
         self._reqs: dict[int, _Asked] = {}
         self._sets: dict[int, frozenset[Cell]] = {}
@@ -199,23 +197,8 @@ class _Truth:
         key = (id(marker), extra)
         hit = self._holds.get(key)
         if hit is None:
-            mask = 0
-            for cells, cell in self._partition(marker):
-                if cell.holds(marker, extra):
-                    mask |= cells
-            hit = self._holds[key] = (marker, mask)
+            hit = self._holds[key] = (marker, marker_mask(self._cells, marker, extra))
         return hit[1]
-
-    def _partition(self, marker: Marker) -> list[tuple[int, Cell]]:
-        variables = tuple(sorted({v for v, _op, _value in marker_comparisons(marker)} - {"extra"}))
-        classes = self._classes.get(variables)
-        if classes is None:
-            groups: dict[tuple[str, ...], list[Cell]] = {}
-            for cell in self._cells:
-                values = tuple(cell.environment.get(v, "") for v in variables)
-                groups.setdefault(values, []).append(cell)
-            classes = self._classes[variables] = [(self.mask(g), g[0]) for g in groups.values()]
-        return classes
 
     def _req(self, req: Requirement) -> _Asked:
         hit = self._reqs.get(id(req))
