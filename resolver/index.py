@@ -4,7 +4,9 @@ Both are read over http(s) and from ``file://`` trees. A page becomes a list of 
 records: one per wheel or sdist whose file name parses, with hashes, Requires-Python, yanked
 state (PEP 592), announced core metadata (PEP 658/714), size, upload time and wheel tags.
 Remote pages go through a ``PageCache`` of parsed pages when one is given (see
-``resolver.parsed_cache``): a fresh entry answers without HTTP and without parsing.
+``resolver.parsed_cache``): a fresh entry answers without HTTP and without parsing. A remote page
+is parsed straight into that cache's tables, whose files decode their fields on first use: a
+cold run builds no ``DistFile`` per file and encodes nothing again to store the page.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -33,7 +35,13 @@ from packaging.utils import (
 from packaging.version import Version
 
 from resolver.errors import SourceError
-from resolver.parsed_cache import CachedPage, PageCache, response_digest
+from resolver.parsed_cache import (
+    PageCache,
+    PageTables,
+    page_tables,
+    parsed_page,
+    response_digest,
+)
 from resolver.provider import DistFile
 
 if TYPE_CHECKING:
@@ -102,13 +110,13 @@ def _absolute(base: str, href: str) -> str:
     return href if href.startswith(("https://", "http://")) else urljoin(base, href)
 
 
-def _hash_from_fragment(url: str) -> tuple[str, dict[str, str]]:
+def _hash_from_fragment(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Split ``url#sha256=...`` into the bare URL and its hash."""
     bare, _, fragment = url.partition("#")
     algorithm, sep, digest = fragment.partition("=")
     if sep and algorithm in hashlib.algorithms_guaranteed and digest:
-        return bare, {algorithm: digest}
-    return bare, {}
+        return bare, ((algorithm, digest),)
+    return bare, ()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -205,6 +213,23 @@ def _parse_wheel(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]
     return name, version, tags
 
 
+def _parsed_name(
+    filename: str, warn: Warn
+) -> tuple[NormalizedName, Version, Literal["wheel", "sdist"], frozenset[Tag]] | None:
+    """Project, version, kind and tags of a wheel or sdist file name; None for other file types
+    (silently) and for names or versions that do not parse (with a warning naming the file)."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, tags = _parse_wheel(filename)
+            return name, version, "wheel", tags
+        if filename.endswith(_SDIST_SUFFIXES):
+            name, version = parse_sdist_filename(filename)
+            return name, version, "sdist", frozenset()
+    except (InvalidWheelFilename, InvalidSdistFilename) as exc:
+        warn(f"skipping {filename}: {exc}")
+    return None
+
+
 def dist_file(
     filename: str,
     url: str,
@@ -224,19 +249,10 @@ def dist_file(
     None for other file types (silently), for a file of another project than ``project``
     (silently) and for names or versions that do not parse (with a warning naming the file).
     """
-    try:
-        if filename.endswith(".whl"):
-            name, version, tags = _parse_wheel(filename)
-            kind = "wheel"
-        elif filename.endswith(_SDIST_SUFFIXES):
-            name, version = parse_sdist_filename(filename)
-            tags = frozenset()
-            kind = "sdist"
-        else:
-            return None
-    except (InvalidWheelFilename, InvalidSdistFilename) as exc:
-        warn(f"skipping {filename}: {exc}")
+    parsed = _parsed_name(filename, warn)
+    if parsed is None:
         return None
+    name, version, kind, tags = parsed
     if project is not None and name != project:
         return None
     return DistFile(
@@ -252,6 +268,91 @@ def dist_file(
         core_metadata=core_metadata,
         tags=tags,
         index=index,
+    )
+
+
+# -- entries ---------------------------------------------------------------------------------
+
+# A file as a page lists it, before its name is parsed: file name, URL, hashes, Requires-Python
+# (as written), yanked reason (None: not yanked), upload time (as written), announced core
+# metadata hashes (None: none announced) and size. Plain values, so that a page can be turned
+# into ``DistFile`` records or straight into the page cache's tables.
+Entry = tuple[
+    str,
+    str,
+    tuple[tuple[str, str], ...],
+    str | None,
+    str | None,
+    str | None,
+    tuple[tuple[str, str], ...] | None,
+    int | None,
+]
+
+
+def _dist_files(
+    entries: Iterable[Entry], *, warn: Warn, index: str | None, project: NormalizedName | None
+) -> list[DistFile]:
+    """The ``DistFile`` records of a page's entries (see ``dist_file`` for what is left out)."""
+    invalid = _InvalidRequiresPython(warn)
+    files = []
+    for filename, url, hashes, python, yanked, uploaded, metadata, size in entries:
+        file = dist_file(
+            filename,
+            url,
+            warn=invalid.skip,
+            index=index,
+            project=project,
+            hashes=dict(hashes),
+            requires_python=invalid.parse(python, filename),
+            yanked=yanked,
+            size=size,
+            upload_time=_upload_time(uploaded),
+            core_metadata=None if metadata is None else dict(metadata),
+        )
+        if file is not None:
+            files.append(file)
+    invalid.report()
+    return files
+
+
+def _page_tables(
+    entries: Sequence[Entry], *, warn: Warn, index: str | None, project: NormalizedName | None
+) -> PageTables:
+    """A page's entries as the page cache's tables, in ``normalized`` order, without building a
+    ``DistFile`` per entry: the same files, warnings and order as ``normalized(_dist_files(...))``.
+    """
+    invalid = _InvalidRequiresPython(warn)
+    kept = []
+    for entry in entries:
+        filename, url, _hashes, python, yanked, _uploaded, _metadata, _size = entry
+        specifier = invalid.parse(python, filename)
+        parsed = _parsed_name(filename, invalid.skip)
+        if parsed is None or (project is not None and parsed[0] != project):
+            continue
+        kept.append((url, parsed[1], parsed[2], parsed[3], specifier, yanked, entry))
+    invalid.report()
+    unique = {record[0]: record for record in reversed(kept)}
+    rank = {v: i for i, v in enumerate(sorted({record[1] for record in unique.values()}))}
+    ordered = sorted(unique.values(), key=lambda r: (rank[r[1]], r[2], r[6][0]))
+    return page_tables(
+        (
+            version,
+            kind,
+            specifier,
+            tags,
+            yanked,
+            (filename, url, hashes, size, uploaded, metadata, index),
+        )
+        for url, version, kind, tags, specifier, yanked, (
+            filename,
+            _url,
+            hashes,
+            _python,
+            _yanked,
+            uploaded,
+            metadata,
+            size,
+        ) in ordered
     )
 
 
@@ -323,6 +424,116 @@ def _filename_of(url: str) -> str:
     return unquote(name) if "%" in name else name
 
 
+# A link as indexes write them (``<a href="..." data-name="value" ...>``, double quotes, lowercase
+# names, href first), and one attribute after the href. When every ``<a`` of a page is such a
+# link and the page has no ``<base>``, one scan reads it (several times faster than ``_links``).
+_SIMPLE_LINK = re.compile(r'<a\s+href="([^"]*)"((?:\s+[a-z][a-z0-9-]*="[^"]*")*)\s*/?>')
+_SIMPLE_ATTRIBUTE = re.compile(r'\s+([a-z][a-z0-9-]*)="([^"]*)"')
+_ANY_LINK = re.compile(r"<a[\s/>]", re.IGNORECASE)
+_BASE = re.compile(r"<base[\s/>]", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _unescape(value: str) -> str:
+    # The same few Requires-Python values (``&gt;=3.8``) come back on every file of a page.
+    from html import unescape
+
+    return unescape(value)
+
+
+def _simple_links(text: str) -> list[tuple[str, str]] | None:
+    """The href and the other attributes (unparsed) of each ``<a>`` tag of a page written as
+    indexes write them (see ``_SIMPLE_LINK``); None for any other page."""
+    links = _SIMPLE_LINK.findall(text)
+    if (
+        len(links) != len(_ANY_LINK.findall(text))
+        or _BASE.search(text)
+        or _TRICKY_HTML.search(text)
+    ):
+        return None
+    return links
+
+
+def _html_entries(text: str, page_url: str) -> list[Entry]:
+    """The entries (see ``Entry``) of a PEP 503 HTML page."""
+    links = _simple_links(text)
+    if links is None:
+        return _anchor_entries(*_links(text), page_url)
+    entries: list[Entry] = []
+    append = entries.append
+    for href, rest in links:
+        python = yanked = uploaded = core = dist_info = None
+        if rest:
+            for name, value in _SIMPLE_ATTRIBUTE.findall(rest):
+                if "&" in value:
+                    value = _unescape(value)
+                if name == "data-requires-python":
+                    python = value
+                elif name == "data-upload-time":
+                    uploaded = value
+                elif name == "data-yanked":
+                    yanked = value
+                elif name == "data-core-metadata":
+                    core = value
+                elif name == "data-dist-info-metadata":
+                    dist_info = value
+                elif name == "href":  # a second href: the last one counts, as for html.parser
+                    href = value
+        if "&" in href:
+            href = _unescape(href)
+        if not href:
+            continue
+        url, hashes = _hash_from_fragment(_absolute(page_url, href))
+        metadata = core if core is not None else dist_info
+        if metadata is not None:
+            metadata = _core_metadata(metadata or "true")
+        append(
+            (
+                _filename_of(url),
+                url,
+                hashes,
+                python,
+                yanked,
+                uploaded,
+                None if metadata is None else tuple(metadata.items()),
+                None,
+            )
+        )
+    return entries
+
+
+def _anchor_entries(
+    base_href: str | None, anchors: list[dict[str, str | None]], page_url: str
+) -> list[Entry]:
+    """The entries of a page's ``<a>`` tags, as ``_links`` or ``_parsed_links`` read them."""
+    base = urljoin(page_url, base_href) if base_href else page_url
+    entries: list[Entry] = []
+    for attrs in anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, hashes = _hash_from_fragment(_absolute(base, href))
+        metadata = None
+        for attribute in ("data-core-metadata", "data-dist-info-metadata"):
+            if attribute in attrs:
+                metadata = _core_metadata(attrs[attribute] or "true")
+                break
+        yanked = (attrs["data-yanked"] or "") if "data-yanked" in attrs else None
+        entries.append(
+            (
+                _filename_of(url),
+                url,
+                hashes,
+                attrs.get("data-requires-python"),
+                yanked,
+                attrs.get("data-upload-time"),
+                None if metadata is None else tuple(metadata.items()),
+                None,
+            )
+        )
+    return entries
+
+
 def parse_html_page(
     text: str,
     page_url: str,
@@ -332,38 +543,7 @@ def parse_html_page(
     project: NormalizedName | None = None,
 ) -> list[DistFile]:
     """The files a PEP 503 HTML page links to (of ``project`` only, when given)."""
-    base_href, anchors = _links(text)
-    base = urljoin(page_url, base_href) if base_href else page_url
-    invalid = _InvalidRequiresPython(warn)
-    files = []
-    for attrs in anchors:
-        href = attrs.get("href")
-        if not href:
-            continue
-        url, hashes = _hash_from_fragment(_absolute(base, href))
-        metadata = None
-        for attribute in ("data-core-metadata", "data-dist-info-metadata"):
-            if attribute in attrs:
-                metadata = attrs[attribute] or "true"
-                break
-        yanked = (attrs["data-yanked"] or "") if "data-yanked" in attrs else None
-        filename = _filename_of(url)
-        file = dist_file(
-            filename,
-            url,
-            warn=invalid.skip,
-            index=index,
-            project=project,
-            hashes=hashes,
-            requires_python=invalid.parse(attrs.get("data-requires-python"), filename),
-            yanked=yanked,
-            upload_time=_upload_time(attrs.get("data-upload-time")),
-            core_metadata=_core_metadata(metadata),
-        )
-        if file is not None:
-            files.append(file)
-    invalid.report()
-    return files
+    return _dist_files(_html_entries(text, page_url), warn=warn, index=index, project=project)
 
 
 # -- JSON (PEP 691) --------------------------------------------------------------------------
@@ -375,6 +555,42 @@ def _yanked(value: object) -> str | None:
     return value if isinstance(value, str) else ""
 
 
+def _json_hashes(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping):
+        return ()
+    return tuple((str(k), str(v)) for k, v in value.items())
+
+
+def _json_entries(data: Mapping[str, Any], page_url: str) -> list[Entry]:
+    """The entries (see ``Entry``) of a PEP 691 JSON project page."""
+    api_version = str(data.get("meta", {}).get("api-version", "1.0"))
+    if api_version.split(".", 1)[0] != "1":
+        raise SourceError(f"{page_url}: unsupported simple API version {api_version}")
+    entries: list[Entry] = []
+    for entry in data.get("files", ()):
+        if not isinstance(entry, Mapping) or "url" not in entry:
+            continue
+        url, fragment_hashes = _hash_from_fragment(_absolute(page_url, str(entry["url"])))
+        hashes = entry.get("hashes")
+        metadata = _core_metadata(entry.get("core-metadata", entry.get("dist-info-metadata")))
+        size = entry.get("size")
+        python = entry.get("requires-python")
+        uploaded = entry.get("upload-time")
+        entries.append(
+            (
+                str(entry.get("filename") or _filename_of(url)),
+                url,
+                _json_hashes(hashes) if hashes else fragment_hashes,
+                python if isinstance(python, str) else None,
+                _yanked(entry.get("yanked")),
+                uploaded if isinstance(uploaded, str) else None,
+                None if metadata is None else tuple(metadata.items()),
+                size if isinstance(size, int) else None,
+            )
+        )
+    return entries
+
+
 def parse_json_page(
     data: Mapping[str, Any],
     page_url: str,
@@ -384,36 +600,7 @@ def parse_json_page(
     project: NormalizedName | None = None,
 ) -> list[DistFile]:
     """The files of a PEP 691 JSON project page (of ``project`` only, when given)."""
-    api_version = str(data.get("meta", {}).get("api-version", "1.0"))
-    if api_version.split(".", 1)[0] != "1":
-        raise SourceError(f"{page_url}: unsupported simple API version {api_version}")
-    invalid = _InvalidRequiresPython(warn)
-    files = []
-    for entry in data.get("files", ()):
-        if not isinstance(entry, Mapping) or "url" not in entry:
-            continue
-        url, fragment_hashes = _hash_from_fragment(_absolute(page_url, str(entry["url"])))
-        hashes = entry.get("hashes") or fragment_hashes
-        metadata = entry.get("core-metadata", entry.get("dist-info-metadata"))
-        size = entry.get("size")
-        filename = str(entry.get("filename") or _filename_of(url))
-        file = dist_file(
-            filename,
-            url,
-            warn=invalid.skip,
-            index=index,
-            project=project,
-            hashes=hashes if isinstance(hashes, Mapping) else None,
-            requires_python=invalid.parse(entry.get("requires-python"), filename),
-            yanked=_yanked(entry.get("yanked")),
-            size=size if isinstance(size, int) else None,
-            upload_time=_upload_time(entry.get("upload-time")),
-            core_metadata=_core_metadata(metadata),
-        )
-        if file is not None:
-            files.append(file)
-    invalid.report()
-    return files
+    return _dist_files(_json_entries(data, page_url), warn=warn, index=index, project=project)
 
 
 # -- local trees -----------------------------------------------------------------------------
@@ -476,15 +663,15 @@ def _local_project_dir(root: Path, name: NormalizedName) -> Path | None:
 # -- fetching --------------------------------------------------------------------------------
 
 
-def _parse_response(body: bytes, content_type: str, page_url: str, **kwargs: Any) -> list[DistFile]:
+def _response_entries(body: bytes, content_type: str, page_url: str) -> list[Entry]:
     mime = content_type.split(";", 1)[0].strip().lower()
     if mime in _JSON_TYPES or mime.endswith("+json"):
         try:
             data = json.loads(body)
         except ValueError as exc:
             raise SourceError(f"{page_url}: invalid JSON: {exc}") from exc
-        return parse_json_page(data, page_url, **kwargs)
-    return parse_html_page(body.decode("utf-8", errors="replace"), page_url, **kwargs)
+        return _json_entries(data, page_url)
+    return _html_entries(body.decode("utf-8", errors="replace"), page_url)
 
 
 def normalized(files: Iterable[DistFile]) -> list[DistFile]:
@@ -540,37 +727,26 @@ def _remote_page(
     digest = b""
     if pages is not None:
         digest = response_digest(status, content_type, response.url, response.content)
-    files: Sequence[DistFile] | None
     if cached is not None and cached.digest == digest:
-        files, warnings = cached.files, list(cached.warnings)
-        for message in warnings:
+        for message in cached.warnings:
             warn(message)
         entry = replace(cached, expires=_expiry(response))  # stored again as it was
     else:
-        warnings = []
+        warnings: list[str] = []
 
         def record(message: str) -> None:
             warnings.append(message)
             warn(message)
 
-        files = None
+        tables = None
         if not missing:
-            files = normalized(
-                _parse_response(
-                    response.content,
-                    content_type,
-                    response.url,
-                    warn=record,
-                    project=project,
-                    **kwargs,
-                )
-            )
-        stored = None if files is None else tuple(files)
-        entry = CachedPage(_expiry(response), digest, stored, tuple(warnings))
+            entries = _response_entries(response.content, content_type, response.url)
+            tables = _page_tables(entries, warn=record, project=project, **kwargs)
+        entry = parsed_page(_expiry(response), digest, tables, warnings)
     if pages is not None and getattr(response, "cache_key", None):
         # Only what the HTTP cache keeps: a parse must never outlive its response.
         pages.store(url, accept, entry, project)
-    return None if files is None else list(files)
+    return None if entry.files is None else list(entry.files)
 
 
 def fetch_project_page(

@@ -28,7 +28,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -42,10 +42,19 @@ from packaging.version import Version
 
 from resolver.provider import DistFile
 
-__all__ = ["CachedPage", "PageCache", "StoredFile", "response_digest", "write_atomically"]
+__all__ = [
+    "CachedPage",
+    "PageCache",
+    "PageTables",
+    "StoredFile",
+    "page_tables",
+    "parsed_page",
+    "response_digest",
+    "write_atomically",
+]
 
 # Bump when the layout of an entry, or what parsing a page yields, changes.
-FORMAT = 2
+FORMAT = 3
 _MAGIC = b"aspen-page\n"
 _VERSION = f"{FORMAT}/{_packaging_version}"
 _KINDS = {"w": "wheel", "s": "sdist"}
@@ -160,32 +169,23 @@ def _encode(url: str, accept: str, page: CachedPage) -> bytes:
     return _MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
 
 
-def _tables(files: Sequence[DistFile]) -> tuple[Any, ...]:
-    """The hot columns and the compressed cold rows (per run of one version) of a page."""
-    versions: dict[str, int] = {}
-    specifiers: dict[str, int] = {"": 0}  # 0: no Requires-Python
-    tag_sets: dict[str, int] = {}
-    version_column, kinds, specifier_column, tag_column = [], [], [], []
-    yanked: dict[int, str] = {}
-    groups: list[tuple[int, bytes]] = []
-    rows: list[tuple[Any, ...]] = []
-    texts: dict[int, str] = {}  # str() of versions and specifiers, by identity: files share them
-    for i, file in enumerate(files):
-        version = texts.get(id(file.version)) or texts.setdefault(
-            id(file.version), str(file.version)
-        )
-        if rows and version_column[-1] != versions.get(version):
-            groups.append((i - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
-            rows = []
-        version_column.append(versions.setdefault(version, len(versions)))
-        kinds.append("w" if file.kind == "wheel" else "s")
-        rp = file.requires_python
-        python = "" if rp is None else texts.get(id(rp)) or texts.setdefault(id(rp), str(rp))
-        specifier_column.append(specifiers.setdefault(python, len(specifiers)))
-        tag_column.append(tag_sets.setdefault(_tag_text(file.tags), len(tag_sets)))
-        if file.yanked is not None:
-            yanked[i] = file.yanked
-        rows.append(
+# A page's files as stored: per-page tables of the hot fields and compressed cold rows (see
+# ``page_tables``).
+PageTables = tuple[Any, ...]
+# What ``page_tables`` reads of each file: version, kind, Requires-Python, tags, yanked reason and
+# the cold row (filename, url, hash items, size, upload time as ISO text, core metadata hash
+# items or None, index).
+TableRecord = tuple[Version, str, SpecifierSet | None, frozenset[Tag], str | None, tuple[Any, ...]]
+
+
+def _tables(files: Sequence[DistFile]) -> PageTables:
+    return page_tables(
+        (
+            file.version,
+            file.kind,
+            file.requires_python,
+            file.tags,
+            file.yanked,
             (
                 file.filename,
                 file.url,
@@ -194,10 +194,41 @@ def _tables(files: Sequence[DistFile]) -> tuple[Any, ...]:
                 None if file.upload_time is None else file.upload_time.isoformat(),
                 None if file.core_metadata is None else tuple(file.core_metadata.items()),
                 file.index,
-            )
+            ),
         )
+        for file in files
+    )
+
+
+def page_tables(records: Iterable[TableRecord]) -> PageTables:
+    """The hot columns and the compressed cold rows (per run of one version) of a page whose
+    files come as ``records`` (see ``TableRecord``), in the page's order."""
+    versions: dict[str, int] = {}
+    specifiers: dict[str, int] = {"": 0}  # 0: no Requires-Python
+    tag_sets: dict[str, int] = {}
+    version_column, kinds, specifier_column, tag_column = [], [], [], []
+    yanked: dict[int, str] = {}
+    groups: list[tuple[int, bytes]] = []
+    rows: list[tuple[Any, ...]] = []
+    # str() of versions, specifiers and tag sets, by identity: files share them.
+    texts: dict[int, str] = {}
+    i = -1
+    for i, (version, kind, rp, tags, reason, row) in enumerate(records):
+        text = texts.get(id(version)) or texts.setdefault(id(version), str(version))
+        if rows and version_column[-1] != versions.get(text):
+            groups.append((i - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
+            rows = []
+        version_column.append(versions.setdefault(text, len(versions)))
+        kinds.append("w" if kind == "wheel" else "s")
+        python = "" if rp is None else texts.get(id(rp)) or texts.setdefault(id(rp), str(rp))
+        specifier_column.append(specifiers.setdefault(python, len(specifiers)))
+        tag_text = texts.get(id(tags)) or texts.setdefault(id(tags), _tag_text(tags))
+        tag_column.append(tag_sets.setdefault(tag_text, len(tag_sets)))
+        if reason is not None:
+            yanked[i] = reason
+        rows.append(row)
     if rows:
-        groups.append((len(files) - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
+        groups.append((i + 1 - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
     return (
         tuple(versions),
         tuple(specifiers),
@@ -209,6 +240,18 @@ def _tables(files: Sequence[DistFile]) -> tuple[Any, ...]:
         yanked,
         tuple(groups),
     )
+
+
+def parsed_page(
+    expires: float | None, digest: bytes, tables: PageTables | None, warnings: Sequence[str]
+) -> CachedPage:
+    """A page parsed into ``tables`` (None: the index does not have the project), its files
+    read from the tables as a stored page's are."""
+    if tables is None:
+        return CachedPage(expires, digest, None, tuple(warnings))
+    with _collection_paused():
+        files = _Page(*tables).files()
+    return CachedPage(expires, digest, files, tuple(warnings), marshal.dumps(tables))
 
 
 def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
@@ -363,7 +406,7 @@ class _Page:
                             url,
                             dict(hashes),
                             size,
-                            None if uploaded is None else datetime.fromisoformat(uploaded),
+                            _datetime(uploaded),
                             None if metadata is None else dict(metadata),
                             index,
                         )
@@ -372,6 +415,16 @@ class _Page:
                         )
                     ]
         return rows[i - self.starts[g]]
+
+
+def _datetime(text: str | None) -> datetime | None:
+    """An upload time as the index wrote it (a page that gives an invalid one has none)."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _cold(position: int) -> property:

@@ -27,6 +27,7 @@ from resolver.index import (
 
 PAGE = "https://example.org/simple/foo/"
 INDEX = "https://example.org/simple/"
+FOO = canonicalize_name("foo")
 
 
 def html_page(*anchors: str) -> str:
@@ -380,3 +381,64 @@ def test_html_with_comments_goes_to_the_parser(warnings: list[str]) -> None:
     text = '<!-- <a href="foo-2.0.tar.gz">old</a> --><a href="foo-1.0.tar.gz">yes</a>'
     files = parse_html_page(text, PAGE, warn=warnings.append, index=INDEX, project="foo")
     assert [f.filename for f in files] == ["foo-1.0.tar.gz"]
+
+
+# Pages as indexes write them (the one-scan path), and pages the scan must leave to the general
+# reader: both give what html.parser reads.
+PYPI_LINKS = [
+    '<a href="https://files.example.org/foo-1.0.tar.gz#sha256=ab" '
+    'data-requires-python="&gt;=3.8,&lt;4" data-upload-time="2024-05-01T12:00:00Z">'
+    "foo-1.0.tar.gz</a><br />",
+    '<a href="../../files/foo-1.0-py3-none-any.whl#sha256=cd" data-dist-info-metadata="sha256=01" '
+    'data-core-metadata="sha256=02">foo-1.0-py3-none-any.whl</a><br />',
+    '<a href="foo-2.0-py3-none-any.whl" data-yanked="" data-core-metadata="true">x</a>',
+    '<a href="foo-2.0.tar.gz?a=1&amp;b=2" data-yanked="broken &amp; gone">y</a>',
+    '<a href="foo-3.0.tar.gz" href="foo-3.1.tar.gz">z</a>',
+    '<a href="">empty</a><a href="foo-4.0.tar.gz"/>',
+]
+OTHER_LINKS = [
+    "<A HREF='foo-1.0.tar.gz' Data-Requires-Python='&gt;=3.8'>a</A>",
+    '<a data-yanked="" href="foo-1.0.tar.gz">attribute order</a>',
+    '<a href="foo-1.0.tar.gz" data-yanked>bare attribute</a>',
+    '<base href="https://mirror.example.org/x/"><a href="foo-1.0.tar.gz">base</a>',
+    '<!-- <a href="foo-0.1.tar.gz">commented</a> --><a href="foo-1.0.tar.gz">c</a>',
+    '<abbr title="x">not a link</abbr><a href="foo-1.0.tar.gz">one</a>',
+]
+
+
+@pytest.mark.parametrize("links", [PYPI_LINKS, OTHER_LINKS, PYPI_LINKS + OTHER_LINKS[:1]])
+def test_html_entries_read_as_html_parser(links: list[str]) -> None:
+    from resolver.index import _anchor_entries, _html_entries, _parsed_links, _simple_links
+
+    text = html_page(*links)
+    assert _html_entries(text, PAGE) == _anchor_entries(*_parsed_links(text), PAGE)
+    assert (_simple_links(text) is not None) == (links is PYPI_LINKS)
+
+
+def test_page_tables_give_the_normalized_files(warnings: list[str]) -> None:
+    """Parsing a remote page straight into the page cache's tables gives the files, order and
+    warnings of ``normalized(parse_html_page(...))``."""
+    from resolver.index import _html_entries, _page_tables, normalized
+    from resolver.parsed_cache import parsed_page
+    from resolver.provider import DistFile
+
+    text = html_page(
+        *PYPI_LINKS,
+        '<a href="foo-1.0-py3-none-any.whl#sha256=dup">the same URL again</a>',
+        '<a href="bar-1.0.tar.gz">another project</a>',
+        '<a href="foo-1.0.exe">not a distribution</a>',
+        '<a href="foo-x.y-py3-none-any.whl" data-requires-python="&gt;=3.6.*">bad name</a>',
+        '<a href="foo-1.0.0-cp312-cp312-manylinux_2_17_x86_64.whl" '
+        'data-requires-python="&gt;=3.12" data-upload-time="not a time">1.0.0 = 1.0</a>',
+        '<a href="foo-0.9-py2.py3-none-any.whl" data-requires-python="&gt;=3.6.*">bad python</a>',
+    )
+    expected = normalized(parse_html(text, warnings))
+    expected_warnings = list(warnings)
+    warnings.clear()
+    tables = _page_tables(_html_entries(text, PAGE), warn=warnings.append, index=INDEX, project=FOO)
+    files = parsed_page(None, b"", tables, warnings).files
+    assert warnings == expected_warnings and len(warnings) == 2
+    assert files is not None and [
+        tuple(getattr(f, field) for field in DistFile.__dataclass_fields__) for f in files
+    ] == [tuple(getattr(f, field) for field in DistFile.__dataclass_fields__) for f in expected]
+    assert [f.filename for f in files][:2] == ["foo-0.9-py2.py3-none-any.whl", "foo-1.0.tar.gz"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -243,7 +244,7 @@ def test_pypi_wheel_metadata_by_byte_ranges(tmp_path: Path) -> None:
         (wheel,) = [f for f in p.files(canonicalize_name("six")) if f.filename.endswith(".whl")][
             -1:
         ]
-    unannounced = type(wheel)(**{**wheel.__dict__, "core_metadata": None})
+    unannounced = dataclasses.replace(wheel, core_metadata=None)
     fetcher = MetadataFetcher(Http(no_cache=True), probe_metadata_files=False, warn=print)
     meta = fetcher.fetch(canonicalize_name("six"), wheel.version, [unannounced])
     assert meta.name == "six" and meta.requires_python is not None

@@ -3,6 +3,7 @@ whole download, static PKG-INFO, PEP 517 build)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -249,7 +250,7 @@ def test_pep658_hash_mismatch_falls_back_to_ranges(foo: Index, tmp_path: Path) -
     run = Run(tmp_path)
     with foo.serve() as served:
         (wheel,) = [f for f in run.files(served.url, "foo") if f.version == Version("2.0")]
-        tampered = DistFile(**{**wheel.__dict__, "core_metadata": {"sha256": "0" * 64}})
+        tampered = dataclasses.replace(wheel, core_metadata={"sha256": "0" * 64})
         meta = run.fetcher.fetch(FOO, Version("2.0"), [tampered])
     assert meta.requires_dist == ()
     assert run.path() == "range"

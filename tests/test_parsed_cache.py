@@ -292,10 +292,17 @@ def test_damaged_entries_fall_back_to_the_http_cache(tmp_path: Path, foo_index: 
 def test_no_cache_neither_reads_nor_writes_parsed_pages(tmp_path: Path, foo_index: Index) -> None:
     with foo_index.serve() as served:
         with provider(tmp_path, served.url) as p:
-            p.files(FOO)
+            cold = [fields_of(f) for f in p.files(FOO)]
+        stored = {
+            path: path.read_bytes() for path in (tmp_path / "cache").rglob("*") if path.is_file()
+        }
         with provider(tmp_path, served.url, no_cache=True) as p:
-            assert not any(isinstance(f, StoredFile) for f in p.files(FOO))
-        assert len(page_requests(served)) == 2
+            assert [fields_of(f) for f in p.files(FOO)] == cold
+        assert len(page_requests(served)) == 2  # the stored page was not read
+        after = {
+            path: path.read_bytes() for path in (tmp_path / "cache").rglob("*") if path.is_file()
+        }
+        assert after == stored  # nor anything written
     with provider(tmp_path / "other", "http://127.0.0.1:9/simple/", no_cache=True) as p:
         pass
     assert not (tmp_path / "other").exists()
