@@ -1,13 +1,20 @@
-"""HTTP access for one run: cached GETs for index pages and metadata files, plain GETs for bytes.
+"""HTTP access for one run: plain GETs, and how long an index's answer may be kept.
 
-``requests`` and ``requests_cache`` are imported only when the first http(s) URL is fetched:
-importing them costs about 0.3 s, and a warm lock that needs no network must not pay it.
+Nothing here caches responses: what a lock needs of a response is kept parsed instead (index
+pages in ``resolver.parsed_cache`` with the response's validators and expiry, core metadata in
+``resolver.metadata``'s cache), which a warm run reads without HTTP and ``--offline`` serves.
+An HTTP cache beside them would store every page twice and cost more CPU per request than the
+request itself (pickling, compressing and writing multi-MB pages to SQLite).
+
+``requests`` is imported only when the first http(s) URL is fetched: importing it costs about
+0.1 s, and a warm lock that needs no network must not pay it.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -17,13 +24,14 @@ from resolver.errors import SourceError
 
 if TYPE_CHECKING:
     import requests
-    import requests_cache
 
 __all__ = [
     "Http",
     "OfflineError",
     "default_cache_dir",
+    "expiry",
     "make_session",
+    "storable",
     "user_agent",
 ]
 
@@ -33,8 +41,6 @@ TIMEOUT = (15.0, 60.0)
 # long, as long as PyPI's own max-age; stale ones stay in the cache so that ``--offline`` can serve
 # them.
 DEFAULT_EXPIRY = timedelta(minutes=10)
-# Status codes worth keeping: a 404 tells that an index lacks a package, offline too.
-CACHED_STATUS_CODES = (200, 203, 300, 301, 308, 404, 410)
 POOL_SIZE = 32
 
 
@@ -61,6 +67,47 @@ def user_agent() -> str:
         return "aspen/0+unknown"
 
 
+def _directives(headers: Mapping[str, str]) -> dict[str, str | None]:
+    """``Cache-Control: max-age=600, public`` as ``{"max-age": "600", "public": None}``."""
+    found: dict[str, str | None] = {}
+    for part in headers.get("Cache-Control", "").split(","):
+        name, sep, value = part.strip().partition("=")
+        if name:
+            found[name.lower()] = value.strip().strip('"') if sep else None
+    return found
+
+
+def storable(headers: Mapping[str, str]) -> bool:
+    """Whether a response may be kept (not ``Cache-Control: no-store``)."""
+    return "no-store" not in _directives(headers)
+
+
+def expiry(headers: Mapping[str, str], now: float | None = None) -> float:
+    """Until when (POSIX time) a response with these headers is fresh, as HTTP caching reads
+    them: ``no-cache`` (revalidate every time), else ``max-age`` less ``Age``, else ``Expires``,
+    else ``DEFAULT_EXPIRY``."""
+    now = time.time() if now is None else now
+    directives = _directives(headers)
+    if "no-cache" in directives:
+        return now
+    max_age = directives.get("max-age")
+    if max_age is not None:
+        try:
+            age = int(headers.get("Age", "0") or 0)
+            return now + max(0, int(max_age) - max(0, age))
+        except ValueError:
+            return now
+    expires = headers.get("Expires")
+    if expires is not None:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return parsedate_to_datetime(expires).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return now  # an invalid Expires means "already expired"
+    return now + DEFAULT_EXPIRY.total_seconds()
+
+
 def _mount_adapters(session: requests.Session) -> None:
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
@@ -80,126 +127,53 @@ def _mount_adapters(session: requests.Session) -> None:
     session.mount("http://", adapter)
 
 
-def _compressed_pickle() -> requests_cache.SerializerPipeline:
-    """requests-cache's pickle serializer plus zlib: index pages shrink about 3x on disk (a big
-    project's page is several MB) and inflate at ~300 MB/s."""
-    import pickle
-    import zlib
-
-    from requests_cache.serializers import SerializerPipeline, Stage
-    from requests_cache.serializers.preconf import base_stage
-
-    return SerializerPipeline(
-        [
-            base_stage,
-            Stage(pickle),
-            Stage(dumps=lambda b: zlib.compress(b, 1), loads=zlib.decompress),
-        ],
-        name="pickle-zlib",
-        is_binary=True,
-    )
-
-
-def make_session(cache_dir: Path | None, *, offline: bool, no_cache: bool) -> requests.Session:
-    """A session for index pages and metadata files.
-
-    A requests-cache ``CachedSession`` (SQLite in ``cache_dir/"http"``) that honours the servers'
-    cache headers, serves a stale copy when the server fails, and with ``offline`` answers from the
-    cache only (a miss is a 504 response, which ``Http`` turns into ``OfflineError``). With
-    ``no_cache`` a plain ``requests.Session`` that neither reads nor writes a cache.
-    """
+def make_session() -> requests.Session:
+    """A session for index pages, metadata files and byte ranges: aspen's User-Agent, a
+    connection pool as large as the fetch threads, retries of connection errors and 5xx."""
     import requests
 
-    session: requests.Session
-    if no_cache:
-        session = requests.Session()
-    else:
-        import requests_cache
-
-        directory = Path(cache_dir or default_cache_dir()) / "http"
-        directory.mkdir(parents=True, exist_ok=True)
-        session = requests_cache.CachedSession(
-            str(directory / "responses.sqlite"),
-            backend="sqlite",
-            serializer=_compressed_pickle(),
-            wal=True,
-            busy_timeout=30_000,
-            cache_control=True,
-            expire_after=DEFAULT_EXPIRY,
-            allowable_codes=CACHED_STATUS_CODES,
-            match_headers=["Accept"],
-            stale_if_error=True,
-            only_if_cached=offline,
-        )
+    session = requests.Session()
     session.headers["User-Agent"] = user_agent()
     _mount_adapters(session)
     return session
 
 
 class Http:
-    """The HTTP client of one run, shared by all threads.
+    """The HTTP client of one run, shared by all threads; the session is created on first use.
 
-    ``get(url)`` goes through the cache (index pages, ``.metadata`` files); ``get(url,
-    cached=False)`` does not (byte ranges and whole files, which would fill the cache). Sessions are
-    created on first use. One session serves all threads: requests-cache serialises SQLite writes
-    behind a lock, and a stress test of 16 threads found no lost or corrupt entries.
+    With ``offline``, every request raises ``OfflineError``: an offline run answers from the
+    caches of parsed pages and metadata alone.
     """
 
-    def __init__(
-        self, cache_dir: Path | None = None, *, offline: bool = False, no_cache: bool = False
-    ) -> None:
-        self.cache_dir = cache_dir
+    def __init__(self, *, offline: bool = False) -> None:
         self.offline = offline
-        self.no_cache = no_cache
         self._lock = threading.Lock()
-        self._cached: requests.Session | None = None
-        self._plain: requests.Session | None = None
+        self._session: requests.Session | None = None
 
     def __repr__(self) -> str:
-        return (
-            f"Http(cache_dir={self.cache_dir!r}, offline={self.offline}, no_cache={self.no_cache})"
-        )
+        return f"Http(offline={self.offline})"
 
-    def _session(self, cached: bool) -> requests.Session:
-        with self._lock:
-            if cached:
-                if self._cached is None:
-                    self._cached = make_session(
-                        self.cache_dir, offline=self.offline, no_cache=self.no_cache
-                    )
-                return self._cached
-            if self._plain is None:
-                self._plain = make_session(None, offline=False, no_cache=True)
-            return self._plain
-
-    def get(
-        self,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        cached: bool = True,
-    ) -> requests.Response:
+    def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> requests.Response:
         """GET ``url`` and return the response, whatever its status.
 
         Raises ``SourceError`` naming the URL when the server cannot be reached, and
-        ``OfflineError`` when ``--offline`` forbids the request or the cache lacks the URL.
+        ``OfflineError`` with ``--offline``.
         """
-        if self.offline and (not cached or self.no_cache):
+        if self.offline:
             raise OfflineError(f"--offline: cannot download {url} (it is not in the cache)")
         import requests
 
-        session = self._session(cached)
+        with self._lock:
+            if self._session is None:
+                self._session = make_session()
+            session = self._session
         try:
-            response = session.get(url, headers=dict(headers or {}), timeout=TIMEOUT)
+            return session.get(url, headers=dict(headers or {}), timeout=TIMEOUT)
         except requests.RequestException as exc:
             raise SourceError(f"cannot fetch {url}: {exc}") from exc
-        if self.offline and response.status_code == 504 and getattr(response, "from_cache", False):
-            raise OfflineError(f"--offline: {url} is not in the cache")
-        return response
 
     def close(self) -> None:
         with self._lock:
-            for session in (self._cached, self._plain):
-                if session is not None:
-                    session.close()
-            self._cached = self._plain = None
+            if self._session is not None:
+                self._session.close()
+            self._session = None

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
@@ -35,7 +35,9 @@ from packaging.utils import (
 from packaging.version import Version
 
 from resolver.errors import SourceError
+from resolver.http import OfflineError, expiry, storable
 from resolver.parsed_cache import (
+    CachedPage,
     PageCache,
     PageTables,
     page_tables,
@@ -45,8 +47,6 @@ from resolver.parsed_cache import (
 from resolver.provider import DistFile
 
 if TYPE_CHECKING:
-    import requests
-
     from resolver.http import Http
 
 __all__ = [
@@ -682,14 +682,15 @@ def normalized(files: Iterable[DistFile]) -> list[DistFile]:
     return sorted(unique.values(), key=lambda f: (rank[f.version], f.kind, f.filename))
 
 
-def _expiry(response: requests.Response) -> float | None:
-    """When the HTTP cache's copy of a response expires, as POSIX time (None: never)."""
-    expires = getattr(response, "expires", None)
-    if not isinstance(expires, datetime):
-        return None
-    if expires.tzinfo is None:  # requests-cache keeps UTC
-        expires = expires.replace(tzinfo=UTC)
-    return expires.timestamp()
+def _served_stale(url: str, cached: CachedPage, warn: Warn) -> list[DistFile] | None:
+    warn(f"{url} could not be refreshed; using the cached copy")
+    return _stored(cached, warn)
+
+
+def _stored(cached: CachedPage, warn: Warn) -> list[DistFile] | None:
+    for message in cached.warnings:
+        warn(message)
+    return None if cached.files is None else list(cached.files)
 
 
 def _remote_page(
@@ -707,30 +708,54 @@ def _remote_page(
     """The normalized files of a remote page; None for a 404/410 when ``missing_ok``.
 
     With ``pages``, a fresh stored parse (any stored parse with ``--offline``) answers without
-    HTTP; an expired one is reused when the HTTP cache's response has not changed.
+    HTTP; an expired one is revalidated with its ETag or Last-Modified, reused when the index
+    answers 304 or sends the same response again, and served with a warning when the index
+    fails.
     """
     cached = pages.load(url, accept, project) if pages is not None else None
     if cached is not None and (http.offline or cached.fresh()):
-        for message in cached.warnings:
-            warn(message)
-        return None if cached.files is None else list(cached.files)
-    if cached is not None and pages is not None:
-        pages.discard(url, accept, project)
-    response = http.get(url, headers={"Accept": accept})
+        return _stored(cached, warn)
+    if http.offline:
+        raise OfflineError(f"--offline: {url} is not in the cache")
+    headers = {"Accept": accept}
+    if cached is not None and cached.etag:
+        headers["If-None-Match"] = cached.etag
+    if cached is not None and cached.last_modified:
+        headers["If-Modified-Since"] = cached.last_modified
+    try:
+        response = http.get(url, headers=headers)
+    except SourceError:
+        if cached is None:
+            raise
+        return _served_stale(url, cached, warn)
     status = response.status_code
+    if cached is not None and (status >= 500 or status == 429):
+        return _served_stale(url, cached, warn)
+    response_headers = response.headers
+    etag = response_headers.get("ETag") or None
+    last_modified = response_headers.get("Last-Modified") or None
+    if status == 304 and cached is not None:
+        entry = replace(
+            cached,
+            expires=expiry(response_headers),
+            etag=etag or cached.etag,
+            last_modified=last_modified or cached.last_modified,
+        )
+        if pages is not None and storable(response_headers):
+            pages.store(url, accept, entry, project)
+        return _stored(entry, warn)
     missing = missing_ok and status in _NOT_FOUND
     if status >= 400 and not missing:
         raise SourceError(f"{what}{url}: HTTP {status} {response.reason}")
-    if getattr(response, "is_expired", False) and not http.offline:
-        warn(f"{url} could not be refreshed; using the cached copy")
-    content_type = response.headers.get("Content-Type", "")
-    digest = b""
-    if pages is not None:
-        digest = response_digest(status, content_type, response.url, response.content)
+    content_type = response_headers.get("Content-Type", "")
+    body = response.content
+    digest = b"" if pages is None else response_digest(status, content_type, response.url, body)
     if cached is not None and cached.digest == digest:
+        entry = replace(
+            cached, expires=expiry(response_headers), etag=etag, last_modified=last_modified
+        )
         for message in cached.warnings:
             warn(message)
-        entry = replace(cached, expires=_expiry(response))  # stored again as it was
     else:
         warnings: list[str] = []
 
@@ -740,11 +765,10 @@ def _remote_page(
 
         tables = None
         if not missing:
-            entries = _response_entries(response.content, content_type, response.url)
+            entries = _response_entries(body, content_type, response.url)
             tables = _page_tables(entries, warn=record, project=project, **kwargs)
-        entry = parsed_page(_expiry(response), digest, tables, warnings)
-    if pages is not None and getattr(response, "cache_key", None):
-        # Only what the HTTP cache keeps: a parse must never outlive its response.
+        entry = parsed_page(expiry(response_headers), digest, tables, warnings, etag, last_modified)
+    if pages is not None and storable(response_headers):
         pages.store(url, accept, entry, project)
     return None if entry.files is None else list(entry.files)
 

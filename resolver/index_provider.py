@@ -99,7 +99,7 @@ class IndexProvider:
         # of its newest releases, and every metadata fetched starts the pages of what it
         # requires, so the dependency graph streams in instead of one level per round trip.
         self.speculate = not offline if speculate is None else speculate
-        self._http = Http(self.cache_dir, offline=offline, no_cache=no_cache)
+        self._http = Http(offline=offline)
         self._pages = None if no_cache else PageCache(self.cache_dir / "pages")
         self._fetcher = MetadataFetcher(
             self._http,

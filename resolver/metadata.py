@@ -281,7 +281,6 @@ class _RangeFile(io.RawIOBase):
         response = self._http.get(
             self._url,
             headers={"Range": f"bytes={start}-{fetch_end - 1}", **_IDENTITY},
-            cached=False,
         )
         if response.status_code != 206:
             raise MetadataUnavailable(
@@ -551,9 +550,7 @@ class MetadataFetcher:
 
     def _remote_wheel(self, file: DistFile, name: NormalizedName) -> tuple[bytes, str]:
         """METADATA of a remote wheel by byte ranges, or by a whole download if ranges fail."""
-        response = self._http.get(
-            file.url, headers={"Range": f"bytes=-{TAIL_SIZE}", **_IDENTITY}, cached=False
-        )
+        response = self._http.get(file.url, headers={"Range": f"bytes=-{TAIL_SIZE}", **_IDENTITY})
         if response.status_code == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if match:
@@ -563,7 +560,7 @@ class MetadataFetcher:
         if response.status_code != 200:
             if response.status_code >= 400 and response.status_code != 416:
                 raise _http_error(file.url, response.status_code)
-            response = self._http.get(file.url, cached=False)
+            response = self._http.get(file.url)
             if response.status_code != 200:
                 raise _http_error(file.url, response.status_code)
         _check_hash(response.content, file.hashes, file.url)
@@ -608,7 +605,7 @@ class MetadataFetcher:
     def _local_copy(self, file: DistFile, directory: Path) -> Path:
         if is_local(file.url):
             return local_path(file.url)
-        response = self._http.get(file.url, cached=False)
+        response = self._http.get(file.url)
         if response.status_code != 200:
             raise _http_error(file.url, response.status_code)
         _check_hash(response.content, file.hashes, file.url)

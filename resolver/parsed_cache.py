@@ -1,12 +1,13 @@
-"""Parsed project pages on disk, so that a warm run neither reads the HTTP cache nor parses
-HTML or JSON again.
+"""Parsed project pages on disk, the only cache of index pages: a warm run neither asks the
+index nor parses HTML or JSON again.
 
 One file per page URL and Accept header under ``<cache_dir>/pages``. An entry holds what the
 page's parse gave (its files, or "the index does not have this project", and the warnings the
-parse printed), the digest of the HTTP response it came from and that response's expiry as the
-HTTP cache computed it. While the entry is fresh (or with ``--offline``) the page is served from
-it alone; once it expires, the page goes through the HTTP cache again, and the stored parse is
-reused only if the response's digest is the same.
+parse printed), the digest of the HTTP response it came from, that response's expiry (from its
+cache headers, see ``resolver.http.expiry``) and its validators (ETag, Last-Modified). While the
+entry is fresh (or with ``--offline``) the page is served from it alone; once it expires, the
+index is asked again with the validators: a 304 keeps the stored parse, and so does a 200 whose
+digest is the same; when the index fails, the stale entry is served with a warning.
 
 Entries are read back lazily: the fields the resolver reads for every file (version, kind,
 Requires-Python, yanked state, wheel tags) come from small per-page tables, and the rest (URL,
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 # Bump when the layout of an entry, or what parsing a page yields, changes.
-FORMAT = 3
+FORMAT = 4
 _MAGIC = b"aspen-page\n"
 _VERSION = f"{FORMAT}/{_packaging_version}"
 _KINDS = {"w": "wheel", "s": "sdist"}
@@ -79,6 +80,10 @@ class CachedPage:
     # The files as stored, when they were read from the cache: storing the page again with
     # another expiry (an unchanged page after revalidation) then costs no encoding.
     encoded: bytes | None = field(default=None, compare=False, repr=False)
+    # The response's validators, sent back when the page has expired: an index that answers
+    # 304 Not Modified sends no page at all.
+    etag: str | None = None
+    last_modified: str | None = None
 
     def fresh(self) -> bool:
         return self.expires is None or time.time() < self.expires
@@ -164,6 +169,8 @@ def _encode(url: str, accept: str, page: CachedPage) -> bytes:
             tuple(page.warnings),
             page.files is not None,
             encoded,
+            page.etag,
+            page.last_modified,
         )
     )
     return _MAGIC + zlib.crc32(payload).to_bytes(4, "big") + payload
@@ -243,15 +250,21 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
 
 
 def parsed_page(
-    expires: float | None, digest: bytes, tables: PageTables | None, warnings: Sequence[str]
+    expires: float | None,
+    digest: bytes,
+    tables: PageTables | None,
+    warnings: Sequence[str],
+    etag: str | None = None,
+    last_modified: str | None = None,
 ) -> CachedPage:
     """A page parsed into ``tables`` (None: the index does not have the project), its files
     read from the tables as a stored page's are."""
     if tables is None:
-        return CachedPage(expires, digest, None, tuple(warnings))
+        return CachedPage(expires, digest, None, tuple(warnings), None, etag, last_modified)
     with _collection_paused():
         files = _Page(*tables).files()
-    return CachedPage(expires, digest, files, tuple(warnings), marshal.dumps(tables))
+    encoded = marshal.dumps(tables)
+    return CachedPage(expires, digest, files, tuple(warnings), encoded, etag, last_modified)
 
 
 def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
@@ -260,12 +273,15 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
     start = len(_MAGIC) + 4
     if zlib.crc32(memoryview(data)[start:]) != int.from_bytes(data[len(_MAGIC) : start], "big"):
         return None
-    (version, stored_url, stored_accept, expires, digest, warnings, found, encoded) = marshal.loads(
-        memoryview(data)[start:]
+    (version, stored_url, stored_accept, expires, digest, warnings, found, encoded, *validators) = (
+        marshal.loads(memoryview(data)[start:])
     )
     if (version, stored_url, stored_accept) != (_VERSION, url, accept):
         return None
     if expires is not None and not isinstance(expires, float):
+        return None
+    etag, last_modified = validators
+    if not all(v is None or isinstance(v, str) for v in validators):
         return None
     if not isinstance(digest, bytes) or not all(isinstance(w, str) for w in warnings):
         return None
@@ -274,7 +290,7 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
             files: tuple[StoredFile, ...] | None = _Page(*marshal.loads(encoded)).files()
     else:
         files = None
-    return CachedPage(expires, digest, files, tuple(warnings), encoded)
+    return CachedPage(expires, digest, files, tuple(warnings), encoded, etag, last_modified)
 
 
 # -- lazy files ------------------------------------------------------------------------------

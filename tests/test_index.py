@@ -278,7 +278,7 @@ def test_file_index_flat_folder_and_unnormalized_dir(tmp_path: Path, index: Inde
 def test_http_prefers_json(index: Index, warnings: list[str]) -> None:
     make_index(index)
     with index.serve() as served:
-        files = fetch_project_page(Http(no_cache=True), served.url, "Foo.Bar", warn=warnings.append)
+        files = fetch_project_page(Http(), served.url, "Foo.Bar", warn=warnings.append)
     assert files is not None and len(files) == 3
     assert files[1].url == f"{served.origin}/files/foo_bar-1.0-py3-none-any.whl"
     assert files[1].size is not None and files[1].upload_time is not None  # JSON-only fields
@@ -289,7 +289,7 @@ def test_http_prefers_json(index: Index, warnings: list[str]) -> None:
 def test_http_html_only(index: Index, warnings: list[str]) -> None:
     make_index(index)
     with index.serve(json=False) as served:
-        files = fetch_project_page(Http(no_cache=True), served.url, "foo-bar", warn=warnings.append)
+        files = fetch_project_page(Http(), served.url, "foo-bar", warn=warnings.append)
     assert files is not None and len(files) == 3
     assert files[1].size is None  # HTML has no sizes
     assert files[2].yanked == "broken"
@@ -299,7 +299,7 @@ def test_http_html_only(index: Index, warnings: list[str]) -> None:
 def test_http_not_found_and_server_error(index: Index, warnings: list[str]) -> None:
     make_index(index)
     with index.serve(fail_paths=["/simple/baz/"]) as served:
-        http = Http(no_cache=True)
+        http = Http()
         assert fetch_project_page(http, served.url, "nothere", warn=warnings.append) is None
         with pytest.raises(SourceError, match=r"/simple/baz/: HTTP 500"):
             fetch_project_page(http, served.url, "baz", warn=warnings.append)
@@ -311,7 +311,7 @@ def test_http_connection_error_names_the_url(warnings: list[str]) -> None:
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/simple/"
     with pytest.raises(SourceError, match=f"cannot fetch {url}foo/"):
-        fetch_project_page(Http(no_cache=True), url, "foo", warn=warnings.append)
+        fetch_project_page(Http(), url, "foo", warn=warnings.append)
 
 
 def test_project_url_and_accept() -> None:
@@ -336,7 +336,7 @@ def test_find_links_html_page_over_http(index: Index, warnings: list[str]) -> No
     make_index(index)
     with index.serve() as served:
         page = f"{served.url}foo-bar/"
-        files = fetch_find_links(Http(no_cache=True), page, warn=warnings.append)
+        files = fetch_find_links(Http(), page, warn=warnings.append)
     assert len(files) == 3 and files[0].url.startswith(served.origin)
 
 

@@ -245,7 +245,7 @@ def test_pypi_wheel_metadata_by_byte_ranges(tmp_path: Path) -> None:
             -1:
         ]
     unannounced = dataclasses.replace(wheel, core_metadata=None)
-    fetcher = MetadataFetcher(Http(no_cache=True), probe_metadata_files=False, warn=print)
+    fetcher = MetadataFetcher(Http(), probe_metadata_files=False, warn=print)
     meta = fetcher.fetch(canonicalize_name("six"), wheel.version, [unannounced])
     assert meta.name == "six" and meta.requires_python is not None
     assert fetcher.stats()["range"] == 1
