@@ -416,7 +416,9 @@ class MetadataFetcher:
 
     With ``probe_metadata_files``, a wheel whose index does not announce PEP 658 metadata is
     first asked for ``<url>.metadata`` anyway (some mirrors serve the files without the
-    attribute); the first answer from an index decides whether its later wheels are probed.
+    attribute), until one of them is missing: then the index's later wheels are read by byte
+ranges at once. (A mirror that has some of the files only answers the others with a 404, which
+took about 110 ms on one, against about 8 ms for a range read.)
     """
 
     def __init__(
@@ -439,7 +441,7 @@ class MetadataFetcher:
         self._warn = warn
         self._stats: Counter[str] = Counter()
         self._lock = threading.Lock()
-        # Per index: do unannounced ``<url>.metadata`` files exist? None: not probed yet.
+        # Per index: False once an unannounced ``<url>.metadata`` file was missing.
         self._probe: dict[str, bool] = {}
         self._probe_metadata_files = probe_metadata_files
 
@@ -516,7 +518,7 @@ class MetadataFetcher:
 
     def _metadata_file(self, file: DistFile) -> bytes | None:
         """The PEP 658 ``<url>.metadata`` file: when announced; on local trees when present; on
-        other indexes when a first probe found one."""
+        other indexes until one of them is missing."""
         url = f"{file.url}.metadata"
         if is_local(file.url):
             path = local_path(url)
@@ -539,7 +541,8 @@ class MetadataFetcher:
                     raise
                 return None
             if not announced:
-                self._probe.setdefault(index, response.status_code == 200)
+                if response.status_code != 200:
+                    self._probe[index] = False
             if response.status_code != 200:
                 if announced:
                     self._warn(f"{url} was announced but answered HTTP {response.status_code}")

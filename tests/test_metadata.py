@@ -275,6 +275,21 @@ def test_unannounced_metadata_files_are_probed_once_per_index(index: Index, tmp_
     assert probes == ["/files/foo-1.0-py3-none-any.whl.metadata"]
 
 
+def test_probing_stops_at_the_first_missing_metadata_file(index: Index, tmp_path: Path) -> None:
+    # A mirror with some of the files: after the first 404, later wheels go to byte ranges
+    # without asking (each 404 costs a round trip that a range read would have used).
+    for version in ("1.0", "2.0", "3.0"):
+        index.add("foo", version)
+    run = Run(tmp_path)
+    with index.serve(json=False, core_metadata_attr=False) as served:
+        (index.files_dir / "foo-2.0-py3-none-any.whl.metadata").unlink()
+        for version in ("1.0", "2.0", "3.0"):
+            run.fetch(served.url, "foo", version)
+    assert run.fetcher.stats()["pep658"] == 1 and run.fetcher.stats()["range"] == 2
+    probes = [p for _, p, _ in served.requests if p.endswith(".metadata")]
+    assert probes == [f"/files/foo-{v}-py3-none-any.whl.metadata" for v in ("1.0", "2.0")]
+
+
 def test_range_requests_when_nothing_is_announced(foo: Index, tmp_path: Path) -> None:
     run = Run(tmp_path)
     with foo.serve(json=False, metadata_files=False) as served:
