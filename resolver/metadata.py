@@ -417,8 +417,8 @@ class MetadataFetcher:
     With ``probe_metadata_files``, a wheel whose index does not announce PEP 658 metadata is
     first asked for ``<url>.metadata`` anyway (some mirrors serve the files without the
     attribute), until one of them is missing: then the index's later wheels are read by byte
-ranges at once. (A mirror that has some of the files only answers the others with a 404, which
-took about 110 ms on one, against about 8 ms for a range read.)
+    ranges at once. (A mirror that has some of the files answers the others with a 404, which
+    took about 110 ms on one, against about 8 ms for a range read.)
     """
 
     def __init__(
