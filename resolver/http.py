@@ -153,8 +153,11 @@ class Http:
     def __repr__(self) -> str:
         return f"Http(offline={self.offline})"
 
-    def get(self, url: str, *, headers: Mapping[str, str] | None = None) -> requests.Response:
-        """GET ``url`` and return the response, whatever its status.
+    def get(
+        self, url: str, *, headers: Mapping[str, str] | None = None, stream: bool = False
+    ) -> requests.Response:
+        """GET ``url`` and return the response, whatever its status. With ``stream``, the body
+        is left unread (``iter_content``), and the caller closes the response.
 
         Raises ``SourceError`` naming the URL when the server cannot be reached, and
         ``OfflineError`` with ``--offline``.
@@ -168,7 +171,7 @@ class Http:
                 self._session = make_session()
             session = self._session
         try:
-            return session.get(url, headers=dict(headers or {}), timeout=TIMEOUT)
+            return session.get(url, headers=dict(headers or {}), timeout=TIMEOUT, stream=stream)
         except requests.RequestException as exc:
             raise SourceError(f"cannot fetch {url}: {exc}") from exc
 

@@ -16,7 +16,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -388,15 +388,57 @@ class MetadataCache:
 # -- fetching ------------------------------------------------------------------------------
 
 
-def _check_hash(data: bytes, hashes: dict[str, str] | Any, what: str) -> None:
-    for algorithm, expected in hashes.items():
-        if algorithm in hashlib.algorithms_available:
-            actual = hashlib.new(algorithm, data).hexdigest()
+def _check_hash(data: bytes, hashes: Mapping[str, str], what: str) -> None:
+    checker = _HashCheck(hashes, what)
+    checker.update(data)
+    checker.check()
+
+
+class _HashCheck:
+    """The first of ``hashes`` that hashlib knows, computed over data given in pieces."""
+
+    def __init__(self, hashes: Mapping[str, str], what: str) -> None:
+        self.what = what
+        self.expected: tuple[str, str] | None = None
+        self.hash: Any = None
+        for algorithm, expected in hashes.items():
+            if algorithm in hashlib.algorithms_available:
+                self.expected = (algorithm, expected)
+                self.hash = hashlib.new(algorithm)
+                break
+
+    def update(self, data: bytes) -> None:
+        if self.hash is not None:
+            self.hash.update(data)
+
+    def check(self) -> None:
+        """Raises ``MetadataUnavailable`` when the data does not have the expected hash."""
+        if self.expected is not None:
+            algorithm, expected = self.expected
+            actual = self.hash.hexdigest()
             if actual != expected.lower():
                 raise MetadataUnavailable(
-                    f"{what}: {algorithm} hash mismatch (expected {expected}, got {actual})"
+                    f"{self.what}: {algorithm} hash mismatch (expected {expected}, got {actual})"
                 )
-            return
+
+
+def _save(response: Any, path: Path, file: DistFile) -> Path:
+    """Write a streamed response's body to ``path`` (1 MB at a time: an sdist can be several
+    hundred MB, pyspark's are) and check it against the file's hash."""
+    checker = _HashCheck(file.hashes, file.url)
+    try:
+        with open(path, "wb") as out:
+            for chunk in response.iter_content(1 << 20):
+                checker.update(chunk)
+                out.write(chunk)
+    except OSError as exc:
+        raise MetadataUnavailable(f"{file.filename}: cannot save the download: {exc}") from exc
+    except Exception as exc:  # the connection failed half-way: the source's fault
+        raise SourceError(f"cannot fetch {file.url}: {exc}") from exc
+    finally:
+        response.close()
+    checker.check()
+    return path
 
 
 def _http_error(url: str, status: int) -> ProviderError | SourceError:
@@ -553,7 +595,9 @@ class MetadataFetcher:
 
     def _remote_wheel(self, file: DistFile, name: NormalizedName) -> tuple[bytes, str]:
         """METADATA of a remote wheel by byte ranges, or by a whole download if ranges fail."""
-        response = self._http.get(file.url, headers={"Range": f"bytes=-{TAIL_SIZE}", **_IDENTITY})
+        response = self._http.get(
+            file.url, headers={"Range": f"bytes=-{TAIL_SIZE}", **_IDENTITY}, stream=True
+        )
         if response.status_code == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if match:
@@ -561,15 +605,18 @@ class MetadataFetcher:
                 remote = _RangeFile(self._http, file.url, size, [(start, response.content)])
                 return metadata_from_archive(remote, file.filename, name), "range"  # type: ignore[arg-type]
         if response.status_code != 200:
+            response.close()
             if response.status_code >= 400 and response.status_code != 416:
                 raise _http_error(file.url, response.status_code)
-            response = self._http.get(file.url)
+            response = self._http.get(file.url, stream=True)
             if response.status_code != 200:
+                response.close()
                 raise _http_error(file.url, response.status_code)
-        _check_hash(response.content, file.hashes, file.url)
-        return metadata_from_archive(
-            io.BytesIO(response.content), file.filename, name
-        ), "full-download"
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="aspen-wheel-") as tmp:
+            path = _save(response, Path(tmp) / "download.whl", file)
+            return metadata_from_archive(path, file.filename, name), "full-download"
 
     def _sdist(self, name: NormalizedName, file: DistFile) -> tuple[CoreMetadata, str]:
         import tempfile
@@ -608,10 +655,8 @@ class MetadataFetcher:
     def _local_copy(self, file: DistFile, directory: Path) -> Path:
         if is_local(file.url):
             return local_path(file.url)
-        response = self._http.get(file.url)
+        response = self._http.get(file.url, stream=True)
         if response.status_code != 200:
+            response.close()
             raise _http_error(file.url, response.status_code)
-        _check_hash(response.content, file.hashes, file.url)
-        path = directory / file.filename
-        path.write_bytes(response.content)
-        return path
+        return _save(response, directory / file.filename, file)

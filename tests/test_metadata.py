@@ -356,6 +356,42 @@ def test_sdist_with_static_pkg_info(index: Index, tmp_path: Path) -> None:
     assert run.path() == "sdist-static"
 
 
+@pytest.fixture
+def no_whole_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any read of a whole archive into memory (an sdist can be several hundred MB)."""
+    import requests
+
+    content = requests.Response.content
+
+    def guarded(response: requests.Response) -> bytes:
+        ranged = "Range" in response.request.headers
+        if response.url.endswith((".tar.gz", ".whl")) and not ranged:
+            pytest.fail(f"{response.url} read into memory")
+        return content.fget(response)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(requests.Response, "content", property(guarded))
+
+
+def test_archives_are_streamed_to_disk(index: Index, tmp_path: Path, no_whole_bodies: None) -> None:
+    index.add("foo", "1.0", requires=["bar"], sdist=True, wheel=False)
+    index.add("foo", "2.0", requires=["bar"])
+    run = Run(tmp_path)
+    with index.serve(json=False, metadata_files=False, ranges=False) as served:
+        assert run.fetch(served.url, "foo", "1.0").requires_dist == (Requirement("bar"),)
+        assert run.fetch(served.url, "foo", "2.0").requires_dist == (Requirement("bar"),)
+    assert run.fetcher.stats()["sdist-static"] == run.fetcher.stats()["full-download"] == 1
+
+
+def test_streamed_archives_are_checked_against_their_hash(index: Index, tmp_path: Path) -> None:
+    index.add("foo", "1.0", sdist=True, wheel=False)
+    run = Run(tmp_path)
+    with index.serve() as served:
+        (sdist,) = run.files(served.url, "foo")
+        tampered = dataclasses.replace(sdist, hashes={"sha256": "0" * 64})
+        with pytest.raises(MetadataUnavailable, match="sha256 hash mismatch"):
+            run.fetcher.fetch(FOO, Version("1.0"), [tampered])
+
+
 def test_old_pkg_info_is_not_trusted(index: Index, tmp_path: Path) -> None:
     index.add(
         "foo",
