@@ -82,7 +82,11 @@ class Solver:
     def __init__(self, facts: FactBase) -> None:
         started = time.perf_counter()
         # Core-guided optimisation: measured 0.01 s where branch-and-bound took 8-60 s (7 packages).
-        self.ctl = clingo.Control(["--opt-strategy=usc", "--warn=none"])
+        # Deciding atoms true first (--sign-def=pos): a decision on sel/3 then picks a version
+        # and propagates its requirements, instead of ruling out one version at a time. On
+        # examples/large's last round: 22k decisions instead of 168k to the first model, and
+        # the first model plus the optimum in 1.6 s of CPU instead of 3.0 s.
+        self.ctl = clingo.Control(["--opt-strategy=usc", "--sign-def=pos", "--warn=none"])
         directory = encoding_dir()
         for name in ENCODINGS:
             self.ctl.load(str(directory / name))
