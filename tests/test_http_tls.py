@@ -1,0 +1,89 @@
+"""TLS: one context per CA bundle for the whole run, and certificates still verified."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from resolver.errors import SourceError
+from resolver.http import Http
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for ``localhost`` only (not for 127.0.0.1)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def port(certificate: tuple[Path, Path]) -> Iterator[int]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_many_connections_share_one_context(
+    port: int, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    http = Http()
+    url = f"https://localhost:{port}/"
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: http.get(url).status_code, range(16)))
+    assert statuses == [200] * 16
+    adapter = http._session.get_adapter(url)  # type: ignore[union-attr]
+    assert list(adapter._contexts) == [(str(certificate[0]), None)]
+    http.close()
+
+
+def test_certificates_are_still_verified(
+    port: int, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
+        Http().get(f"https://localhost:{port}/")  # not signed by a known authority
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    http = Http()
+    assert http.get(f"https://localhost:{port}/").status_code == 200
+    with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED.*mismatch"):
+        http.get(f"https://127.0.0.1:{port}/")  # the certificate names localhost only
