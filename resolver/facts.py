@@ -56,7 +56,7 @@ from packaging.version import Version
 from resolver.environments import Cell, EnvironmentSpace, admits_column, marker_column
 from resolver.project import Source
 from resolver.provider import DistFile
-from resolver.universe import Universe, marker_extras
+from resolver.universe import Package, Universe, marker_extras
 
 ROOT = 0
 
@@ -130,7 +130,7 @@ def build_facts(
     def intern(req: Requirement, root: bool = False) -> int:
         # The project's requirements get ids of their own: with conflicting extras they hold
         # only in some configurations, which a package's equal requirement does not.
-        key = f"{'root ' if root else ''}{req}"
+        key = f"root {req}" if root else truth.text(req)
         if key not in req_ids:
             req_ids[key] = len(requirements)
             requirements.append(req)
@@ -144,15 +144,12 @@ def build_facts(
     def add_dep(
         pid: int, rank: int, req: Requirement, extras: Iterable[str], gate: Column | None = None
     ) -> None:
-        target = package_ids[canonicalize_name(req.name)]
-        under = [
-            truth.marker(req.marker, e)
-            for e in ("", *sorted(marker_extras(req.marker)))
-            if e == "" or e in extras
-        ]
+        name, under, live = truth.requirement(req, extras)
+        target = package_ids[name]
         if gate is not None:
             under = [tuple(a and b for a, b in zip(col, gate, strict=True)) for col in under]
-        if not any(any(col) for col in under):
+            live = any(any(col) for col in under)
+        if not live:
             return  # never active: its marker holds nowhere under the extras asked of it
         deps.append((pid, rank, intern(req, root=pid == ROOT)))
         parents[target].add(pid)
@@ -176,20 +173,21 @@ def build_facts(
             for did, sources in roots.items()
         }
     for did in roots:
-        add_dep(ROOT, 0, requirements[did], (), gates.get(did))
+        add_dep(ROOT, 0, requirements[did], frozenset(), gates.get(did))
     windows: dict[NormalizedName, list[Version]] = {}
+    rests = {name: universe.outside(package) for name, package in packages.items()}
     for name in sorted(packages):
         package = packages[name]
         window = sorted((v for v in package.window if v in package.metadata), reverse=True)
         windows[name] = window
-        asked = universe.demands[name].extras if name in universe.demands else {""}
+        asked = frozenset(universe.demands[name].extras if name in universe.demands else {""})
         pid = package_ids[name]
         for v in window:
             for req in package.metadata[v].requires_dist:
-                if canonicalize_name(req.name) in package_ids:
+                if truth.name(req) in package_ids:
                     add_dep(pid, package.rank[v], req, asked)
-        for v in [*window, *universe.outside(package)]:
-            columns[pid].add(truth.admits(package.requires_python(v)))
+        columns[pid].update(truth.admits(rp) for rp in _requires_pythons(package, window))
+        columns[pid].update(truth.admits(rp) for rp in _requires_pythons(package, rests[name]))
 
     class_of = _partitions(cells, columns, parents, fine)
     classes: dict[int, list[PackageClass]] = {}
@@ -257,7 +255,7 @@ def build_facts(
                     if any(required[i] for i in failing):
                         out.append(f"required_fail({pid},{rank},{c.index}).")
         ranks = [package.rank[v] for v in windows[name]]
-        rest = universe.outside(package)
+        rest = rests[name]
         lowest = universe.lowest(name)
         if rest:
             # The outside version stands for the most preferred version outside the window.
@@ -265,7 +263,7 @@ def build_facts(
             ranks = sorted({*ranks, pseudo})
             base.outside[pid] = pseudo
             out.append(f"version({pid},{pseudo}). outside({pid},{pseudo}).")
-            runs = [truth.admits(rp) for rp in {*map(package.requires_python, rest)}]
+            runs = [truth.admits(rp) for rp in _requires_pythons(package, rest)]
             for c in classes[pid]:
                 if any(col[position[c.cell]] for col in runs):
                     out.append(f"avail_outside({pid},{pseudo},{c.index}).")
@@ -278,7 +276,7 @@ def build_facts(
     for pid, rank, did in sorted(set(deps)):
         out.append(f"dep({pid},{rank},{did}).")
     for did, req in enumerate(requirements):
-        target = canonicalize_name(req.name)
+        target = truth.name(req)
         qid = package_ids[target]
         out.append(f"req_pkg({did},{qid}).")
         for extra in sorted(req.extras):
@@ -297,10 +295,13 @@ def build_facts(
         package = packages.get(target)
         if package is None:
             continue
-        for v in windows[target]:
-            if req.specifier.contains(v, prereleases=True):
-                out.append(f"req_ok({did},{package.rank[v]}).")
-        if qid in base.outside and _any_satisfies(req, universe.outside(package)):
+        spec = req.specifier
+        out += [
+            f"req_ok({did},{package.rank[v]})."
+            for v in windows[target]
+            if universe.contains(spec, v)
+        ]
+        if qid in base.outside and any(universe.contains(spec, v) for v in rests[target]):
             out.append(f"req_ok({did},{base.outside[qid]}).")
     return base
 
@@ -316,6 +317,9 @@ class _Columns:
         self._markers: dict[tuple[int, str], Column] = {}
         self._specs: dict[int, Column] = {}
         self._files: dict[int, Column] = {}
+        self._requirements: dict[tuple[int, frozenset[str]], tuple] = {}
+        self._names: dict[int, NormalizedName] = {}
+        self._texts: dict[int, str] = {}
         self._kept: list[object] = []
         self._everywhere = (True,) * len(cells)
 
@@ -341,6 +345,39 @@ class _Columns:
         if hit is None:
             self._kept.append(marker)
             hit = self._markers[key] = marker_column(self.cells, marker, extra)
+        return hit
+
+    def name(self, req: Requirement) -> NormalizedName:
+        """The requirement's canonical package name, memoised."""
+        hit = self._names.get(id(req))
+        if hit is None:
+            self._kept.append(req)
+            hit = self._names[id(req)] = canonicalize_name(req.name)
+        return hit
+
+    def text(self, req: Requirement) -> str:
+        hit = self._texts.get(id(req))
+        if hit is None:
+            self._kept.append(req)
+            hit = self._texts[id(req)] = str(req)
+        return hit
+
+    def requirement(
+        self, req: Requirement, extras: frozenset[str]
+    ) -> tuple[NormalizedName, list[Column], bool]:
+        """The package a requirement names, where its marker holds plainly and under each extra
+        asked of its owner that the marker names, and whether it holds anywhere."""
+        key = (id(req), extras)
+        hit = self._requirements.get(key)
+        if hit is None:
+            self._kept.append(req)
+            under = [
+                self.marker(req.marker, e)
+                for e in ("", *sorted(marker_extras(req.marker)))
+                if e == "" or e in extras
+            ]
+            hit = (self.name(req), under, any(any(col) for col in under))
+            self._requirements[key] = hit
         return hit
 
     def admits(self, spec: SpecifierSet | None) -> Column:
@@ -477,5 +514,7 @@ def _lock_facts(
     return out
 
 
-def _any_satisfies(req: Requirement, versions: Iterable[Version]) -> bool:
-    return any(req.specifier.contains(v, prereleases=True) for v in versions)
+def _requires_pythons(package: Package, versions: Iterable[Version]) -> list[SpecifierSet | None]:
+    """The distinct Requires-Python of these versions (by identity: the universe hands out one
+    object per text, and hashing a SpecifierSet is slow)."""
+    return list({id(rp): rp for rp in map(package.requires_python, versions)}.values())

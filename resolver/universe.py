@@ -62,12 +62,22 @@ class Package:
         self.yanked_versions = {
             v for v, files in self.files.items() if all(f.is_yanked for f in files)
         }
+        self._file_rp: dict[Version, SpecifierSet | None] = {}
+        # Universe.outside's last answer, with the eligible list and window it was computed
+        # from (and the window's size: explanations add to a copy's window in place).
+        self.outside_memo: tuple[list[Version], set[Version], int, list[Version]] | None = None
 
     def file_requires_python(self, version: Version) -> SpecifierSet | None:
-        for f in self.files[version]:
-            if f.requires_python is not None:
-                return f.requires_python
-        return None
+        try:
+            return self._file_rp[version]
+        except KeyError:
+            pass
+        found = next(
+            (f.requires_python for f in self.files[version] if f.requires_python is not None),
+            None,
+        )
+        self._file_rp[version] = found
+        return found
 
     def requires_python(self, version: Version) -> SpecifierSet | None:
         meta = self.metadata.get(version)
@@ -379,8 +389,15 @@ class Universe:
         return hit
 
     def outside(self, package: Package) -> list[Version]:
-        """Eligible versions not in the window (their metadata is unknown)."""
-        return [v for v in self.eligible(package) if v not in package.window]
+        """Eligible versions not in the window (their metadata is unknown), newest first; the
+        same list while neither the eligible versions nor the window change."""
+        eligible, window = self.eligible(package), package.window
+        hit = package.outside_memo
+        if hit is not None and hit[0] is eligible and hit[1] is window and hit[2] == len(window):
+            return hit[3]
+        found = [v for v in eligible if v not in window]
+        package.outside_memo = (eligible, window, len(window), found)
+        return found
 
     def final_space(self) -> EnvironmentSpace:
         """The space cut wherever something collected so far can change; the same object while
