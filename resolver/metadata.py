@@ -58,8 +58,11 @@ METADATA_PATHS = (
     "build",
 )
 # Bytes asked for in the first range request of a wheel: the central directory and, usually,
-# the METADATA file itself (dist-info comes last in a wheel).
-TAIL_SIZE = 64 * 1024
+# the METADATA file itself (dist-info comes last in most wheels). 256 KiB holds all of most pure
+# wheels, whatever their layout (fastapi's puts dist-info first), and the central directory of
+# most others (tzdata's is over 64 KiB); on PyPI's mirror a range read costs its round trip,
+# not its bytes.
+TAIL_SIZE = 256 * 1024
 # Smallest later range request, so that zipfile's small reads do not each cost a request.
 MIN_RANGE = 64 * 1024
 # Dynamic fields that make an sdist's PKG-INFO useless for resolving (PEP 643).
@@ -448,9 +451,15 @@ def _http_error(url: str, status: int) -> ProviderError | SourceError:
     return MetadataUnavailable(f"{url}: HTTP {status}")
 
 
-def _file_order(file: DistFile) -> tuple[bool, bool, bool]:
-    """Wheels first; among them those with announced metadata; local files before remote."""
-    return (file.kind != "wheel", file.core_metadata is None, not is_local(file.url))
+def _file_order(file: DistFile) -> tuple[bool, bool, bool, int]:
+    """Wheels first; among them those with announced metadata; local files before remote; pure
+    wheels, then other platforms', then macOS wheels, whose dist-info delocate moves to the
+    front of the archive (a second range request after the central directory)."""
+    platforms = {tag.platform for tag in file.tags}
+    layout = (
+        0 if platforms == {"any"} else 2 if any(p.startswith("macosx") for p in platforms) else 1
+    )
+    return (file.kind != "wheel", file.core_metadata is None, not is_local(file.url), layout)
 
 
 class MetadataFetcher:

@@ -296,8 +296,25 @@ def test_range_requests_when_nothing_is_announced(foo: Index, tmp_path: Path) ->
         check_foo(run.fetch(served.url, "foo", "1.0"))
     assert run.path() == "range"
     wheel_requests = [(p, r) for m, p, r in served.requests if p.endswith(".whl")]
-    assert wheel_requests == [("/files/foo-1.0-py3-none-any.whl", "bytes=-65536")]
+    assert wheel_requests == [
+        ("/files/foo-1.0-py3-none-any.whl", f"bytes=-{metadata_module.TAIL_SIZE}")
+    ]
     assert not whole_wheel_downloads(served.requests)
+
+
+def test_wheels_read_in_one_range_first(index: Index, tmp_path: Path) -> None:
+    # macOS wheels (dist-info at the front) last, pure wheels first; else the page's order.
+    tags = ["cp312-cp312-macosx_11_0_arm64", "cp312-cp312-manylinux_2_17_x86_64", "py3-none-any"]
+    index.add("foo", "1.0", wheel_tags=tags)
+    index.add("foo", "2.0", wheel_tags=tags[:2])
+    run = Run(tmp_path)
+    with index.serve(json=False, metadata_files=False) as served:
+        run.fetch(served.url, "foo", "1.0")
+        run.fetch(served.url, "foo", "2.0")
+    assert [p.rsplit("-", 1)[-1] for m, p, r in served.requests if p.endswith(".whl")] == [
+        "any.whl",
+        "manylinux_2_17_x86_64.whl",
+    ]
 
 
 def test_range_requests_with_a_small_tail(
