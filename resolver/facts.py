@@ -95,9 +95,19 @@ class FactBase:
     # Project requirement id -> where the project states it (for explanations).
     roots: dict[int, list[Source]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+    # Indices of the lines that mention an outside pseudo-version (see ``inside``).
+    about_outside: set[int] = field(default_factory=set)
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
+
+    def inside(self) -> str:
+        """The facts without those that mention an outside pseudo-version. With versions
+        outside the windows not allowed, those change no selection and no cost, so two fact
+        bases with the same ``inside`` have the same optima inside the windows (even when a
+        pseudo-version moved because a window grew)."""
+        skip = self.about_outside
+        return "\n".join(line for i, line in enumerate(self.lines) if i not in skip)
 
     @property
     def class_count(self) -> int:
@@ -105,10 +115,15 @@ class FactBase:
 
 
 def build_facts(
-    universe: Universe, *, fine: bool = False, only: Callable[[Cell], bool] | None = None
+    universe: Universe,
+    *,
+    fine: bool = False,
+    only: Callable[[Cell], bool] | None = None,
+    prune: bool = False,
 ) -> FactBase:
     """The facts of the universe; ``only``: keep just the cells it accepts (explanations solve
-    parts of the space on their own)."""
+    parts of the space on their own); ``prune``: leave out window versions that a more
+    preferred one dominates (see ``_dominated``)."""
     space = universe.final_space()
     cells = [c for c in space.cells if only is None or only(c)]
     position = {cell: i for i, cell in enumerate(cells)}
@@ -231,6 +246,12 @@ def build_facts(
     direct = {canonicalize_name(req.name) for _s, req in project.requirements()}
     for name in sorted(direct & set(package_ids)):
         out.append(f"direct({package_ids[name]}).")
+    if prune:
+        windows = _undominated(universe, windows, package_ids, requirements, deps, truth)
+        kept = {
+            (package_ids[name], packages[name].rank[v]) for name in windows for v in windows[name]
+        }
+        deps = [d for d in deps if d[0] == ROOT or d[:2] in kept]
     out += _lock_facts(universe, base, windows)
 
     for name, pid in sorted(package_ids.items(), key=lambda kv: kv[1]):
@@ -262,16 +283,25 @@ def build_facts(
             pseudo = package.rank[rest[-1] if lowest else rest[0]]
             ranks = sorted({*ranks, pseudo})
             base.outside[pid] = pseudo
+            start = len(out)
             out.append(f"version({pid},{pseudo}). outside({pid},{pseudo}).")
             runs = [truth.admits(rp) for rp in _requires_pythons(package, rest)]
             for c in classes[pid]:
                 if any(col[position[c.cell]] for col in runs):
                     out.append(f"avail_outside({pid},{pseudo},{c.index}).")
-        out += [f"next_version({pid},{u},{v})." for u, v in pairwise(ranks)]
+            base.about_outside.update(range(start, len(out)))
+        pseudo = base.outside.get(pid)
+        for u, v in pairwise(ranks):
+            if pseudo in (u, v):
+                base.about_outside.add(len(out))
+            out.append(f"next_version({pid},{u},{v}).")
         # Preference cost of each version: its rank from the newest, or from the oldest with
         # --resolution lowest (0 = most preferred).
         oldest = len(package.versions) - 1
-        out += [f"pref({pid},{r},{oldest - r if lowest else r})." for r in ranks]
+        for r in ranks:
+            if r == pseudo:
+                base.about_outside.add(len(out))
+            out.append(f"pref({pid},{r},{oldest - r if lowest else r}).")
 
     for pid, rank, did in sorted(set(deps)):
         out.append(f"dep({pid},{rank},{did}).")
@@ -302,6 +332,7 @@ def build_facts(
             if universe.contains(spec, v)
         ]
         if qid in base.outside and any(universe.contains(spec, v) for v in rests[target]):
+            base.about_outside.add(len(out))
             out.append(f"req_ok({did},{base.outside[qid]}).")
     return base
 
@@ -512,6 +543,54 @@ def _lock_facts(
                     base.locked[(pid, c.index)] = rank
                     out.append(f"locked({pid},{rank},{c.index}).")
     return out
+
+
+def _undominated(
+    universe: Universe,
+    windows: dict[NormalizedName, list[Version]],
+    package_ids: dict[NormalizedName, int],
+    requirements: list[Requirement],
+    deps: list[tuple[int, int, int]],
+    truth: _Columns,
+) -> dict[NormalizedName, list[Version]]:
+    """Each window without the versions that a more preferred version of the same window
+    dominates: the same requirements (so the same requirements active wherever either is
+    chosen), the same Requires-Python and installability in every cell, and the same answer to
+    every requirement on the package. Choosing the preferred one instead, in every class at
+    once, keeps every selection valid and costs no more at any level of the objective (fewer
+    or as many distinct versions, a lower preference rank), and strictly less freshness: a
+    dominated version is in no optimal lock, so leaving it out changes no optimum. Locked
+    versions are always kept (keeping the lock is worth more than freshness).
+
+    On examples/large, prefect's window reaches back 400 versions for Python 3.15, most of
+    them patch releases with the requirements of the release before."""
+    of_version: dict[tuple[int, int], list[int]] = {}
+    for pid, rank, did in deps:
+        of_version.setdefault((pid, rank), []).append(did)
+    on: dict[NormalizedName, list[int]] = {}
+    for did, req in enumerate(requirements):
+        on.setdefault(truth.name(req), []).append(did)
+    kept: dict[NormalizedName, list[Version]] = {}
+    for name, window in windows.items():
+        package = universe.packages[name]
+        pid = package_ids[name]
+        locked = universe.locked.get(name, set())
+        seen: set[tuple] = set()
+        mine: list[Version] = []
+        for v in window[::-1] if universe.lowest(name) else window:
+            key = (
+                frozenset(of_version.get((pid, package.rank[v]), ())),
+                truth.admits(package.requires_python(v)),
+                truth.installable(package.files[v]),
+                frozenset(
+                    d for d in on.get(name, ()) if universe.contains(requirements[d].specifier, v)
+                ),
+            )
+            if key not in seen or v in locked:
+                seen.add(key)
+                mine.append(v)
+        kept[name] = sorted(mine, reverse=True)
+    return kept
 
 
 def _requires_pythons(package: Package, versions: Iterable[Version]) -> list[SpecifierSet | None]:

@@ -38,6 +38,7 @@ class LockReport:
     classes: int = 0  # package classes of the last round
     cells: int = 0
     fine: bool = False  # whether the last round let packages fork on every marker
+    reused: int = 0  # rounds whose facts were the last locking round's: its optimum stands
 
 
 def lock_project(
@@ -84,16 +85,32 @@ def lock_project(
     report.timings["collect_s"] = time.perf_counter() - started
     fine = False
     conflicted = False  # whether the last round's windows left no lock
+    # The facts inside the windows and the optimum of the last round that locked: when
+    # widening adds only versions that others dominate (build_facts leaves them out), the next
+    # round's facts inside the windows are the same, so is its optimum, and it is not solved
+    # again (its outside pseudo-versions may have moved; they change no optimum inside).
+    solved: tuple[str, Solution] | None = None
     for _ in range(MAX_ROUNDS):
         report.rounds += 1
-        facts = build_facts(universe, fine=fine)
+        facts = build_facts(universe, fine=fine, prune=True)
         report.classes, report.cells, report.fine = facts.class_count, len(facts.space.cells), fine
         if os.environ.get("ASPEN_DUMP_FACTS"):  # for profiling clingo on the real problem
             Path(f"{os.environ['ASPEN_DUMP_FACTS']}.{report.rounds}.lp").write_text(facts.text())
+        inside = facts.inside()
+        if solved is not None and solved[0] == inside:
+            report.reused += 1
+            solution = solved[1]
+            grow = _edges(universe, facts, solution)
+            if not grow or not universe.widen(grow):
+                report.timings["total_s"] = time.perf_counter() - started
+                return read_resolution(universe, facts, solution)
+            report.widened.append(sorted(grow))
+            continue
         solver = Solver(facts)
         if solver.fits_windows():
             conflicted = False
             solution = solver.optimum()
+            solved = (inside, solution)
             grow = _edges(universe, facts, solution)
         else:
             from resolver.explain import refute

@@ -3,6 +3,9 @@ reused from one round to the next only where nothing they depend on changed."""
 
 from __future__ import annotations
 
+import re
+
+from test_solver import lock
 from test_speed_widening import universe_for
 
 from resolver.facts import build_facts
@@ -30,3 +33,49 @@ def test_versions_outside_the_window_are_remembered_until_the_window_changes(tmp
     assert universe.outside(package) == outside[1:]
     universe.widen({"a"})  # a new window
     assert universe.outside(package) == outside[2:]  # 1.9 to 1.6
+
+
+def window_ranks(facts, name: str) -> list[int]:
+    pid = facts.package_ids[name]
+    found = {int(r) for r in re.findall(rf"^version\({pid},(\d+)\)\.", facts.text(), re.M)}
+    return sorted(found - {facts.outside.get(pid)})
+
+
+def test_versions_a_more_preferred_one_dominates_are_left_out_of_the_facts(tmp_path):
+    packages = {
+        "a": {
+            **{f"1.{m}": ["b>=1"] for m in range(6)},
+            "1.6": ["b>=2"],  # other requirements: kept
+            **{f"1.{m}": ["b>=1"] for m in range(7, 10)},
+        },
+        "b": {"1.0": [], "2.0": []},
+    }
+    universe = universe_for(tmp_path, packages, ["a", "c"])
+    universe.widen({"a"})
+    universe.widen({"a"})  # 8 versions deep: 1.9 to 1.2
+    assert window_ranks(build_facts(universe), "a") == list(range(8))
+    # Every version but 1.6 requires what 1.9 requires: only 1.9 and 1.6 stay.
+    assert window_ranks(build_facts(universe, prune=True), "a") == [0, 3]
+
+
+def test_dominated_versions_stay_where_a_requirement_or_the_lock_tells_them_apart(tmp_path):
+    packages = {"a": {f"1.{m}": [] for m in range(4)}, "c": {"1.0": ["a<1.3"]}}
+    universe = universe_for(tmp_path, packages, ["a", "c"])
+    # Windows: 1.3 and 1.2 for "a", 1.2 and 1.1 for "a<1.3"; 1.3 alone answers a<1.3 no.
+    assert window_ranks(build_facts(universe, prune=True), "a") == [0, 1]
+    universe.locked = {"a": {universe.packages["a"].versions[2]}}
+    assert window_ranks(build_facts(universe, prune=True), "a") == [0, 1, 2]
+
+
+def test_a_round_whose_facts_are_the_last_locking_rounds_is_not_solved_again(tmp_path):
+    # c needs a<1.8, and 1.7 needs a package no index has: 1.6, the last version of the first
+    # window that fits, is on its edge, so a's window grows; what it gains (1.5, 1.4) has 1.6's
+    # requirements, so the facts stay the same and so does the optimum.
+    packages = {
+        "a": {**{f"1.{m}": [] for m in range(7)}, "1.7": ["ghost"], "1.8": [], "1.9": []},
+        "c": {"1.0": ["a<1.8"]},
+    }
+    locked = lock(tmp_path, packages, ["a", "c"])
+    assert locked.versions("a") == {"1.6": None}
+    assert locked.report.widened == [["a"]]
+    assert (locked.report.rounds, locked.report.reused) == (2, 1)
