@@ -209,9 +209,9 @@ def metadata_from_archive(file: IO[bytes] | Path, filename: str, project: Normal
 
     Raises ``MetadataUnavailable`` naming ``filename`` when the archive is broken or lacks it.
     """
-    import tarfile  # tarfile and zipfile only when an archive is read: most locks read none
-    import zipfile
+    import zipfile  # zipfile and tarfile only when an archive is read, tarfile for sdists only
 
+    errors: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
     try:
         if filename.endswith(".whl"):
             with zipfile.ZipFile(file) as archive:
@@ -222,6 +222,9 @@ def metadata_from_archive(file: IO[bytes] | Path, filename: str, project: Normal
                 if entry is not None:
                     return archive.read(entry)
         else:
+            import tarfile
+
+            errors += (tarfile.TarError,)
             opened = (
                 tarfile.open(file, "r:*")
                 if isinstance(file, Path)
@@ -233,7 +236,7 @@ def metadata_from_archive(file: IO[bytes] | Path, filename: str, project: Normal
                         extracted = archive.extractfile(member)
                         if extracted is not None:
                             return extracted.read()
-    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError) as exc:
+    except errors as exc:
         raise MetadataUnavailable(f"{filename}: cannot read the archive: {exc}") from exc
     raise _NoPkgInfo(f"{filename}: no PKG-INFO in the sdist")
 

@@ -7,6 +7,8 @@ import dataclasses
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -102,6 +104,20 @@ def test_metadata_from_wheel_and_sdists(tmp_path: Path) -> None:
         archive.writestr("foo-1.0/PKG-INFO", text)
         archive.writestr("foo-1.0/sub/PKG-INFO", "wrong")
     assert metadata_from_archive(io.BytesIO(buffer.getvalue()), "foo-1.0.zip", FOO) == text.encode()
+
+
+def test_reading_a_wheel_does_not_import_tarfile(tmp_path: Path) -> None:
+    # tarfile (and grp, pwd) cost an import on every cold lock that reads wheels only.
+    path = tmp_path / "foo-1.0-py3-none-any.whl"
+    path.write_bytes(build_wheel("foo", "1.0", "py3-none-any", core_metadata("foo", "1.0"))[1])
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from resolver.metadata import metadata_from_archive\n"
+        f"assert metadata_from_archive(Path({str(path)!r}), {path.name!r}, 'foo')\n"
+        "assert 'tarfile' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_broken_archives_name_the_file(tmp_path: Path) -> None:
