@@ -90,9 +90,17 @@ def lock_project(
     # round's facts inside the windows are the same, so is its optimum, and it is not solved
     # again (its outside pseudo-versions may have moved; they change no optimum inside).
     solved: tuple[str, Solution] | None = None
+    # Every round's solver phases are summed into the report (the solution's stats are the
+    # last round's only); a round's solver counts once the round is over.
+    last: Solver | None = None
     for _ in range(MAX_ROUNDS):
+        if last is not None:
+            _add(report.timings, last.stats)
+            last = None
         report.rounds += 1
+        round_started = time.perf_counter()
         facts = build_facts(universe, fine=fine, prune=True)
+        _add(report.timings, {"facts_s": time.perf_counter() - round_started})
         report.classes, report.cells, report.fine = facts.class_count, len(facts.space.cells), fine
         if os.environ.get("ASPEN_DUMP_FACTS"):  # for profiling clingo on the real problem
             Path(f"{os.environ['ASPEN_DUMP_FACTS']}.{report.rounds}.lp").write_text(facts.text())
@@ -106,7 +114,7 @@ def lock_project(
                 return read_resolution(universe, facts, solution)
             report.widened.append(sorted(grow))
             continue
-        solver = Solver(facts)
+        solver = last = Solver(facts)
         if solver.fits_windows():
             conflicted = False
             solution = solver.optimum()
@@ -134,6 +142,7 @@ def lock_project(
         if grow:
             report.widened.append(sorted(grow))
         if solution is not None and (not grow or not universe.widen(grow)):
+            _add(report.timings, solver.stats)
             report.timings["total_s"] = time.perf_counter() - started
             return read_resolution(universe, facts, solution)
         if solution is None and not universe.widen(grow):
@@ -186,6 +195,13 @@ def _fits(package: Package, version: Version, cell: Cell, reqs: list[Requirement
     return cell.admits(package.requires_python(version)) and all(
         r.specifier.contains(version, prereleases=True) for r in reqs
     )
+
+
+def _add(timings: dict[str, float], more: Mapping[str, float]) -> None:
+    """Sum a round's timings into the report's, as ``all_rounds_<key>``."""
+    for key, value in more.items():
+        key = f"all_rounds_{key}"
+        timings[key] = timings.get(key, 0.0) + value
 
 
 def _no_lock(universe: Universe, facts: FactBase, solver: Solver) -> NoLockError:

@@ -67,15 +67,23 @@ def test_dominated_versions_stay_where_a_requirement_or_the_lock_tells_them_apar
     assert window_ranks(build_facts(universe, prune=True), "a") == [0, 1, 2]
 
 
+# c needs a<1.8, and 1.7 needs a package no index has: 1.6, the last version of the first
+# window that fits, is on its edge, so a's window grows; what it gains (1.5, 1.4) has 1.6's
+# requirements.
+EDGE = {
+    "a": {**{f"1.{m}": [] for m in range(7)}, "1.7": ["ghost"], "1.8": [], "1.9": []},
+    "c": {"1.0": ["a<1.8"]},
+}
+
+
 def test_a_round_whose_facts_are_the_last_locking_rounds_is_not_solved_again(tmp_path):
-    # c needs a<1.8, and 1.7 needs a package no index has: 1.6, the last version of the first
-    # window that fits, is on its edge, so a's window grows; what it gains (1.5, 1.4) has 1.6's
-    # requirements, so the facts stay the same and so does the optimum.
-    packages = {
-        "a": {**{f"1.{m}": [] for m in range(7)}, "1.7": ["ghost"], "1.8": [], "1.9": []},
-        "c": {"1.0": ["a<1.8"]},
-    }
-    locked = lock(tmp_path, packages, ["a", "c"])
+    # After a's window grew, the facts inside the windows are the same, so is the optimum.
+    locked = lock(tmp_path, EDGE, ["a", "c"])
     assert locked.versions("a") == {"1.6": None}
     assert locked.report.widened == [["a"]]
     assert (locked.report.rounds, locked.report.reused) == (2, 1)
+
+
+def test_the_report_sums_every_rounds_timings(tmp_path):
+    timings = lock(tmp_path, EDGE, ["a", "c"]).report.timings
+    assert {"all_rounds_facts_s", "all_rounds_ground_s", "all_rounds_check_s"} <= set(timings)
