@@ -19,7 +19,7 @@ from pathlib import Path
 
 from resolver.provider import MetadataUnavailable
 
-__all__ = ["BuildError", "BuildSettings", "build_metadata", "find_uv"]
+__all__ = ["BuildError", "BuildSettings", "build_metadata", "find_uv", "source_tree"]
 
 # Backend and requirements PEP 517/518 prescribe for a project without [build-system].
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
@@ -98,7 +98,7 @@ def find_uv() -> str | None:
 
 
 def _unpack(sdist: Path, dest: Path) -> Path:
-    """Unpack ``sdist`` into ``dest`` and return the source tree (the single top folder)."""
+    """Unpack ``sdist`` into ``dest`` and return the source tree (see ``source_tree``)."""
     import tarfile
     import zipfile
 
@@ -111,10 +111,15 @@ def _unpack(sdist: Path, dest: Path) -> Path:
                 archive.extractall(dest, filter="data")
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         raise BuildError(f"cannot unpack {sdist.name}: {exc}", lasting=True) from exc
-    entries = list(dest.iterdir())
+    return source_tree(dest)
+
+
+def source_tree(unpacked: Path) -> Path:
+    """The source tree of an sdist unpacked into ``unpacked``: its single top folder."""
+    entries = list(unpacked.iterdir())
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
-    return dest
+    return unpacked
 
 
 @dataclass(frozen=True)
@@ -293,8 +298,11 @@ def _read_result(result: dict[str, object], out_dir: Path, sdist_name: str) -> b
     raise BuildError(f"{sdist_name}: the wheel the backend built has no METADATA", lasting=True)
 
 
-def build_metadata(sdist: Path, settings: BuildSettings | None = None) -> bytes:
+def build_metadata(
+    sdist: Path, settings: BuildSettings | None = None, *, source: Path | None = None
+) -> bytes:
     """Build ``sdist``'s core metadata (the bytes of METADATA) in an isolated environment.
+    With ``source``, the sdist is already unpacked there (and ``sdist`` only names it).
 
     Raises ``BuildError`` (a ``MetadataUnavailable``) naming the sdist and the failing step.
     """
@@ -305,8 +313,9 @@ def build_metadata(sdist: Path, settings: BuildSettings | None = None) -> bytes:
     settings = settings or BuildSettings()
     with _BUILD_SLOTS, tempfile.TemporaryDirectory(prefix="aspen-build-") as tmp:
         work = Path(tmp)
-        (work / "src").mkdir()
-        source = _unpack(sdist, work / "src")
+        if source is None:
+            (work / "src").mkdir()
+            source = _unpack(sdist, work / "src")
         system = _build_system(source, sdist.name)
         env = work / "env"
         try:

@@ -16,7 +16,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from resolver.build import BuildError, BuildSettings, build_metadata
+from resolver.build import BuildError, BuildSettings, build_metadata, source_tree
 from resolver.errors import SourceError
 from resolver.http import Http, OfflineError
 from resolver.index import is_local, local_path
@@ -428,6 +428,47 @@ class _HashCheck:
                 )
 
 
+class _ChunkReader(io.RawIOBase):
+    """A file object over the chunks of a streamed download, hashing what it reads; a network
+    failure half-way is a ``SourceError``."""
+
+    def __init__(self, chunks: Iterator[bytes], checker: _HashCheck, url: str) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._checker = checker
+        self._url = url
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _next(self) -> bytes | None:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            return None
+        except Exception as exc:  # requests' errors of a body cut short
+            raise SourceError(f"cannot fetch {self._url}: {exc}") from exc
+        self._checker.update(chunk)
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = self._next()
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def drain(self) -> None:
+        """Read (and hash) what the archive left unread."""
+        while self._next() is not None:
+            pass
+
+
 def _save(response: Any, path: Path, file: DistFile) -> Path:
     """Write a streamed response's body to ``path`` (1 MB at a time: an sdist can be several
     hundred MB, pyspark's are) and check it against the file's hash."""
@@ -639,11 +680,19 @@ class MetadataFetcher:
         if failed is not None:
             raise BuildError(f"{failed} (as in an earlier run; --no-cache tries again)")
         with tempfile.TemporaryDirectory(prefix="aspen-sdist-") as tmp:
-            path = self._local_copy(file, Path(tmp))
-            try:
-                raw, _ = parse_email(metadata_from_archive(path, file.filename, name))
-            except _NoPkgInfo:
-                raw = {}
+            source = None
+            if file.filename.endswith(".zip"):
+                path = self._local_copy(file, Path(tmp))
+                try:
+                    pkg_info = metadata_from_archive(path, file.filename, name)
+                except _NoPkgInfo:
+                    pkg_info = None
+            else:
+                path = Path(tmp) / file.filename  # never written: the tar is read as it comes
+                unpacked = Path(tmp) / "src"
+                pkg_info = self._read_tar(file, unpacked, extract=not self._no_build)
+                source = None if self._no_build else source_tree(unpacked)
+            raw = parse_email(pkg_info)[0] if pkg_info is not None else {}
             if _is_static(raw):
                 return (
                     _from_raw(
@@ -657,12 +706,55 @@ class MetadataFetcher:
                     "which --no-build forbids"
                 )
             try:
-                data = build_metadata(path, self._build_settings)
+                data = build_metadata(path, self._build_settings, source=source)
             except BuildError as exc:
                 if exc.lasting:
                     self._cache.store_failure(name, file, str(exc))
                 raise
             return self._parse(data, name, file), "build"
+
+    def _read_tar(self, file: DistFile, dest: Path, *, extract: bool) -> bytes | None:
+        """Read a .tar.gz sdist once, as it downloads: unpack it into ``dest`` (with
+        ``extract``) and return its PKG-INFO (None: it has none). The whole download is checked
+        against the file's hash before anything from it is used.
+
+        Writing the archive to disk and reading it twice more (for PKG-INFO, then to unpack)
+        took pyspark's 456 MB sdists about 2 s more each, alone on the machine.
+        """
+        import tarfile
+
+        if is_local(file.url):
+            handle = open(local_path(file.url), "rb")  # noqa: SIM115 (closed below)
+            chunks: Iterator[bytes] = iter(lambda: handle.read(1 << 20), b"")
+            close = handle.close
+        else:
+            response = self._http.get(file.url, stream=True)
+            if response.status_code != 200:
+                response.close()
+                raise _http_error(file.url, response.status_code)
+            chunks, close = response.iter_content(1 << 20), response.close
+        checker = _HashCheck(file.hashes, file.url)
+        stream = _ChunkReader(chunks, checker, file.url)
+        pkg_info = None
+        dest.mkdir()
+        try:
+            with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|*") as archive:
+                for member in archive:
+                    wanted = pkg_info is None and member.isfile() and _pkg_info_entry([member.name])
+                    if extract:
+                        archive.extract(member, dest, filter="data")
+                        if wanted:
+                            pkg_info = (dest / member.name.lstrip("/")).read_bytes()
+                    elif wanted:
+                        extracted = archive.extractfile(member)
+                        pkg_info = extracted.read() if extracted is not None else None
+            stream.drain()
+        except (OSError, EOFError, zlib.error, tarfile.TarError) as exc:
+            raise MetadataUnavailable(f"{file.filename}: cannot read the archive: {exc}") from exc
+        finally:
+            close()
+        checker.check()
+        return pkg_info
 
     def _local_copy(self, file: DistFile, directory: Path) -> Path:
         if is_local(file.url):

@@ -26,6 +26,7 @@ from resolver.build import BuildError, BuildSettings, build_metadata
 from resolver.errors import SourceError
 from resolver.http import Http
 from resolver.index import fetch_project_page
+from resolver.index_provider import IndexProvider
 from resolver.metadata import (
     MetadataCache,
     MetadataFetcher,
@@ -415,6 +416,33 @@ def test_archives_are_streamed_to_disk(index: Index, tmp_path: Path, no_whole_bo
     assert run.fetcher.stats()["sdist-static"] == run.fetcher.stats()["full-download"] == 1
 
 
+def test_tar_sdists_are_read_once_as_they_download(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_whole_bodies: None
+) -> None:
+    # Neither saved whole nor read again for PKG-INFO, then unpacked again for the build.
+    index.add("foo", "1.0", requires=["bar"], sdist=True, wheel=False)
+    index.add("foo", "2.0", requires=["bar"], sdist=True, wheel=False, sdist_dynamic=True)
+    monkeypatch.setattr(metadata_module, "_save", lambda *a: pytest.fail("saved"))
+    monkeypatch.setattr(metadata_module, "metadata_from_archive", lambda *a: pytest.fail("read"))
+    monkeypatch.setattr("resolver.build._unpack", lambda *a: pytest.fail("unpacked again"))
+    run = Run(tmp_path)
+    with index.serve() as served:
+        assert run.fetch(served.url, "foo", "1.0").requires_dist == (Requirement("bar"),)
+        assert run.fetch(served.url, "foo", "2.0").requires_dist == (Requirement("bar"),)
+    assert run.fetcher.stats()["sdist-static"] == run.fetcher.stats()["build"] == 1
+
+
+def test_unreadable_tar_sdist_names_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "links"
+    folder.mkdir()
+    (folder / "foo-1.0.tar.gz").write_bytes(b"not a tar archive at all" * 100)
+    with IndexProvider(
+        index_urls=[], find_links=[str(folder)], cache_dir=tmp_path / "cache", warn=print
+    ) as provider:
+        with pytest.raises(MetadataUnavailable, match=r"foo-1.0.tar.gz: cannot read the archive"):
+            provider.metadata(FOO, Version("1.0"))
+
+
 def test_streamed_archives_are_checked_against_their_hash(index: Index, tmp_path: Path) -> None:
     index.add("foo", "1.0", sdist=True, wheel=False)
     run = Run(tmp_path)
@@ -480,9 +508,9 @@ def test_failed_builds_are_remembered(
     index.write()
     builds: list[str] = []
 
-    def counted(sdist: Path, *args: object) -> bytes:
+    def counted(sdist: Path, *args: object, **kwargs: object) -> bytes:
         builds.append(sdist.name)
-        return build_metadata(sdist, *args)  # type: ignore[arg-type]
+        return build_metadata(sdist, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(metadata_module, "build_metadata", counted)
     messages = []
@@ -498,7 +526,7 @@ def test_failed_builds_are_remembered(
         run.fetch(index.simple_url, "foo", "1.0")
     assert builds == ["foo-1.0.tar.gz"] * 2  # --no-cache builds again
     # A failure of the machine, not of the sdist, is not remembered.
-    monkeypatch.setattr(metadata_module, "build_metadata", lambda *a: _raise(BuildError("no")))
+    monkeypatch.setattr(metadata_module, "build_metadata", lambda *a, **k: _raise(BuildError("no")))
     for _ in range(2):
         with pytest.raises(MetadataUnavailable, match="no"):
             Run(tmp_path).fetch(index.simple_url, "bar", "1.0")
