@@ -121,12 +121,10 @@ def lock_project(
             solved = (inside, solution)
             grow = _edges(universe, facts, solution)
         else:
-            from resolver.explain import refute
-
             # A conflict inside the windows that outlasts one widening may hold in every
             # version: prove it on its part, or solve the whole again once that part's windows
-            # have grown.
-            if conflicted and refute(universe, facts, solver):
+            # (and those of the other conflicts the round's solver finds) have grown.
+            if conflicted and _refute_each(universe, facts, solver):
                 continue
             conflicted = True
             widest = solver.fewest_outside()
@@ -195,6 +193,45 @@ def _fits(package: Package, version: Version, cell: Cell, reqs: list[Requirement
     return cell.admits(package.requires_python(version)) and all(
         r.specifier.contains(version, prereleases=True) for r in reqs
     )
+
+
+MAX_CORES = 8  # conflicts refuted in one round
+
+
+class _Remaining:
+    """The solver as ``refute`` sees it, with inputs of conflicts already refuted left out: a
+    core over the other inputs is a conflict of its own. Keeps the cores ``refute`` took."""
+
+    def __init__(self, solver: Solver, refuted: set) -> None:
+        self._solver = solver
+        self.inputs = [s for s in solver.inputs if s not in refuted]
+        self.cores: list[list] = []
+
+    def core(self, held: list, *, outside: bool = True) -> list | None:
+        found = self._solver.core(held, outside=outside)
+        self.cores.append(found or [])
+        return found
+
+
+def _refute_each(universe: Universe, facts: FactBase, solver: Solver) -> bool:
+    """``refute`` on every conflict the round's solver finds one after the other, so that one
+    round widens the parts of several conflicts instead of one; True when some window grew.
+    Each core is taken with the package requirements of the cores before left out (the
+    project's own requirements stay in force, unless a core names nothing else: two
+    conflicts may share a project requirement)."""
+    from resolver.explain import refute
+
+    refuted: set = set()
+    grew = False
+    for _ in range(MAX_CORES):
+        remaining = _Remaining(solver, refuted)
+        if refute(universe, facts, remaining):  # type: ignore[arg-type]
+            grew = True
+        core = set(remaining.cores[0]) if remaining.cores else set()
+        if not grew or not core or core <= refuted:
+            break  # the first conflict needs the locker's widening, or no conflict is left
+        refuted |= {s for s in core if s.name != "drop"} or core
+    return grew
 
 
 def _add(timings: dict[str, float], more: Mapping[str, float]) -> None:

@@ -87,3 +87,16 @@ def test_a_round_whose_facts_are_the_last_locking_rounds_is_not_solved_again(tmp
 def test_the_report_sums_every_rounds_timings(tmp_path):
     timings = lock(tmp_path, EDGE, ["a", "c"]).report.timings
     assert {"all_rounds_facts_s", "all_rounds_ground_s", "all_rounds_check_s"} <= set(timings)
+
+
+def test_one_round_refutes_every_conflict_its_solver_finds(tmp_path, monkeypatch):
+    # a's and b's six newest versions need a package no index has, their oldest nothing: two
+    # conflicts of their own, each refuted on its part by widening its window, in one round.
+    packages = {name: {**{f"3.{m}": ["ghost"] for m in range(6)}, "1.0": []} for name in ("a", "b")}
+    (tmp_path / "both").mkdir()
+    (tmp_path / "one").mkdir()
+    locked = lock(tmp_path / "both", packages, ["a", "b"])
+    assert locked.versions("a") == locked.versions("b") == {"1.0": None}
+    assert locked.report.rounds == 3
+    monkeypatch.setattr("resolver.locker.MAX_CORES", 1)  # one conflict per round
+    assert lock(tmp_path / "one", packages, ["a", "b"]).report.rounds == 4
