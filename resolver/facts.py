@@ -202,7 +202,8 @@ def build_facts(
                 if truth.name(req) in package_ids:
                     add_dep(pid, package.rank[v], req, asked)
         columns[pid].update(truth.admits(rp) for rp in _requires_pythons(package, window))
-        columns[pid].update(truth.admits(rp) for rp in _requires_pythons(package, rests[name]))
+        rps = _outside_requires_pythons(package, rests[name])
+        columns[pid].update(truth.admits(rp) for rp in rps)
 
     class_of = _partitions(cells, columns, parents, fine)
     classes: dict[int, list[PackageClass]] = {}
@@ -261,20 +262,23 @@ def build_facts(
         package = packages.get(name)
         if package is None:
             continue  # not on any index: required anywhere, the solve is unsatisfiable
+        mine = [(c.index, [position[cell] for cell in c.cells]) for c in classes[pid]]
         for v in windows[name]:
             rank = package.rank[v]
             out.append(f"version({pid},{rank}).")
             admits = truth.admits(package.requires_python(v))
-            files = package.files[v]
-            installs = truth.installable(files)
-            for c in classes[pid]:
-                if admits[position[c.cell]]:
-                    out.append(f"avail({pid},{rank},{c.index}).")
-                    failing = [i for i in map(position.__getitem__, c.cells) if not installs[i]]
+            installs = truth.installable(package.files[v])
+            everywhere = installs is truth.everywhere
+            for k, at in mine:
+                if admits[at[0]]:
+                    out.append(f"avail({pid},{rank},{k}).")
+                    if everywhere:
+                        continue
+                    failing = [i for i in at if not installs[i]]
                     if failing:
-                        out.append(f"uninstallable({pid},{rank},{c.index},{len(failing)}).")
+                        out.append(f"uninstallable({pid},{rank},{k},{len(failing)}).")
                     if any(required[i] for i in failing):
-                        out.append(f"required_fail({pid},{rank},{c.index}).")
+                        out.append(f"required_fail({pid},{rank},{k}).")
         ranks = [package.rank[v] for v in windows[name]]
         rest = rests[name]
         lowest = universe.lowest(name)
@@ -285,7 +289,7 @@ def build_facts(
             base.outside[pid] = pseudo
             start = len(out)
             out.append(f"version({pid},{pseudo}). outside({pid},{pseudo}).")
-            runs = [truth.admits(rp) for rp in _requires_pythons(package, rest)]
+            runs = [truth.admits(rp) for rp in _outside_requires_pythons(package, rest)]
             for c in classes[pid]:
                 if any(col[position[c.cell]] for col in runs):
                     out.append(f"avail_outside({pid},{pseudo},{c.index}).")
@@ -352,7 +356,7 @@ class _Columns:
         self._names: dict[int, NormalizedName] = {}
         self._texts: dict[int, str] = {}
         self._kept: list[object] = []
-        self._everywhere = (True,) * len(cells)
+        self.everywhere = (True,) * len(cells)
 
     @classmethod
     def of(
@@ -370,7 +374,7 @@ class _Columns:
 
     def marker(self, marker: Marker | None, extra: str) -> Column:
         if marker is None:
-            return self._everywhere
+            return self.everywhere
         key = (id(marker), extra)
         hit = self._markers.get(key)
         if hit is None:
@@ -413,7 +417,7 @@ class _Columns:
 
     def admits(self, spec: SpecifierSet | None) -> Column:
         if spec is None:
-            return self._everywhere
+            return self.everywhere
         hit = self._specs.get(id(spec))
         if hit is None:
             self._kept.append(spec)
@@ -426,7 +430,7 @@ class _Columns:
         if hit is None:
             self._kept.append(files)
             if any(f.kind == "sdist" for f in files):
-                hit = self._everywhere
+                hit = self.everywhere
             else:
                 hit = tuple(c.installable(files) for c in self.cells)
             self._files[id(files)] = hit
@@ -458,15 +462,25 @@ def _partitions(
         return {pid: everything for pid in columns}
     python = _python_columns(cells, columns, parents)
     part = {pid: _renumber(columns[pid] | {python[pid]}) for pid in columns}
+    count = {pid: max(assignment) for pid, assignment in part.items()}
+    # The parents' class counts each package's classes were last computed from: a package
+    # none of whose parents split since then would get the same classes again.
+    basis: dict[int, tuple[int, ...]] = {}
+    order = {pid: sorted(parents[pid]) for pid in columns}
     changed = True
     while changed:
         changed = False
         for pid in sorted(columns):
             if not parents[pid]:
                 continue
+            now = tuple(count[p] for p in order[pid])
+            if basis.get(pid) == now:
+                continue
+            basis[pid] = now
             new = _renumber(columns[pid] | {python[pid]} | {tuple(part[p]) for p in parents[pid]})
-            if max(new) != max(part[pid]):
+            if max(new) != count[pid]:
                 changed = True
+                count[pid] = max(new)
             part[pid] = new
     return part
 
@@ -482,9 +496,16 @@ def _python_columns(
         for i, c in enumerate(cells)
         if (y := c.python_index) and (y - 1, c.platform, c.config) in position
     ]
+    known: dict[int, set[int]] = {}  # by the column's id: the Pythons where it changes
+
+    def changes(col: Column) -> set[int]:
+        hit = known.get(id(col))
+        if hit is None:
+            hit = known[id(col)] = {y for y, before, here in pairs if col[before] != col[here]}
+        return hit
+
     cuts: dict[int, set[int]] = {
-        pid: {y for col in cols for y, before, here in pairs if col[before] != col[here]}
-        for pid, cols in columns.items()
+        pid: set().union(*map(changes, cols)) for pid, cols in columns.items()
     }
     children: dict[int, set[int]] = {pid: set() for pid in columns}
     for pid, mine in parents.items():
@@ -500,10 +521,12 @@ def _python_columns(
                 changed = True
     # The project has one version: nothing about it changes with Python.
     cuts[ROOT] = set()
-    return {
-        pid: tuple(sum(1 for y in cuts[pid] if y <= c.python_index) for c in cells)
-        for pid in columns
-    }
+    built: dict[frozenset[int], Column] = {}
+    for pid in columns:
+        key = frozenset(cuts[pid])
+        if key not in built:
+            built[key] = tuple(sum(1 for y in key if y <= c.python_index) for c in cells)
+    return {pid: built[frozenset(cuts[pid])] for pid in columns}
 
 
 def _lock_facts(
@@ -591,6 +614,16 @@ def _undominated(
                 mine.append(v)
         kept[name] = sorted(mine, reverse=True)
     return kept
+
+
+def _outside_requires_pythons(package: Package, rest: list[Version]) -> list[SpecifierSet | None]:
+    """``_requires_pythons`` of the versions outside the window (``Universe.outside``'s list,
+    the same object while the window stays the same), memoised on the package: long histories
+    are outside, round after round."""
+    hit = package.outside_rps
+    if hit is None or hit[0] is not rest:
+        hit = package.outside_rps = (rest, _requires_pythons(package, rest))
+    return hit[1]
 
 
 def _requires_pythons(package: Package, versions: Iterable[Version]) -> list[SpecifierSet | None]:

@@ -66,6 +66,8 @@ class Package:
         # Universe.outside's last answer, with the eligible list and window it was computed
         # from (and the window's size: explanations add to a copy's window in place).
         self.outside_memo: tuple[list[Version], set[Version], int, list[Version]] | None = None
+        # The distinct Requires-Python of those versions (resolver/facts.py).
+        self.outside_rps: tuple[list[Version], list[SpecifierSet | None]] | None = None
 
     def file_requires_python(self, version: Version) -> SpecifierSet | None:
         try:
@@ -139,6 +141,7 @@ class Universe:
         self.cut_platforms: set[Platform] = set()
         self.missing: dict[NormalizedName, str] = {}
         self._scanned: set[tuple[NormalizedName, Version, str]] = set()
+        self._scan_state: dict[NormalizedName, tuple[int, tuple[str, ...]]] = {}
         # Memos: a window is recomputed only when what it depends on changed (the state it was
         # computed from is kept per package), and every specifier is asked about a version
         # once. Widening runs collection again and again over hundreds of packages.
@@ -202,6 +205,12 @@ class Universe:
         for name in list(self.packages):
             package = self.packages[name]
             extras = sorted(self.demands.get(name, Demand()).extras)
+            # Metadata only grows: a package with as many versions fetched and the same extras
+            # asked as at its last scan has nothing new.
+            state = (len(package.metadata), tuple(extras))
+            if self._scan_state.get(name) == state:
+                continue
+            self._scan_state[name] = state
             for version in sorted(package.metadata):
                 for extra in extras:
                     key = (name, version, extra)
