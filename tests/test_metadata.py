@@ -432,6 +432,45 @@ def test_tar_sdists_are_read_once_as_they_download(
     assert run.fetcher.stats()["sdist-static"] == run.fetcher.stats()["build"] == 1
 
 
+def test_large_sdists_download_one_at_a_time(
+    index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Gate:
+        def __init__(self) -> None:
+            self.lock, self.entered, self.inside, self.most = threading.Lock(), 0, 0, 0
+
+        def acquire(self) -> None:
+            self.lock.acquire()
+            self.entered, self.inside = self.entered + 1, self.inside + 1
+            self.most = max(self.most, self.inside)
+
+        def release(self) -> None:
+            self.inside -= 1
+            self.lock.release()
+
+    gate = Gate()
+    monkeypatch.setattr(metadata_module, "_LARGE_DOWNLOADS", gate)
+    for version in ("1.0", "2.0", "3.0"):
+        index.add("foo", version, sdist=True, wheel=False)
+    run = Run(tmp_path)
+    with index.serve(delay=0.05) as served:
+        sdists = run.files(served.url, "foo")
+        run.fetch(served.url, "foo", "1.0")
+        assert gate.entered == 0  # small: not gated
+        monkeypatch.setattr(metadata_module, "LARGE_DOWNLOAD", 1)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda f: run.fetcher.fetch(FOO, f.version, [f]), sdists[1:]))
+        tampered = dataclasses.replace(sdists[0], hashes={"sha256": "0" * 64})
+        with pytest.raises(MetadataUnavailable, match="hash mismatch"):
+            MetadataFetcher(Http(), no_cache=True, warn=print).fetch(
+                FOO, tampered.version, [tampered]
+            )
+    assert (gate.entered, gate.most, gate.inside) == (3, 1, 0)  # released after a failure too
+
+
 def test_unreadable_tar_sdist_names_the_file(tmp_path: Path) -> None:
     folder = tmp_path / "links"
     folder.mkdir()
