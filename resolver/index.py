@@ -40,6 +40,7 @@ from resolver.parsed_cache import (
     CachedPage,
     PageCache,
     PageTables,
+    collection_paused,
     page_tables,
     parsed_page,
     response_digest,
@@ -764,10 +765,14 @@ def _remote_page(
             warn(message)
 
         tables = None
-        if not missing:
-            entries = _response_entries(body, content_type, response.url)
-            tables = _page_tables(entries, warn=record, project=project, **kwargs)
-        entry = parsed_page(expiry(response_headers), digest, tables, warnings, etag, last_modified)
+        with collection_paused():
+            if not missing:
+                entries = _response_entries(body, content_type, response.url)
+                tables = _page_tables(entries, warn=record, project=project, **kwargs)
+                del entries
+            entry = parsed_page(
+                expiry(response_headers), digest, tables, warnings, etag, last_modified
+            )
     if pages is not None and storable(response_headers):
         pages.store(url, accept, entry, project)
     return None if entry.files is None else list(entry.files)

@@ -261,7 +261,7 @@ def parsed_page(
     read from the tables as a stored page's are."""
     if tables is None:
         return CachedPage(expires, digest, None, tuple(warnings), None, etag, last_modified)
-    with _collection_paused():
+    with collection_paused():
         files = _Page(*tables).files()
     encoded = marshal.dumps(tables)
     return CachedPage(expires, digest, files, tuple(warnings), encoded, etag, last_modified)
@@ -286,7 +286,7 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
     if not isinstance(digest, bytes) or not all(isinstance(w, str) for w in warnings):
         return None
     if found:
-        with _collection_paused():
+        with collection_paused():
             files: tuple[StoredFile, ...] | None = _Page(*marshal.loads(encoded)).files()
     else:
         files = None
@@ -297,7 +297,7 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
 
 
 @contextmanager
-def _collection_paused() -> Iterator[None]:
+def collection_paused() -> Iterator[None]:
     """No cyclic garbage collection while a page's records are built: they are all kept, and
     without the pause the collector walks the growing heap again and again (a page of 15,000
     files builds 3-4x faster). Safe with threads: only a caller that found the collector on
