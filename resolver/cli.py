@@ -446,7 +446,9 @@ def _lock(
     console.detail(
         f"  {report.cells} environment cells; {report.classes} package classes"
         f"{' (every package free to fork on every marker)' if report.fine else ''}; "
-        f"{report.rounds} solve round(s); windows widened: {report.widened or 'none'}"
+        f"{report.rounds} solve round(s)"
+        f"{f' ({report.reused} answered by the round before)' if report.reused else ''}; "
+        f"windows widened: {report.widened or 'none'}"
     )
     for level, cost in resolution.solution.costs().items():
         console.detail(f"  objective: {level}: {cost}")
