@@ -152,6 +152,12 @@ class IndexProvider:
         return self._get(*self._job(name, version))  # type: ignore[return-value]
 
     def prefetch(self, items: Iterable[tuple[NormalizedName, Version | None]]) -> None:
+        """Start fetching these in the background. Offline, everything comes from local files,
+        which the resolver's own thread reads faster than threads that take turns with it for
+        the interpreter (a warm fastapi-standard lock: 0.68 -> 0.52 s, webapp 0.48 -> 0.41 s,
+        medians of 7)."""
+        if self.offline:
+            return
         self._submit(items, ahead=False)
 
     def _submit(self, items: Iterable[tuple[NormalizedName, Version | None]], ahead: bool) -> None:

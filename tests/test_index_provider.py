@@ -304,6 +304,13 @@ def test_offline_fetches_only_what_is_asked(tmp_path: Path, index: Index) -> Non
             p.files(FOO)
             assert ("metadata", FOO, V1) not in p._memo
             assert ("files", BAR) not in p._memo
+            # Asked to prefetch, an offline provider starts no threads: the resolver reads the
+            # local files itself when it needs them.
+            p.prefetch([(FOO, V1), (BAR, None)])
+            assert p._executor is None
+            assert ("metadata", FOO, V1) not in p._memo
+            assert p.metadata(FOO, V1).requires_dist == (Requirement("bar"),)
+            assert versions(p, "bar") == ["1.0"]
 
 
 def test_warnings_of_work_fetched_ahead_wait_until_it_is_asked_for(
