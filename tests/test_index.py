@@ -466,3 +466,41 @@ def test_remote_pages_parse_without_cyclic_collections(
     with index.serve() as served:
         assert fetch_project_page(Http(), served.url, "foo-bar", warn=warnings.append)
     assert seen == [False] and gc.isenabled()
+
+
+def test_remote_pages_parse_one_at_a_time(
+    index: Index, warnings: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Side by side, a small page's parse waited for big ones (the GIL runs one anyway)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import resolver.index as index_module
+
+    inside, most = [0], [0]
+    lock = threading.Lock()
+    parse = index_module._page_tables
+
+    def slow(*args: object, **kwargs: object) -> object:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        try:
+            return parse(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(index_module, "_page_tables", slow)
+    for name in ("a", "b", "c", "d"):
+        index.add(name, "1.0")
+    http = Http()
+    with index.serve() as served, ThreadPoolExecutor(4) as pool:
+        pages = list(
+            pool.map(
+                lambda n: fetch_project_page(http, served.url, n, warn=warnings.append), "abcd"
+            )
+        )
+    assert all(pages) and most[0] == 1
