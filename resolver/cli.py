@@ -472,7 +472,7 @@ def main() -> None:
     process ends with ``os._exit``: the interpreter's own teardown (freeing every object of a
     solve one by one, joining idle fetch threads) took 0.1 to 1.5 s and does nothing a finished
     run needs. Every file aspen writes is complete by then (locks and cache entries are renamed
-    into place, SQLite commits each write), so no file is left half written either."""
+    into place), so no file is left half written either."""
     try:
         app()
         code: int | str | None = 0

@@ -186,7 +186,7 @@ class Cell:
     def admits(self, requires_python: SpecifierSet | None) -> bool:
         if requires_python is None:
             return True
-        return _admits(requires_python, self.python_low)
+        return spec_contains(requires_python, self.python_low)
 
     def __repr__(self) -> str:
         high = f", {self.python_high}" if self.python_high else ", ..."
@@ -281,22 +281,25 @@ def marker_mask(cells: Sequence[Cell], marker: Marker, extra: str = "") -> int:
 def admits_column(cells: Sequence[Cell], requires_python: SpecifierSet) -> tuple[bool, ...]:
     """Whether each of the cells can run a version with this Requires-Python."""
     representatives, groups, _masks = _grouping(cells, _PYTHON)
-    values = [_admits(requires_python, cell.python_low) for cell in representatives]
+    values = [spec_contains(requires_python, cell.python_low) for cell in representatives]
     return tuple([values[g] for g in groups])
 
 
 _PYTHON = ("python_full_version",)  # cells with the same value share their lowest Python
-# Requires-Python answers by specifier identity (the specifiers are kept alive in _SPECS).
-_ADMITS: dict[tuple[int, Version], bool] = {}
+# Specifier answers by specifier identity (the same requirement and Requires-Python objects are
+# asked again and again, round after round); the specifiers are kept alive in _SPECS, so that
+# an id cannot be reused by another object.
+_CONTAINS: dict[tuple[int, Version], bool] = {}
 _SPECS: dict[int, SpecifierSet] = {}
 
 
-def _admits(requires_python: SpecifierSet, python: Version) -> bool:
-    key = (id(requires_python), python)
-    hit = _ADMITS.get(key)
+def spec_contains(spec: SpecifierSet, version: Version) -> bool:
+    """Whether the version is in the specifier set (pre-releases included), memoised."""
+    key = (id(spec), version)
+    hit = _CONTAINS.get(key)
     if hit is None:
-        _SPECS[id(requires_python)] = requires_python
-        hit = _ADMITS[key] = requires_python.contains(python, prereleases=True)
+        _SPECS[id(spec)] = spec
+        hit = _CONTAINS[key] = spec.contains(version, prereleases=True)
     return hit
 
 

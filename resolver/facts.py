@@ -53,7 +53,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from resolver.environments import Cell, EnvironmentSpace, admits_column, marker_column
+from resolver.environments import (
+    Cell,
+    EnvironmentSpace,
+    admits_column,
+    marker_column,
+    spec_contains,
+)
 from resolver.project import Source
 from resolver.provider import DistFile
 from resolver.universe import Package, Universe, marker_extras
@@ -331,11 +337,9 @@ def build_facts(
             continue
         spec = req.specifier
         out += [
-            f"req_ok({did},{package.rank[v]})."
-            for v in windows[target]
-            if universe.contains(spec, v)
+            f"req_ok({did},{package.rank[v]})." for v in windows[target] if spec_contains(spec, v)
         ]
-        if qid in base.outside and any(universe.contains(spec, v) for v in rests[target]):
+        if qid in base.outside and any(spec_contains(spec, v) for v in rests[target]):
             base.about_outside.add(len(out))
             out.append(f"req_ok({did},{base.outside[qid]}).")
     return base
@@ -606,7 +610,7 @@ def _undominated(
                 truth.admits(package.requires_python(v)),
                 truth.installable(package.files[v]),
                 frozenset(
-                    d for d in on.get(name, ()) if universe.contains(requirements[d].specifier, v)
+                    d for d in on.get(name, ()) if spec_contains(requirements[d].specifier, v)
                 ),
             )
             if key not in seen or v in locked:

@@ -14,7 +14,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, EnvironmentSpace
+from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, EnvironmentSpace, spec_contains
 from resolver.errors import InputError, NoLockError
 from resolver.facts import FactBase, build_facts
 from resolver.options import LockOptions
@@ -193,7 +193,7 @@ def _fits(
 ) -> bool:
     """Whether the version can run in the cell and meets every requirement."""
     return cell.admits(package.requires_python(version)) and all(
-        universe.contains(r.specifier, version) for r in reqs
+        spec_contains(r.specifier, version) for r in reqs
     )
 
 

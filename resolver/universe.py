@@ -25,6 +25,7 @@ from resolver.environments import (
     marker_comparisons,
     marker_cuts,
     marker_platforms,
+    spec_contains,
     specifier_cuts,
 )
 from resolver.errors import InputError
@@ -143,13 +144,11 @@ class Universe:
         self._scanned: set[tuple[NormalizedName, Version, str]] = set()
         self._scan_state: dict[NormalizedName, tuple[int, tuple[str, ...]]] = {}
         # Memos: a window is recomputed only when what it depends on changed (the state it was
-        # computed from is kept per package), and every specifier is asked about a version
-        # once. Widening runs collection again and again over hundreds of packages.
+        # computed from is kept per package; specifiers are asked through spec_contains).
+        # Widening runs collection again and again over hundreds of packages.
         self._window_state: dict[NormalizedName, tuple] = {}
         self._eligible: dict[NormalizedName, tuple[tuple, list[Version]]] = {}
-        self._contains: dict[tuple[int, Version], bool] = {}
         self._specs: dict[str, SpecifierSet] = {}
-        self._kept: dict[int, SpecifierSet] = {}  # keeps memoised specifiers' ids unique
         self._installable: dict[tuple[NormalizedName, Version, Version], bool] = {}
         self._final: tuple[tuple, EnvironmentSpace] | None = None
         # What resolver/facts.py keeps from one solve round to the next.
@@ -312,15 +311,6 @@ class Universe:
         self._eligible[package.name] = (key, found)
         return found
 
-    def contains(self, spec: SpecifierSet, version: Version) -> bool:
-        """Whether the version is in the specifier set (pre-releases included), memoised."""
-        key = (id(spec), version)
-        hit = self._contains.get(key)
-        if hit is None:
-            self._kept[id(spec)] = spec
-            hit = self._contains[key] = spec.contains(version, prereleases=True)
-        return hit
-
     def specifier(self, text: str) -> SpecifierSet:
         """The specifier set of this text, one object per text."""
         spec = self._specs.get(text)
@@ -356,11 +346,11 @@ class Universe:
             for v in order:
                 if not taken:
                     break
-                if not self.contains(spec, v):
+                if not spec_contains(spec, v):
                     continue
                 rp = package.requires_python(v)
                 for python in list(taken):
-                    if rp is None or self.contains(rp, python):
+                    if rp is None or spec_contains(rp, python):
                         window.add(v)
                         # A version that installs on no platform at this Python (wheels only,
                         # none fitting) does not use up a place in the window.
