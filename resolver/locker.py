@@ -178,19 +178,17 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
             past_in_window = [
                 v
                 for v in package.window
-                if past(v) and v in package.metadata and _fits(universe, package, v, cell, reqs)
+                if past(v) and v in package.metadata and _fits(package, v, cell, reqs)
             ]
             if not past_in_window and any(
-                past(v) and _fits(universe, package, v, cell, reqs) for v in outside
+                past(v) and _fits(package, v, cell, reqs) for v in outside
             ):
                 grow.add(package.name)
                 break
     return grow
 
 
-def _fits(
-    universe: Universe, package: Package, version: Version, cell: Cell, reqs: list[Requirement]
-) -> bool:
+def _fits(package: Package, version: Version, cell: Cell, reqs: list[Requirement]) -> bool:
     """Whether the version can run in the cell and meets every requirement."""
     return cell.admits(package.requires_python(version)) and all(
         spec_contains(r.specifier, version) for r in reqs
