@@ -356,6 +356,7 @@ class _Page:
         "starts",
         "blobs",
         "cold",
+        "rows",
         "lock",
     )
 
@@ -393,7 +394,8 @@ class _Page:
             self.group_of += [g] * (bounds[g + 1] - bounds[g])
         if len(self.group_of) != count:
             raise ValueError("inconsistent page groups")
-        self.cold: list[list[tuple[Any, ...]] | None] = [None] * len(self.blobs)
+        self.cold: list[tuple[tuple[Any, ...], ...] | None] = [None] * len(self.blobs)
+        self.rows: dict[int, tuple[Any, ...]] = {}
         self.lock = threading.Lock()
 
     def files(self) -> tuple[StoredFile, ...]:
@@ -408,29 +410,37 @@ class _Page:
             out.append(file)
         return tuple(out)
 
-    def row(self, i: int) -> tuple[Any, ...]:
-        """(filename, url, hashes, size, upload_time, core_metadata, index) of file ``i``."""
+    def raw(self, i: int) -> tuple[Any, ...]:
+        """File ``i``'s cold row as stored: (filename, url, hash items, size, upload time as
+        ISO text, core metadata hash items or None, index). Its version's rows are inflated
+        together, once."""
         g = self.group_of[i]
         rows = self.cold[g]
         if rows is None:
             with self.lock:
                 rows = self.cold[g]
                 if rows is None:
-                    rows = self.cold[g] = [
-                        (
-                            filename,
-                            url,
-                            dict(hashes),
-                            size,
-                            _datetime(uploaded),
-                            None if metadata is None else dict(metadata),
-                            index,
-                        )
-                        for filename, url, hashes, size, uploaded, metadata, index in (
-                            marshal.loads(zlib.decompress(self.blobs[g]))
-                        )
-                    ]
+                    rows = self.cold[g] = marshal.loads(zlib.decompress(self.blobs[g]))
         return rows[i - self.starts[g]]
+
+    def row(self, i: int) -> tuple[Any, ...]:
+        """(filename, url, hashes, size, upload_time, core_metadata, index) of file ``i``,
+        decoded on first use (a file whose name only is read is not decoded)."""
+        row = self.rows.get(i)
+        if row is None:
+            filename, url, hashes, size, uploaded, metadata, index = self.raw(i)
+            row = (
+                filename,
+                url,
+                dict(hashes),
+                size,
+                _datetime(uploaded),
+                None if metadata is None else dict(metadata),
+                index,
+            )
+            with self.lock:
+                row = self.rows.setdefault(i, row)
+        return row
 
 
 def _datetime(text: str | None) -> datetime | None:
@@ -445,6 +455,11 @@ def _datetime(text: str | None) -> datetime | None:
 
 def _cold(position: int) -> property:
     return property(lambda self: self._page.row(self._index)[position])
+
+
+def _stored(position: int) -> property:
+    """A cold field that is stored as it is read (a string, a number or None)."""
+    return property(lambda self: self._page.raw(self._index)[position])
 
 
 class StoredFile(DistFile):
@@ -468,13 +483,13 @@ class StoredFile(DistFile):
     )
     tags = property(lambda self: self._page.tags[self._index])  # type: ignore[assignment]
     yanked = property(lambda self: self._page.yanked.get(self._index))  # type: ignore[assignment]
-    filename = _cold(0)  # type: ignore[assignment]
-    url = _cold(1)  # type: ignore[assignment]
+    filename = _stored(0)  # type: ignore[assignment]
+    url = _stored(1)  # type: ignore[assignment]
     hashes = _cold(2)  # type: ignore[assignment]
-    size = _cold(3)  # type: ignore[assignment]
+    size = _stored(3)  # type: ignore[assignment]
     upload_time = _cold(4)  # type: ignore[assignment]
     core_metadata = _cold(5)  # type: ignore[assignment]
-    index = _cold(6)  # type: ignore[assignment]
+    index = _stored(6)  # type: ignore[assignment]
 
     def _fields(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f.name) for f in fields(DistFile))

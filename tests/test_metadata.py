@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from indexbuilder import Index, build_sdist, build_wheel, core_metadata
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -193,6 +193,76 @@ def test_cache_ignores_corrupt_entries(tmp_path: Path) -> None:
     assert cache.load(FOO, a_file()) is None
     cache.store(FOO, a_file(), META, "pep658")
     assert cache.load(FOO, a_file()) == META
+
+
+def test_version_entry_names_its_file_and_hash(tmp_path: Path) -> None:
+    cache = MetadataCache(tmp_path)
+    wheel, sdist = (
+        a_file(),
+        a_file(filename="foo-1.0.tar.gz", kind="sdist", hashes={"sha256": "cc"}),
+    )
+    assert cache.load_version(FOO, Version("1.0"), [wheel, sdist]) is None
+    cache.store_version(FOO, [wheel, sdist], sdist, META, "pep658")
+    assert cache.load_version(FOO, Version("1.0"), [wheel, sdist]) == META
+    assert cache.load_version(FOO, Version("1.0"), [sdist]) == META
+    assert cache.load_version(FOO, Version("1.0"), [wheel]) is None  # its file is gone
+    changed = a_file(filename="foo-1.0.tar.gz", kind="sdist", hashes={"sha256": "dd"})
+    assert cache.load_version(FOO, Version("1.0"), [wheel, changed]) is None
+    elsewhere = [a_file(index="https://other/simple/"), sdist]
+    assert cache.load_version(FOO, Version("1.0"), elsewhere) is None
+    (entry,) = (tmp_path / "foo").glob("*.version.json")
+    entry.write_text('{"format": 1, "file": "foo-1.0.tar.gz", "index": "https://x.org/simple/",')
+    assert cache.load_version(FOO, Version("1.0"), [wheel, sdist]) is None  # damaged: a miss
+
+
+def test_a_warm_fetch_reads_the_version_entry_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetcher = MetadataFetcher(Http(offline=True), cache_dir=tmp_path, warn=pytest.fail)
+    files = [a_file(filename="foo-1.0.tar.gz", kind="sdist", hashes={"sha256": "cc"}), a_file()]
+    MetadataCache(tmp_path / "metadata").store(FOO, files[1], META, "range")  # an older cache
+    assert fetcher.fetch(FOO, Version("1.0"), files) == META  # found by trying each file
+    assert list((tmp_path / "metadata" / "foo").glob("*.version.json"))  # and recorded
+
+    def unordered(file: DistFile) -> object:
+        raise AssertionError("files ordered")
+
+    monkeypatch.setattr(metadata_module, "_file_order", unordered)
+    monkeypatch.setattr(MetadataCache, "load", lambda *args: pytest.fail("a file entry read"))
+    assert fetcher.fetch(FOO, Version("1.0"), files) == META
+    assert fetcher.stats()["cache"] == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'bar>=2; extra == "x"',
+        "bar >=2 ; python_version < '3.10' and (extra == 'Fast_Mode' or os_name == \"nt\")",
+        'Bar[Socks, b] (>=1.0,<2) ;platform_machine=="x86_64"',
+        'bar; python_version < "3.10"',
+        'bar @ https://x.org/bar-1.0.tar.gz ; python_version < "3.10"',
+        "bar>=1.0a1",
+        "bar; ",
+        "bar; not a marker",
+        "bar>=1; python_version < '3'; os_name == 'nt'",
+        "; python_version < '3'",
+    ],
+)
+def test_requirements_parse_by_parts_as_whole(text: str) -> None:
+    try:
+        whole = Requirement(text)
+    except InvalidRequirement as exc:
+        with pytest.raises(InvalidRequirement) as error:
+            metadata_module._parse_requirement(text)
+        assert str(error.value) == str(exc)
+        return
+    for _ in range(2):  # parsed, then from the parts already parsed
+        parts = metadata_module._parse_requirement(text)
+        assert parts == whole and str(parts) == str(whole) and repr(parts) == repr(whole)
+        assert (parts.name, parts.url, parts.extras) == (whole.name, whole.url, whole.extras)
+        assert str(parts.specifier) == str(whole.specifier) and str(parts.marker) == str(
+            whole.marker
+        )
 
 
 # -- fetch paths ---------------------------------------------------------------------------
@@ -629,7 +699,8 @@ def test_failed_fetch_leaves_no_cache_entry(foo: Index, tmp_path: Path) -> None:
         served.fail_paths.clear()
         check_foo(run.fetcher.fetch(FOO, Version("1.0"), files))
     assert run.fetcher.stats()["range"] == 1
-    assert len(os.listdir(tmp_path / "cache" / "metadata" / "foo")) == 1
+    # the file's entry and the version's
+    assert len(os.listdir(tmp_path / "cache" / "metadata" / "foo")) == 2
 
 
 def make_sdist(path: Path, files: dict[str, str]) -> Path:

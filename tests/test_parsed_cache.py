@@ -18,6 +18,7 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+import resolver.parsed_cache as parsed_cache
 from resolver.http import OfflineError
 from resolver.index_provider import IndexProvider
 from resolver.parsed_cache import CachedPage, PageCache, StoredFile
@@ -103,6 +104,26 @@ def test_round_trip_gives_the_same_files(tmp_path: Path) -> None:
         assert type(copied) is DistFile
     assert dataclasses.replace(stored, yanked="x").yanked == "x"
     assert pickle.loads(pickle.dumps(stored)) == files[1]
+
+
+def test_names_urls_and_sizes_are_read_without_decoding_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = PageCache(tmp_path)
+    files = sample_files()
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+
+    def undecodable(text: str | None) -> None:
+        raise AssertionError("an upload time decoded")
+
+    monkeypatch.setattr(parsed_cache, "_datetime", undecodable)
+    assert [(f.filename, f.url, f.size, f.index) for f in loaded.files] == [
+        (f.filename, f.url, f.size, f.index) for f in files
+    ]
+    monkeypatch.undo()
+    assert [fields_of(f) for f in loaded.files] == [fields_of(f) for f in files]
 
 
 def test_missing_project_and_expiry_round_trip(tmp_path: Path) -> None:
