@@ -152,7 +152,11 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
     """Packages where a less preferred version outside the window might serve the objective
     better: the chosen version is the last window version (the oldest, or the newest with
     --resolution lowest) that meets the requirements active on it, and some unfetched version
-    past it meets them too."""
+    past it meets them too, one whose metadata needs no build. A version that needs a build
+    (Package.needs_build: the whole sdist downloaded, usually built) joins a window only when the
+    windows leave no lock without it (the solver takes the outside version), not on the
+    chance that it serves the objective better: on examples/large's cold lock, pyspark's
+    older versions are 456 MB sdists each, built one after another."""
     active: dict[tuple[int, int], list[Requirement]] = {}
     for did, k in solution.active:
         req = facts.requirements[did]
@@ -181,7 +185,8 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
                 if past(v) and v in package.metadata and _fits(package, v, cell, reqs)
             ]
             if not past_in_window and any(
-                past(v) and _fits(package, v, cell, reqs) for v in outside
+                past(v) and _fits(package, v, cell, reqs) and not package.needs_build(v)
+                for v in outside
             ):
                 grow.add(package.name)
                 break

@@ -35,6 +35,11 @@ from resolver.project import Project
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound, Provider
 
 INITIAL_WINDOW = 2
+# The places a version takes in a window when its metadata needs a build: no wheel and no
+# PEP 658 metadata file, so the provider downloads the whole sdist and usually builds it
+# (pyspark: 456 MB, about 10 s each on a cold cache). Such a package's window starts one
+# version deep per specifier and Python interval instead of two, and deepens when widened.
+BUILD_PLACES = 2
 
 
 def marker_extras(marker: Marker | None) -> set[str]:
@@ -63,12 +68,25 @@ class Package:
         self.yanked_versions = {
             v for v, files in self.files.items() if all(f.is_yanked for f in files)
         }
+        self._built: dict[Version, bool] = {}
         self._file_rp: dict[Version, SpecifierSet | None] = {}
         # Universe.outside's last answer, with the eligible list and window it was computed
         # from (and the window's size: explanations add to a copy's window in place).
         self.outside_memo: tuple[list[Version], set[Version], int, list[Version]] | None = None
         # The distinct Requires-Python of those versions (resolver/facts.py).
         self.outside_rps: tuple[list[Version], list[SpecifierSet | None]] | None = None
+
+    def needs_build(self, version: Version) -> bool:
+        """Whether the version's metadata needs a build (or at least the whole sdist): it has no
+        wheel to read METADATA from and no PEP 658 metadata file announced. (File kinds are
+        read first: a file's other fields may be decoded only on use.)"""
+        hit = self._built.get(version)
+        if hit is None:
+            files = self.files[version]
+            hit = self._built[version] = not any(f.kind == "wheel" for f in files) and all(
+                f.core_metadata is None for f in files
+            )
+        return hit
 
     def file_requires_python(self, version: Version) -> SpecifierSet | None:
         try:
@@ -353,9 +371,10 @@ class Universe:
                     if rp is None or spec_contains(rp, python):
                         window.add(v)
                         # A version that installs on no platform at this Python (wheels only,
-                        # none fitting) does not use up a place in the window.
+                        # none fitting) does not use up a place in the window; one whose
+                        # metadata needs a build uses up two.
                         if self._installable_at(package, v, python):
-                            taken[python] += 1
+                            taken[python] += BUILD_PLACES if package.needs_build(v) else 1
                         if taken[python] >= package.depth:
                             del taken[python]
         package.window = window
