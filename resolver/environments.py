@@ -462,6 +462,11 @@ def _parse_versions(text: str) -> set[Version]:
     return out
 
 
+# One configuration's cells, the platforms they are on, each platform's cells, and their Python
+# intervals (see EnvironmentSpace._layout).
+_Layout = tuple[list[Cell], list[Platform], list[tuple[Platform, list[Cell]]], list[int]]
+
+
 @dataclass(frozen=True)
 class EnvironmentSpace:
     """All cells of a lock: the Python intervals allowed by requires-python, on every platform,
@@ -605,21 +610,33 @@ class EnvironmentSpace:
             if c.config == config and (c.python_index, c.platform) in places
         }
 
+    def _layout(self, config: Config) -> _Layout:
+        """The cells of one configuration, the platforms they are on, each platform's cells,
+        and their Python intervals: the same for every entry of a lock."""
+        hit = self._layouts.get(config)
+        if hit is None:
+            mine = [c for c in self.cells if c.config == config]
+            platforms = [p for p in self.platforms if any(c.platform == p for c in mine)]
+            cells_of = [(p, [c for c in mine if c.platform == p]) for p in platforms]
+            python_indices = sorted({c.python_index for c in mine})
+            hit = self._layouts[config] = (mine, platforms, cells_of, python_indices)
+        return hit
+
+    @cached_property
+    def _layouts(self) -> dict[Config, _Layout]:
+        return {}
+
     def _render_plain(self, chosen: set[int], config: Config) -> str | None:
         """A marker over Python and platform for the chosen cells of one configuration; None or
         "" when they are all of its cells."""
-        mine = [c for c in self.cells if c.config == config]
+        mine, platforms, cells_of, python_indices = self._layout(config)
         if all(c.index in chosen for c in mine):
             return None
-        platforms = [p for p in self.platforms if any(c.platform == p for c in mine)]
         by_pythons: dict[frozenset[int], list[Platform]] = {}
-        for platform in platforms:
-            pys = frozenset(
-                c.python_index for c in mine if c.platform == platform and c.index in chosen
-            )
+        for platform, cells in cells_of:
+            pys = frozenset(c.python_index for c in cells if c.index in chosen)
             if pys:
                 by_pythons.setdefault(pys, []).append(platform)
-        python_indices = sorted({c.python_index for c in mine})
         parts: list[str] = []
         for pys, plats in sorted(by_pythons.items(), key=lambda kv: sorted(kv[0])):
             terms = [

@@ -182,10 +182,10 @@ def _package_text(package: dict[str, Any], out: list[str]) -> None:
 
 def _inline(table: dict[str, Any], separator: str = ", ") -> str:
     # tomlkit separates the items of an inline table nested in another one by a bare comma
-    items = (
+    items = [
         f"{_key(k)} = {_inline(v, ',') if isinstance(v, dict) else _scalar(v)}"
         for k, v in table.items()
-    )
+    ]
     return "{" + separator.join(items) + "}"
 
 
@@ -220,11 +220,20 @@ def _scalar(value: str | int | datetime) -> str:
 
 
 def _key(key: str) -> str:
-    if _BARE_KEY.fullmatch(key):
-        return key
-    import tomlkit
+    text = _KEYS.get(key)
+    if text is None:
+        if _BARE_KEY.fullmatch(key):
+            text = key
+        else:
+            import tomlkit
 
-    return tomlkit.key(key).as_string()
+            text = tomlkit.key(key).as_string()
+        _KEYS[key] = text
+    return text
+
+
+# Keys as written: the same few (name, url, hashes, sha256, ...) come back on every line.
+_KEYS: dict[str, str] = {}
 
 
 def _same_data(old: str, data: dict[str, Any]) -> bool:
