@@ -100,3 +100,20 @@ def test_one_round_refutes_every_conflict_its_solver_finds(tmp_path, monkeypatch
     assert locked.report.rounds == 3
     monkeypatch.setattr("resolver.locker.MAX_CORES", 1)  # one conflict per round
     assert lock(tmp_path / "one", packages, ["a", "b"]).report.rounds == 4
+
+
+def test_the_objective_below_level_100_is_grounded_only_for_the_optimum(tmp_path):
+    # A round whose windows leave no lock grounds and searches without the objective's lower
+    # levels; the optimum grounds them and reports every level.
+    packages = {"a": {"1.0": ["b>=2"], "0.9": []}, "b": {"1.0": []}}
+    universe = universe_for(tmp_path, packages, ["a"])
+    solver = Solver(build_facts(universe))
+    assert not any(solver.ctl.symbolic_atoms.by_signature("present", 3))
+    assert solver.fits_windows()
+    assert solver.fewest_outside().cost == [0]
+    solution = solver.optimum()
+    assert any(solver.ctl.symbolic_atoms.by_signature("present", 3))
+    assert solution.priorities == [100, 70, 60, 50, 30, 22, 20, 10, 5]
+    # a 0.9, one rank below the newest in each of the 7 Python intervals (3.9 to 3.15)
+    assert solution.cost == [0, 0, 0, 0, 0, 7, 0, 0, 1]
+    assert solver.optimum().cost == solution.cost  # grounded once

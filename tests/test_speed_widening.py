@@ -9,6 +9,7 @@ from packaging.specifiers import SpecifierSet
 
 from resolver.environments import EnvironmentSpace
 from resolver.facts import build_facts
+from resolver.locker import lock_project
 from resolver.memory_provider import MemoryProvider
 from resolver.project import load_project
 from resolver.solve import Solver
@@ -101,3 +102,22 @@ def test_facts_are_the_same_when_built_again(tmp_path):
     assert build_facts(universe).text() == first
     again = universe_for(tmp_path, EITHER, ["a; sys_platform != 'win32'"])
     assert build_facts(again).text() == first
+
+
+def test_a_conflicts_part_widens_every_package_a_fewest_selection_takes_outside(tmp_path):
+    # a 3.x needs c, and c's newest versions need a package no index has; a 2.x needs nothing
+    # (less fresh) and c 4.x neither. The windows leave no lock in the first round nor after
+    # one widening, so the conflict's part {a, c} is widened on its own: either a (to 2.x) or
+    # c (to 4.x) gives it a lock, and both grow, whichever the search meets first. The optimum
+    # then keeps a at its newest, with c 4.x.
+    packages = {
+        "a": {**{f"2.{m}": [] for m in range(10)}, **{f"3.{m}": ["c"] for m in range(6)}},
+        "c": {**{f"4.{m}": [] for m in range(10)}, **{f"5.{m}": ["ghost"] for m in range(6)}},
+    }
+    table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9", "dependencies": ["a"]}
+    (tmp_path / "pyproject.toml").write_text(tomlkit.dumps({"project": table}))
+    provider = MemoryProvider(packages)
+    resolution = lock_project(load_project(tmp_path), provider, warn=lambda m: None)
+    assert {(e.name, str(e.version)) for e in resolution.entries} == {("a", "3.5"), ("c", "4.9")}
+    fetched = {(n, str(v)) for n, v in provider.metadata_calls}
+    assert ("a", "2.9") in fetched and ("c", "4.9") in fetched
