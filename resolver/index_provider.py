@@ -8,12 +8,11 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from resolver.build import BuildSettings
 from resolver.http import Http, default_cache_dir
 from resolver.index import (
     by_project,
@@ -27,6 +26,9 @@ from resolver.index import (
 from resolver.metadata import MetadataFetcher
 from resolver.parsed_cache import PageCache
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound
+
+if TYPE_CHECKING:
+    from resolver.build import BuildSettings
 
 __all__ = ["IndexProvider"]
 
@@ -106,9 +108,7 @@ class IndexProvider:
             cache_dir=self.cache_dir,
             no_cache=no_cache,
             no_build=no_build,
-            build_settings=BuildSettings(
-                index_urls=self.index_urls, find_links=self.find_links, offline=offline
-            ),
+            build_settings=self._build_settings,
             warn=self._emit,
         )
         self._memo = _Memo()
@@ -120,6 +120,15 @@ class IndexProvider:
         self._local = threading.local()
         self._held: dict[Hashable, list[str]] = {}
         self._held_lock = threading.Lock()
+
+    def _build_settings(self) -> BuildSettings:
+        """How sdists are built here (made when the first build needs it: builds are rare, and
+        resolver.build is not loaded before then)."""
+        from resolver.build import BuildSettings
+
+        return BuildSettings(
+            index_urls=self.index_urls, find_links=self.find_links, offline=self.offline
+        )
 
     def __repr__(self) -> str:
         return (

@@ -26,7 +26,6 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from resolver.build import BuildError, BuildSettings, build_metadata, source_tree
 from resolver.errors import SourceError
 from resolver.http import Http, OfflineError
 from resolver.index import is_local, local_path
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
     import zipfile
 
     from packaging.metadata import RawMetadata
+
+    from resolver.build import BuildSettings
 
 __all__ = [
     "METADATA_PATHS",
@@ -654,7 +655,7 @@ class MetadataFetcher:
         cache_dir: Path | None = None,
         no_cache: bool = False,
         no_build: bool = False,
-        build_settings: BuildSettings | None = None,
+        build_settings: BuildSettings | Callable[[], BuildSettings] | None = None,
         probe_metadata_files: bool = True,
         warn: Warn,
     ) -> None:
@@ -663,7 +664,8 @@ class MetadataFetcher:
             None if no_cache or cache_dir is None else cache_dir / "metadata"
         )
         self._no_build = no_build
-        self._build_settings = build_settings or BuildSettings()
+        # Builds are rare: resolver.build is loaded by the first one (or by the caller).
+        self._build_settings = build_settings
         self._warn = warn
         self._stats: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -813,6 +815,8 @@ class MetadataFetcher:
 
         from packaging.metadata import parse_email
 
+        from resolver.build import BuildError, BuildSettings, build_metadata, source_tree
+
         failed = self._cache.load_failure(name, file)
         if failed is not None:
             raise BuildError(f"{failed} (as in an earlier run; --no-cache tries again)")
@@ -842,8 +846,13 @@ class MetadataFetcher:
                     f"{file.filename}: its metadata is dynamic and needs a build, "
                     "which --no-build forbids"
                 )
+            settings = self._build_settings
+            if settings is None:
+                settings = BuildSettings()
+            elif not isinstance(settings, BuildSettings):
+                settings = settings()
             try:
-                data = build_metadata(path, self._build_settings, source=source)
+                data = build_metadata(path, settings, source=source)
             except BuildError as exc:
                 if exc.lasting:
                     self._cache.store_failure(name, file, str(exc))

@@ -20,6 +20,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+import resolver.build as build_module
 import resolver.metadata as metadata_module
 import resolver.parsed_cache as parsed_cache
 from resolver.build import BuildError, BuildSettings, build_metadata
@@ -621,7 +622,7 @@ def test_failed_builds_are_remembered(
         builds.append(sdist.name)
         return build_metadata(sdist, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(metadata_module, "build_metadata", counted)
+    monkeypatch.setattr(build_module, "build_metadata", counted)
     messages = []
     for _ in range(2):
         with pytest.raises(MetadataUnavailable, match="deliberately broken") as error:
@@ -635,13 +636,13 @@ def test_failed_builds_are_remembered(
         run.fetch(index.simple_url, "foo", "1.0")
     assert builds == ["foo-1.0.tar.gz"] * 2  # --no-cache builds again
     # A failure of the machine, not of the sdist, is not remembered.
-    monkeypatch.setattr(metadata_module, "build_metadata", lambda *a, **k: _raise(BuildError("no")))
+    monkeypatch.setattr(build_module, "build_metadata", lambda *a, **k: _raise(BuildError("no")))
     for _ in range(2):
         with pytest.raises(MetadataUnavailable, match="no"):
             Run(tmp_path).fetch(index.simple_url, "bar", "1.0")
     assert not list((tmp_path / "cache" / "metadata").glob("bar/*"))
     # Remembered failures expire.
-    monkeypatch.setattr(metadata_module, "build_metadata", counted)
+    monkeypatch.setattr(build_module, "build_metadata", counted)
     monkeypatch.setattr(MetadataCache, "FAILED_FOR", -1)
     with pytest.raises(MetadataUnavailable, match="deliberately broken"):
         Run(tmp_path).fetch(index.simple_url, "foo", "1.0")
