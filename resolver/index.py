@@ -12,7 +12,6 @@ cold run builds no ``DistFile`` per file and encodes nothing again to store the 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 import threading
@@ -114,6 +113,8 @@ def _absolute(base: str, href: str) -> str:
 
 def _hash_from_fragment(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Split ``url#sha256=...`` into the bare URL and its hash."""
+    import hashlib  # here: warm runs parse no page, and need not load it
+
     bare, _, fragment = url.partition("#")
     algorithm, sep, digest = fragment.partition("=")
     if sep and algorithm in hashlib.algorithms_guaranteed and digest:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -338,6 +337,8 @@ def _local_hashes(url: str) -> dict[str, str]:
     path = _local_path(url)
     if path is None or not path.exists():
         raise AspenError(f"{url}: the index gives no hash for this file and it cannot be read")
+    import hashlib
+
     return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 

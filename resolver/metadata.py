@@ -8,7 +8,6 @@ PEP 643 makes it static; else a PEP 517 metadata build unless ``--no-build``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -29,7 +28,7 @@ from packaging.version import InvalidVersion, Version
 from resolver.errors import SourceError
 from resolver.http import Http, OfflineError
 from resolver.index import is_local, local_path
-from resolver.parsed_cache import write_atomically
+from resolver.parsed_cache import sha256, write_atomically
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, ProviderError
 
 if TYPE_CHECKING:
@@ -378,12 +377,12 @@ class MetadataCache:
         if self.directory is None:
             return None
         key = "\n".join([file.index or "", name, str(file.version), file.filename, _digest(file)])
-        return self.directory / name / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.json"
+        return self.directory / name / f"{sha256(key.encode()).hexdigest()[:40]}.json"
 
     def _version_path(self, name: NormalizedName, version: Version, index: str | None) -> Path:
         assert self.directory is not None
         key = "\n".join(["version", index or "", name, str(version)])
-        digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+        digest = sha256(key.encode()).hexdigest()[:40]
         return self.directory / name / f"{digest}.version.json"
 
     def load(self, name: NormalizedName, file: DistFile) -> CoreMetadata | None:
@@ -519,6 +518,8 @@ class _HashCheck:
     """The first of ``hashes`` that hashlib knows, computed over data given in pieces."""
 
     def __init__(self, hashes: Mapping[str, str], what: str) -> None:
+        import hashlib
+
         self.what = what
         self.expected: tuple[str, str] | None = None
         self.hash: Any = None

@@ -23,7 +23,6 @@ see whole entries; every entry carries a CRC of its contents, and an entry that 
 from __future__ import annotations
 
 import gc
-import hashlib
 import marshal
 import os
 import threading
@@ -43,6 +42,16 @@ from packaging.version import Version
 
 from resolver.provider import DistFile
 
+# hashlib's sha256 (the same digests) without hashlib, which loads OpenSSL's bindings and blake2
+# (about 3 ms of every run's start-up); cache keys need nothing else on a warm run.
+try:
+    from _sha256 import sha256
+except ImportError:  # CPython 3.12+, or another Python
+    try:
+        from _sha2 import sha256  # type: ignore[no-redef]
+    except ImportError:
+        from hashlib import sha256  # type: ignore[no-redef]
+
 __all__ = [
     "CachedPage",
     "PageCache",
@@ -51,6 +60,7 @@ __all__ = [
     "page_tables",
     "parsed_page",
     "response_digest",
+    "sha256",
     "write_atomically",
 ]
 
@@ -63,6 +73,8 @@ _KINDS = {"w": "wheel", "s": "sdist"}
 
 def response_digest(status: int, content_type: str, url: str, body: bytes) -> bytes:
     """What a parse depends on, hashed: two responses with the same digest parse alike."""
+    import hashlib
+
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{status}\n{content_type}\n{url}\n".encode())
     digest.update(body)
@@ -99,7 +111,7 @@ class PageCache:
         return f"PageCache({self.directory!r})"
 
     def _path(self, url: str, accept: str, project: str | None) -> Path:
-        key = hashlib.sha256(f"{url}\n{accept}".encode()).hexdigest()[:32]
+        key = sha256(f"{url}\n{accept}".encode()).hexdigest()[:32]
         return self.directory / (project or "_pages") / key
 
     def load(self, url: str, accept: str, project: str | None = None) -> CachedPage | None:

@@ -349,3 +349,11 @@ def test_offline_works_from_parsed_pages_alone(
         assert p.metadata(FOO, Version("1.0")).requires_python == SpecifierSet(">=3.8")
         with pytest.raises(OfflineError):
             p.files(BAR)
+
+
+def test_cache_keys_use_the_standard_sha256() -> None:
+    import hashlib
+
+    from resolver.parsed_cache import sha256
+
+    assert sha256(b"aspen").hexdigest() == hashlib.sha256(b"aspen").hexdigest()
