@@ -6,7 +6,6 @@ import sys
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,6 +27,8 @@ from resolver.parsed_cache import PageCache
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from resolver.build import BuildSettings
 
 __all__ = ["IndexProvider"]
@@ -48,24 +49,46 @@ class _Memo:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._futures: dict[Hashable, Future[Any]] = {}
+        self._slots: dict[Hashable, _Slot] = {}
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
-            future = self._futures.get(key)
-            owner = future is None
-            if future is None:
-                future = self._futures[key] = Future()
+            slot = self._slots.get(key)
+            owner = slot is None
+            if slot is None:
+                slot = self._slots[key] = _Slot()
         if owner:
             try:
-                future.set_result(compute())
+                slot.value = compute()
             except BaseException as exc:
-                future.set_exception(exc)
-        return future.result()
+                slot.error = exc
+            finally:
+                slot.done = True
+                slot.running.release()
+        elif not slot.done:
+            slot.running.acquire()  # held by the owner until it has finished
+            slot.running.release()
+        if slot.error is not None:
+            raise slot.error
+        return slot.value  # type: ignore[no-any-return]
 
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
-            return key in self._futures
+            return key in self._slots
+
+
+class _Slot:
+    """One memoised computation: its result or exception once ``done``. (Not a
+    concurrent.futures.Future: a warm run makes hundreds, and needs no thread pool at all.)"""
+
+    __slots__ = ("running", "done", "value", "error")
+
+    def __init__(self) -> None:
+        self.running = threading.Lock()
+        self.running.acquire()
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
 
 
 class IndexProvider:
@@ -250,6 +273,8 @@ class IndexProvider:
             if self._closed:
                 return None
             if self._executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._executor = ThreadPoolExecutor(
                     max_workers=self._max_workers, thread_name_prefix="aspen-fetch"
                 )

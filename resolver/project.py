@@ -10,7 +10,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from packaging.dependency_groups import resolve_dependency_groups
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -256,6 +255,8 @@ def parse_requirement(text: Any, where: str) -> Requirement:
 
 
 def _groups(table: Any, path: Path) -> dict[NormalizedName, tuple[Requirement, ...]]:
+    from packaging.dependency_groups import resolve_dependency_groups  # only with groups
+
     table = _expect(table, dict, path, "dependency-groups")
     groups: dict[NormalizedName, tuple[Requirement, ...]] = {}
     for name in table:

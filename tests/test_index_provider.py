@@ -330,3 +330,38 @@ def test_warnings_of_work_fetched_ahead_wait_until_it_is_asked_for(
         assert len(warnings) == 2 and "foo 1.0" in warnings[1] and "'>=3.6.*'" in warnings[1]
         p.metadata(FOO, V1)
         assert len(warnings) == 2  # told once
+
+
+def test_memo_computes_once_for_all_threads_and_shares_the_error() -> None:
+    import threading
+    import time
+
+    from resolver.index_provider import _Memo
+
+    memo = _Memo()
+    calls: list[str] = []
+
+    def slow(key: str) -> str:
+        calls.append(key)
+        time.sleep(0.05)
+        if key == "bad":
+            raise ValueError("no such thing")
+        return key.upper()
+
+    results: list[object] = []
+
+    def ask(key: str) -> None:
+        try:
+            results.append(memo.get(key, lambda: slow(key)))
+        except ValueError as exc:
+            results.append(str(exc))
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in ["ok"] * 4 + ["bad"] * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(calls) == ["bad", "ok"]
+    assert sorted(map(str, results)) == ["OK"] * 4 + ["no such thing"] * 4
+    assert "ok" in memo and "other" not in memo
+    assert memo.get("ok", lambda: "again") == "OK"
