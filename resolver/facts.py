@@ -339,7 +339,7 @@ def build_facts(
         out += [
             f"req_ok({did},{package.rank[v]})." for v in windows[target] if spec_contains(spec, v)
         ]
-        if qid in base.outside and any(spec_contains(spec, v) for v in rests[target]):
+        if qid in base.outside and truth.meets_any(spec, rests[target]):
             base.about_outside.add(len(out))
             out.append(f"req_ok({did},{base.outside[qid]}).")
     return base
@@ -359,6 +359,7 @@ class _Columns:
         self._requirements: dict[tuple[int, frozenset[str]], tuple] = {}
         self._names: dict[int, NormalizedName] = {}
         self._texts: dict[int, str] = {}
+        self._meets: dict[tuple[int, int], bool] = {}
         self._kept: list[object] = []
         self.everywhere = (True,) * len(cells)
 
@@ -417,6 +418,17 @@ class _Columns:
             ]
             hit = (self.name(req), under, any(any(col) for col in under))
             self._requirements[key] = hit
+        return hit
+
+    def meets_any(self, spec: SpecifierSet, versions: list[Version]) -> bool:
+        """Whether some of these versions (``Universe.outside``'s list, the same object while
+        a window stays the same) meets the specifier: the versions outside a window are
+        scanned for every requirement on the package, round after round."""
+        key = (id(spec), id(versions))
+        hit = self._meets.get(key)
+        if hit is None:
+            self._kept += (spec, versions)
+            hit = self._meets[key] = any(spec_contains(spec, v) for v in versions)
         return hit
 
     def admits(self, spec: SpecifierSet | None) -> Column:

@@ -179,11 +179,10 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
                 continue  # kept from the lock: an older version could only cost more
             cell = facts.classes[pid][k].cell
             reqs = active.get((pid, k), [])
-            past_in_window = [
-                v
+            past_in_window = any(
+                past(v) and v in package.metadata and _fits(package, v, cell, reqs)
                 for v in package.window
-                if past(v) and v in package.metadata and _fits(package, v, cell, reqs)
-            ]
+            )
             if not past_in_window and any(
                 past(v) and _fits(package, v, cell, reqs) and not package.needs_build(v)
                 for v in outside

@@ -61,6 +61,9 @@ class Package:
     window: set[Version] = field(default_factory=set)
     depth: int = INITIAL_WINDOW  # how many versions per specifier and Python interval
     widenings: int = 0  # how often the solver asked for more versions
+    # How many versions got metadata with a Requires-Python other than their files' (which
+    # can change the window): Universe._load_metadata counts them.
+    rp_changes: int = 0
 
     def __post_init__(self) -> None:
         self.rank = {v: i for i, v in enumerate(self.versions)}
@@ -287,6 +290,8 @@ class Universe:
         package.metadata[version] = meta
         if meta.requires_python is not None:
             self.cut_versions |= specifier_cuts(meta.requires_python)
+            if meta.requires_python != package.file_requires_python(version):
+                package.rp_changes += 1
 
     def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
         """A version's metadata from the provider, with the project's overrides applied.
@@ -309,6 +314,11 @@ class Universe:
             "explicit": demand.explicit_prerelease,
             "if-necessary-or-explicit": not finals or demand.explicit_prerelease,
         }[self.options.prerelease]
+        # Pinned versions only grow, as failed ones do: their counts tell a change.
+        key = (len(package.failed), len(demand.pinned), allow_pre)
+        hit = self._eligible.get(package.name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
         excluded = package.failed | (package.yanked_versions - demand.pinned)
         if not allow_pre:
             excluded = excluded | package.prereleases
@@ -317,10 +327,6 @@ class Universe:
             for spec in (self.upgrade.get(package.name), self.pins.get(package.name))
             if spec is not None
         ]
-        key = (len(package.failed), frozenset(demand.pinned), allow_pre)
-        hit = self._eligible.get(package.name)
-        if hit is not None and hit[0] == key:
-            return hit[1]
         found = [
             v
             for v in package.versions
@@ -340,11 +346,12 @@ class Universe:
         demand = self.demands.get(package.name, Demand())
         eligible = self.eligible(package)
         # Everything the window depends on besides fixed settings; metadata can bring a
-        # version's own Requires-Python.
+        # version's own Requires-Python. (Specifiers asked only grow: their count tells a
+        # change; new metadata matters only with a Requires-Python of its own.)
         state = (
-            frozenset(demand.specifiers),
+            len(demand.specifiers),
             package.depth,
-            len(package.metadata),
+            package.rp_changes,
             len(package.failed),
             id(eligible),
         )

@@ -4,6 +4,8 @@ equally good selections the solver finds first."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import tomlkit
 from packaging.specifiers import SpecifierSet
 
@@ -121,3 +123,34 @@ def test_a_conflicts_part_widens_every_package_a_fewest_selection_takes_outside(
     assert {(e.name, str(e.version)) for e in resolution.entries} == {("a", "3.5"), ("c", "4.9")}
     fetched = {(n, str(v)) for n, v in provider.metadata_calls}
     assert ("a", "2.9") in fetched and ("c", "4.9") in fetched
+
+
+class FilesWithoutRequiresPython(MemoryProvider):
+    """The index lists no Requires-Python: only the metadata states it."""
+
+    def files(self, name):
+        return [replace(f, requires_python=None) for f in super().files(name)]
+
+
+def test_a_requires_python_that_only_the_metadata_states_recomputes_the_window(tmp_path):
+    # Windows are recomputed only when something they depend on changed; metadata with a
+    # Requires-Python of its own is such a change. a 2.0 and 1.9 turn out not to run on Python
+    # 3.9 and 3.10, so the window reaches back to 1.8 and 1.7 for them.
+    packages = {
+        "a": {
+            **{f"1.{m}": [] for m in range(9)},
+            "1.9": {"requires_python": ">=3.11"},
+            "2.0": {"requires_python": ">=3.11"},
+        }
+    }
+    table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9", "dependencies": ["a"]}
+    (tmp_path / "pyproject.toml").write_text(tomlkit.dumps({"project": table}))
+    universe = Universe(
+        load_project(tmp_path),
+        FilesWithoutRequiresPython(packages),
+        EnvironmentSpace.build(SpecifierSet(">=3.9")),
+        warn=lambda m: None,
+    )
+    universe.collect()
+    assert sorted(str(v) for v in universe.packages["a"].window) == ["1.7", "1.8", "1.9", "2.0"]
+    assert universe.packages["a"].rp_changes == 2
