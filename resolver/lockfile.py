@@ -180,11 +180,19 @@ def _package_text(package: dict[str, Any], out: list[str]) -> None:
 
 
 def _inline(table: dict[str, Any], separator: str = ", ") -> str:
-    # tomlkit separates the items of an inline table nested in another one by a bare comma
-    items = [
-        f"{_key(k)} = {_inline(v, ',') if isinstance(v, dict) else _scalar(v)}"
-        for k, v in table.items()
-    ]
+    # tomlkit separates the items of an inline table nested in another one by a bare comma.
+    # (Plain strings and known keys are written here, not by _scalar and _key: a lock writes
+    # tens of thousands of them.)
+    items = []
+    search = _ESCAPED.search
+    for k, v in table.items():
+        if type(v) is str and search(v) is None:
+            text = f'"{v}"'
+        elif isinstance(v, dict):
+            text = _inline(v, ",")
+        else:
+            text = _scalar(v)
+        items.append(f"{_KEYS.get(k) or _key(k)} = {text}")
     return "{" + separator.join(items) + "}"
 
 

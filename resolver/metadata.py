@@ -108,18 +108,47 @@ _BARE: dict[str, Requirement] = {}
 _MARKERS: dict[str, Marker] = {}
 
 
+# A requirement that is a name and version specifiers only ("anyio>=3.6.2,<5"), most of them:
+# its specifier set is looked up, or parsed alone, instead of parsing the whole requirement.
+_OPERATOR_VERSION = r"(?:~=|===|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+"
+_NAME_SPECIFIERS = re.compile(
+    r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*"
+    rf"((?:{_OPERATOR_VERSION})(?:\s*,\s*{_OPERATOR_VERSION})*)?\s*"
+)
+
+
+def _bare(text: str) -> Requirement | None:
+    """``Requirement(text)`` for a name and version specifiers only; None for anything else."""
+    match = _NAME_SPECIFIERS.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        specifier = _specifier_set(match.group(2) or "")
+    except InvalidSpecifier:
+        return None
+    requirement = Requirement.__new__(Requirement)
+    requirement.name = match.group(1)
+    requirement.url = None
+    requirement.extras = set()
+    requirement.specifier = specifier
+    requirement.marker = None
+    return requirement
+
+
 def _parse_requirement(text: str) -> Requirement:
     """``Requirement(text)``: a requirement without a URL is parsed as its part before the
     ``;`` and its marker, each looked up first among those already parsed; the result is equal
     to, and prints as, the whole parse. Anything that does not parse by parts is parsed whole,
     for the whole parse's error."""
     before, semicolon, after = text.partition(";")
-    if "@" in text or not semicolon:
+    if "@" in text:
         return Requirement(text)
+    if not semicolon:
+        return _bare(text) or Requirement(text)
     try:
         bare = _BARE.get(before)
         if bare is None:
-            bare = Requirement(before)
+            bare = _bare(before) or Requirement(before)
             if bare.marker is not None or bare.url is not None:
                 return Requirement(text)
             _BARE[before] = bare
@@ -391,7 +420,7 @@ class MetadataCache:
             return None
         try:
             return self._metadata(json.loads(path.read_text(encoding="utf-8")), name, file.version)
-        except (OSError, ValueError, KeyError, TypeError, InvalidRequirement, InvalidSpecifier):
+        except (OSError, ValueError, LookupError, TypeError, AttributeError):  # damaged: a miss
             return None
 
     def load_version(
@@ -411,7 +440,7 @@ class MetadataCache:
                         return self._metadata(entry, name, version)
                     return None
             return None
-        except (OSError, ValueError, KeyError, TypeError, InvalidRequirement, InvalidSpecifier):
+        except (OSError, ValueError, LookupError, TypeError, AttributeError):  # damaged: a miss
             return None
 
     def _metadata(
@@ -420,10 +449,15 @@ class MetadataCache:
         if entry.get("format") != self.FORMAT:
             return None
         python = entry.get("requires_python")
+        texts = entry["requires_dist"]
+        if type(texts) is not list or not all(type(t) is str for t in texts):
+            return None
+        if type(entry["provides_extra"]) is not list:
+            return None
         return CoreMetadata(
             name=name,
             version=version,
-            requires_dist=tuple(_requirement(r) for r in entry["requires_dist"]),
+            requires_dist=tuple(_requirement(r) for r in texts),
             requires_python=_specifier_set(python) if python is not None else None,
             provides_extra=frozenset(entry["provides_extra"]),
         )

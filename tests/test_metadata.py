@@ -216,6 +216,34 @@ def test_version_entry_names_its_file_and_hash(tmp_path: Path) -> None:
     assert cache.load_version(FOO, Version("1.0"), [wheel, sdist]) is None  # damaged: a miss
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "[1, 2]",
+        '{"format": 1, "requires_dist": [1], "provides_extra": []}',
+        '{"format": 1, "requires_dist": [["x"]], "provides_extra": []}',
+        '{"format": 1, "requires_dist": "bar", "provides_extra": []}',
+        '{"format": 1, "requires_dist": [], "provides_extra": [], "requires_python": 3}',
+        '{"format": 1, "requires_dist": ["bar>="], "provides_extra": []}',
+        '{"format": 1, "requires_dist": []}',
+        "null",
+    ],
+)
+def test_damaged_entries_of_any_shape_are_misses(tmp_path: Path, entry: str) -> None:
+    cache = MetadataCache(tmp_path)
+    files = [a_file()]
+    cache.store(FOO, files[0], META, "pep658")
+    cache.store_version(FOO, files, files[0], META, "pep658")
+    for path in (tmp_path / "foo").iterdir():
+        version_entry = json.loads(path.read_text())
+        damaged = json.loads(entry)
+        if isinstance(damaged, dict) and path.name.endswith(".version.json"):
+            damaged.update({k: version_entry[k] for k in ("file", "index", "digest")})
+        path.write_text(json.dumps(damaged))
+    assert cache.load(FOO, files[0]) is None
+    assert cache.load_version(FOO, Version("1.0"), files) is None
+
+
 def test_a_warm_fetch_reads_the_version_entry_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -243,6 +271,16 @@ def test_a_warm_fetch_reads_the_version_entry_only(
         'bar; python_version < "3.10"',
         'bar @ https://x.org/bar-1.0.tar.gz ; python_version < "3.10"',
         "bar>=1.0a1",
+        "bar",
+        "Bar_Baz.x >= 1 , < 2",
+        "bar>=1,",
+        "bar (>=1)",
+        "bar[x]>=1",
+        "bar===foo",
+        "bar==1.0+local.7",
+        "bar>=",
+        "bar>=1 <2",
+        "-bar",
         "bar; ",
         "bar; not a marker",
         "bar>=1; python_version < '3'; os_name == 'nt'",
