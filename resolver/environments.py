@@ -233,7 +233,17 @@ def _wheel_rule(
         platforms = ["win_amd64"] if machine == "AMD64" else []
     else:
         platforms = []
-    if platform.implementation_name == "cpython":
+    pairs, anywhere = _interpreter_rule(platform.implementation_name == "cpython", major, minor)
+    return pairs, frozenset(platforms), anywhere
+
+
+@functools.cache
+def _interpreter_rule(
+    cpython: bool, major: int, minor: int
+) -> tuple[frozenset[tuple[str, str]], frozenset[Tag]]:
+    """The parts of ``_wheel_rule`` that depend on the Python only, not on the platform: the
+    same for every platform (ten of them, and more that markers name) of one Python."""
+    if cpython:
         interpreter = f"cp{major}{minor}"
         specific = cpython_tags((major, minor), platforms=[_PLACEHOLDER])
     else:
@@ -242,7 +252,7 @@ def _wheel_rule(
     tags = [*specific, *compatible_tags((major, minor), interpreter, [_PLACEHOLDER])]
     pairs = frozenset((t.interpreter, t.abi) for t in tags if t.platform == _PLACEHOLDER)
     anywhere = frozenset(t for t in tags if t.platform == "any")
-    return pairs, frozenset(platforms), anywhere
+    return pairs, anywhere
 
 
 # Marker truth, memoised for the whole process. A marker's value depends only on the variables
