@@ -181,7 +181,10 @@ class Cell:
         """Whether some file of a version can be installed here: an sdist, or a wheel with a
         tag an installer accepts here (manylinux up to glibc 2.40, macOS 15)."""
         key = self._wheels
-        return any(f.kind == "sdist" or _accepts(key, f.tags) for f in files)
+        for f in files:
+            if f.kind == "sdist" or _accepts(key, f.tags):
+                return True
+        return False
 
     def admits(self, requires_python: SpecifierSet | None) -> bool:
         if requires_python is None:
@@ -204,9 +207,16 @@ _RULES: dict[
 def _accepts(key: tuple[str, int, int], tags: frozenset[Tag]) -> bool:
     """Whether a wheel with these tags installs under the rule of ``key``."""
     pairs, platforms, anywhere = _RULES[key]
-    return any(
-        (t.platform in platforms and (t.interpreter, t.abi) in pairs) or t in anywhere for t in tags
-    )
+    if not anywhere.isdisjoint(tags):
+        return True
+    return any(platform in platforms and pair in pairs for pair, platform in _tag_parts(tags))
+
+
+@functools.cache
+def _tag_parts(tags: frozenset[Tag]) -> tuple[tuple[tuple[str, str], str], ...]:
+    """((interpreter, abi), platform) of each tag (Tag's fields are properties: slow to read for
+    every cell and every wheel)."""
+    return tuple(((t.interpreter, t.abi), t.platform) for t in tags)
 
 
 _PLACEHOLDER = "placeholder_platform"
