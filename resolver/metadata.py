@@ -28,7 +28,7 @@ from packaging.version import InvalidVersion, Version
 from resolver.errors import SourceError
 from resolver.http import Http, OfflineError
 from resolver.index import is_local, local_path
-from resolver.parsed_cache import sha256, write_atomically
+from resolver.parsed_cache import listed_on_page, sha256, write_atomically
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, ProviderError
 
 if TYPE_CHECKING:
@@ -384,13 +384,14 @@ class MetadataCache:
     that failed because of the sdist itself are remembered beside them for ``FAILED_FOR``
     seconds, so that each run does not build an old sdist again only to fail again.
 
-    Beside each file's entry, a version entry (``*.version.json``, keyed by index URL, project
-    and version) holds the same metadata and names the file it came from: a warm run reads
-    that one entry per version, while the file it names is still listed with the same hash,
-    instead of ordering the version's files (numpy lists 70 per release) and looking for each
-    file's entry in turn. A version entry that is missing, damaged or names another file is a
-    miss: the files' own entries are looked up as before, and the one found is recorded as the
-    version's entry.
+    Beside each file's entry, a version entry (``*.version.json``, keyed by project and
+    version) holds the same metadata and names the file it came from, its hash and index, and
+    the digest of the index page that listed the version's files: a warm run reads that one
+    entry per version, and takes it as it is while the page is the same (else while the file
+    it names is still listed with the same hash and index), instead of ordering the version's
+    files (numpy lists 70 per release) and looking for each file's entry in turn. A version
+    entry that is missing, damaged or names another file is a miss: the files' own entries are
+    looked up as before, and the one found is recorded as the version's entry.
     """
 
     FORMAT = 1
@@ -408,9 +409,9 @@ class MetadataCache:
         key = "\n".join([file.index or "", name, str(file.version), file.filename, _digest(file)])
         return self.directory / name / f"{sha256(key.encode()).hexdigest()[:40]}.json"
 
-    def _version_path(self, name: NormalizedName, version: Version, index: str | None) -> Path:
+    def _version_path(self, name: NormalizedName, version: Version) -> Path:
         assert self.directory is not None
-        key = "\n".join(["version", index or "", name, str(version)])
+        key = "\n".join(["version", name, str(version)])
         digest = sha256(key.encode()).hexdigest()[:40]
         return self.directory / name / f"{digest}.version.json"
 
@@ -426,13 +427,17 @@ class MetadataCache:
     def load_version(
         self, name: NormalizedName, version: Version, files: Sequence[DistFile]
     ) -> CoreMetadata | None:
-        """The version entry of ``files`` (one version's files, as listed), when the file it
-        names is among them with the same hash; else None."""
+        """The version entry of ``files`` (one version's files, as listed), when they come
+        from the same index page as when it was written, or else when the file it names is
+        among them with the same hash and index; else None."""
         if self.directory is None or not files:
             return None
         try:
-            path = self._version_path(name, version, files[0].index)
+            path = self._version_path(name, version)
             entry = json.loads(path.read_text(encoding="utf-8"))
+            page = listed_on_page(files)
+            if page is not None and entry.get("page") == page:
+                return self._metadata(entry, name, version)
             filename = entry["file"]
             for file in files:
                 if file.filename == filename:
@@ -505,7 +510,8 @@ class MetadataCache:
         entry = self._entry(name, file, metadata, how)
         entry["index"] = file.index
         entry["digest"] = _digest(file)
-        path = self._version_path(name, metadata.version, files[0].index)
+        entry["page"] = listed_on_page(files)
+        path = self._version_path(name, metadata.version)
         write_atomically(path, _entry_json(entry))
 
     def _entry(

@@ -57,6 +57,7 @@ __all__ = [
     "PageCache",
     "PageTables",
     "StoredFile",
+    "listed_on_page",
     "page_tables",
     "parsed_page",
     "response_digest",
@@ -274,7 +275,9 @@ def parsed_page(
     if tables is None:
         return CachedPage(expires, digest, None, tuple(warnings), None, etag, last_modified)
     with collection_paused():
-        files = _Page(*tables).files()
+        page = _Page(*tables)
+        page.digest = digest
+        files = page.files()
     encoded = marshal.dumps(tables)
     return CachedPage(expires, digest, files, tuple(warnings), encoded, etag, last_modified)
 
@@ -299,7 +302,9 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
         return None
     if found:
         with collection_paused():
-            files: tuple[StoredFile, ...] | None = _Page(*marshal.loads(encoded)).files()
+            page = _Page(*marshal.loads(encoded))
+            page.digest = digest
+            files: tuple[StoredFile, ...] | None = page.files()
     else:
         files = None
     return CachedPage(expires, digest, files, tuple(warnings), encoded, etag, last_modified)
@@ -370,6 +375,7 @@ class _Page:
         "cold",
         "rows",
         "lock",
+        "digest",
     )
 
     def __init__(
@@ -409,6 +415,7 @@ class _Page:
         self.cold: list[tuple[tuple[Any, ...], ...] | None] = [None] * len(self.blobs)
         self.rows: dict[int, tuple[Any, ...]] = {}
         self.lock = threading.Lock()
+        self.digest: bytes | None = None  # of the response the page was parsed from
 
     def files(self) -> tuple[StoredFile, ...]:
         new = object.__new__
@@ -453,6 +460,23 @@ class _Page:
             with self.lock:
                 row = self.rows.setdefault(i, row)
         return row
+
+
+def listed_on_page(files: Sequence[DistFile]) -> str | None:
+    """The digest (hex) of the index response that all these files were read from, when they
+    were all read from one stored or parsed page; else None. The same digest means the same
+    files, with the same names and hashes, without decoding any of them."""
+    page = None
+    for file in files:
+        if type(file) is not StoredFile:
+            return None
+        if page is None:
+            page = file._page
+        elif file._page is not page:
+            return None
+    if page is None or page.digest is None:
+        return None
+    return page.digest.hex()
 
 
 def _datetime(text: str | None) -> datetime | None:

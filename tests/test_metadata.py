@@ -209,8 +209,10 @@ def test_version_entry_names_its_file_and_hash(tmp_path: Path) -> None:
     assert cache.load_version(FOO, Version("1.0"), [wheel]) is None  # its file is gone
     changed = a_file(filename="foo-1.0.tar.gz", kind="sdist", hashes={"sha256": "dd"})
     assert cache.load_version(FOO, Version("1.0"), [wheel, changed]) is None
-    elsewhere = [a_file(index="https://other/simple/"), sdist]
-    assert cache.load_version(FOO, Version("1.0"), elsewhere) is None
+    elsewhere = a_file(
+        filename="foo-1.0.tar.gz", kind="sdist", hashes={"sha256": "cc"}, index="https://o/"
+    )
+    assert cache.load_version(FOO, Version("1.0"), [wheel, elsewhere]) is None
     (entry,) = (tmp_path / "foo").glob("*.version.json")
     entry.write_text('{"format": 1, "file": "foo-1.0.tar.gz", "index": "https://x.org/simple/",')
     assert cache.load_version(FOO, Version("1.0"), [wheel, sdist]) is None  # damaged: a miss
@@ -242,6 +244,34 @@ def test_damaged_entries_of_any_shape_are_misses(tmp_path: Path, entry: str) -> 
         path.write_text(json.dumps(damaged))
     assert cache.load(FOO, files[0]) is None
     assert cache.load_version(FOO, Version("1.0"), files) is None
+
+
+def test_version_entry_of_the_same_page_is_read_without_decoding_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = parsed_cache.PageCache(tmp_path / "pages")
+    sdist = a_file(filename="foo-1.0.tar.gz", kind="sdist", hashes={"sha256": "cc"})
+    listed = (a_file(), sdist)
+    url, accept = "https://x.org/simple/foo/", "text/html"
+    pages.store(url, accept, parsed_cache.CachedPage(None, b"page-1", listed, ()), "foo")
+
+    def loaded() -> list[DistFile]:
+        page = pages.load(url, accept, "foo")
+        assert page is not None and page.files is not None
+        return list(page.files)
+
+    cache = MetadataCache(tmp_path / "metadata")
+    files = loaded()
+    cache.store_version(FOO, files, files[1], META, "pep658")
+    with monkeypatch.context() as patched:  # the files' names and hashes are never decoded
+        patched.setattr(parsed_cache._Page, "raw", lambda *args: pytest.fail("decoded"))
+        assert cache.load_version(FOO, Version("1.0"), loaded()) == META
+    # Another response with the same files: the entry still holds, by the file's name and hash.
+    pages.store(url, accept, parsed_cache.CachedPage(None, b"page-2", listed, ()), "foo")
+    assert cache.load_version(FOO, Version("1.0"), loaded()) == META
+    changed = (a_file(), a_file(filename="foo-1.0.tar.gz", kind="sdist", hashes={"sha256": "dd"}))
+    pages.store(url, accept, parsed_cache.CachedPage(None, b"page-3", changed, ()), "foo")
+    assert cache.load_version(FOO, Version("1.0"), loaded()) is None
 
 
 def test_a_warm_fetch_reads_the_version_entry_only(
