@@ -140,3 +140,16 @@ def test_wheels_install_only_where_their_platform_tag_fits():
     assert not by_label["cpython-win32-AMD64"].installable([linux])
     sdist = DistFile("x-1.tar.gz", "u", "sdist", Version("1"))
     assert cygwin.installable([linux, sdist])
+
+
+def test_equal_specifier_sets_share_their_answers(monkeypatch) -> None:
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from resolver.environments import spec_contains
+
+    first, second = SpecifierSet(">=3.9.1,<4"), SpecifierSet("<4, >=3.9.1")
+    version = Version("3.9.7")
+    assert spec_contains(first, version) is True
+    monkeypatch.setattr(SpecifierSet, "contains", lambda *a, **k: pytest.fail("asked again"))
+    assert spec_contains(second, version) is True
