@@ -20,6 +20,8 @@ Atoms (all arguments are integers):
 - ``class(P,K,Y)``: class K of package P covers Python interval Y (one fact per interval).
   Package 0 is the project itself, with the one version 0.
 - ``within(Q,K,P,KP)``: class K of Q lies inside class KP of P, a package that requires Q.
+- ``forks(P,Y)``: more than one class of P covers Python interval Y (P may have more than one
+  version there, on different platforms).
 - ``package(P)``, ``direct(P)``, ``version(P,V)``: ``V`` is the version's rank among all the
   package's versions (0 = newest).
 - ``next_version(P,U,V)``: V is the next older version of P after U among those in the facts.
@@ -43,6 +45,7 @@ Atoms (all arguments are integers):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -242,6 +245,8 @@ def build_facts(
 
     for pid in sorted(classes):
         out += [f"class({pid},{c.index},{y})." for c in classes[pid] for y in c.pythons]
+        covering = Counter(y for c in classes[pid] for y in c.pythons)
+        out += [f"forks({pid},{y})." for y in sorted(covering) if covering[y] > 1]
         for parent in sorted(parents[pid]):
             assignment = class_of[parent]
             out += [

@@ -117,3 +117,30 @@ def test_the_objective_below_level_100_is_grounded_only_for_the_optimum(tmp_path
     # a 0.9, one rank below the newest in each of the 7 Python intervals (3.9 to 3.15)
     assert solution.cost == [0, 0, 0, 0, 0, 7, 0, 0, 1]
     assert solver.optimum().cost == solution.cost  # grounded once
+
+
+def test_the_platform_level_is_grounded_only_where_classes_share_a_python_interval(tmp_path):
+    # b and c have two classes on every Python interval (Windows, where c is required and asks
+    # b<2, and elsewhere): only there can they have two versions side by side. a has one class
+    # per interval.
+    packages = {
+        "a": {"1.0": ["b<2"], "2.0": ["b>=2"]},
+        "b": {"1.0": [], "2.0": []},
+        "c": {"1.0": ["b<2"]},
+    }
+    universe = universe_for(tmp_path, packages, ["a", "c; sys_platform == 'win32'"])
+    facts = build_facts(universe)
+    found = re.findall(r"^forks\((\d+),(\d+)\)\.", facts.text(), re.M)
+    forking = {facts.package_ids[n] for n in ("b", "c")}
+    pythons = range(len(facts.space.pythons))
+    assert {(int(p), int(y)) for p, y in found} == {(p, y) for p in forking for y in pythons}
+    solver = Solver(facts)
+    assert solver.fits_windows()
+    solution = solver.optimum()
+    atoms = solver.ctl.symbolic_atoms.by_signature("newer_at", 3)
+    assert {atom.symbol.arguments[0].number for atom in atoms} <= forking
+    # The level still counts: one a everywhere (a 1.0, for Windows), as in test_solver's
+    # test_one_version_across_platforms_beats_a_newer_one_on_some.
+    assert solution.record()["platform-versions"] == 0
+    a = facts.package_ids["a"]
+    assert [r for p, r in solution.selected if p == a] == [1]  # 1.0, one below the newest
