@@ -21,7 +21,8 @@ Atoms (all arguments are integers):
   Package 0 is the project itself, with the one version 0.
 - ``within(Q,K,P,KP)``: class K of Q lies inside class KP of P, a package that requires Q.
 - ``forks(P,Y)``: more than one class of P covers Python interval Y (P may have more than one
-  version there, on different platforms).
+  version there, on different platforms); ``solo(P,K,N)``: class K of P is the only class of
+  P on N of the Python intervals it covers.
 - ``package(P)``, ``direct(P)``, ``version(P,V)``: ``V`` is the version's rank among all the
   package's versions (0 = newest).
 - ``next_version(P,U,V)``: V is the next older version of P after U among those in the facts.
@@ -247,6 +248,11 @@ def build_facts(
         out += [f"class({pid},{c.index},{y})." for c in classes[pid] for y in c.pythons]
         covering = Counter(y for c in classes[pid] for y in c.pythons)
         out += [f"forks({pid},{y})." for y in sorted(covering) if covering[y] > 1]
+        if pid != ROOT:
+            for c in classes[pid]:
+                alone = sum(1 for y in c.pythons if covering[y] == 1)
+                if alone:
+                    out.append(f"solo({pid},{c.index},{alone}).")
         for parent in sorted(parents[pid]):
             assignment = class_of[parent]
             out += [

@@ -108,18 +108,18 @@ def test_the_objective_below_level_100_is_grounded_only_for_the_optimum(tmp_path
     packages = {"a": {"1.0": ["b>=2"], "0.9": []}, "b": {"1.0": []}}
     universe = universe_for(tmp_path, packages, ["a"])
     solver = Solver(build_facts(universe))
-    assert not any(solver.ctl.symbolic_atoms.by_signature("present", 3))
+    assert not any(solver.ctl.symbolic_atoms.by_signature("chosen", 2))
     assert solver.fits_windows()
     assert solver.fewest_outside().cost == [0]
     solution = solver.optimum()
-    assert any(solver.ctl.symbolic_atoms.by_signature("present", 3))
+    assert any(solver.ctl.symbolic_atoms.by_signature("chosen", 2))
     assert solution.priorities == [100, 70, 60, 50, 30, 22, 20, 10, 5]
     # a 0.9, one rank below the newest in each of the 7 Python intervals (3.9 to 3.15)
     assert solution.cost == [0, 0, 0, 0, 0, 7, 0, 0, 1]
     assert solver.optimum().cost == solution.cost  # grounded once
 
 
-def test_the_platform_level_is_grounded_only_where_classes_share_a_python_interval(tmp_path):
+def test_per_interval_levels_are_grounded_per_interval_only_where_classes_share_one(tmp_path):
     # b and c have two classes on every Python interval (Windows, where c is required and asks
     # b<2, and elsewhere): only there can they have two versions side by side. a has one class
     # per interval.
@@ -137,8 +137,9 @@ def test_the_platform_level_is_grounded_only_where_classes_share_a_python_interv
     solver = Solver(facts)
     assert solver.fits_windows()
     solution = solver.optimum()
-    atoms = solver.ctl.symbolic_atoms.by_signature("newer_at", 3)
-    assert {atom.symbol.arguments[0].number for atom in atoms} <= forking
+    for name in ("newer_at", "present"):  # per package, version and interval: forks only
+        atoms = solver.ctl.symbolic_atoms.by_signature(name, 3)
+        assert {atom.symbol.arguments[0].number for atom in atoms} <= forking
     # The level still counts: one a everywhere (a 1.0, for Windows), as in test_solver's
     # test_one_version_across_platforms_beats_a_newer_one_on_some.
     assert solution.record()["platform-versions"] == 0
