@@ -23,7 +23,7 @@ from resolver.index import (
     to_url,
 )
 from resolver.metadata import MetadataFetcher
-from resolver.parsed_cache import PageCache
+from resolver.parsed_cache import PageCache, grouped
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound
 
 if TYPE_CHECKING:
@@ -182,6 +182,18 @@ class IndexProvider:
 
     def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
         return self._get(*self._job(name, version))  # type: ignore[return-value]
+
+    def files_by_version(self, name: NormalizedName) -> dict[Version, list[DistFile]]:
+        """``files(name)`` grouped by version, in the order of their first file (as
+        ``for f in files: groups.setdefault(f.version, []).append(f)``), from a stored page's
+        runs of one version when the files are that page's, else file by file."""
+        files = self.files(name)
+        by_version = grouped(files)
+        if by_version is None:
+            by_version = {}
+            for file in files:
+                by_version.setdefault(file.version, []).append(file)
+        return by_version
 
     def prefetch(self, items: Iterable[tuple[NormalizedName, Version | None]]) -> None:
         """Start fetching these in the background. Offline, everything comes from local files,

@@ -365,3 +365,20 @@ def test_memo_computes_once_for_all_threads_and_shares_the_error() -> None:
     assert sorted(map(str, results)) == ["OK"] * 4 + ["no such thing"] * 4
     assert "ok" in memo and "other" not in memo
     assert memo.get("ok", lambda: "again") == "OK"
+
+
+def test_files_by_version_groups_a_page_as_file_by_file(index, tmp_path) -> None:
+    index.add("foo", "1.0")
+    index.add("foo", "1.1", sdist=True)
+    index.add("foo", "2.0")
+    index.write()
+    for offline in (False, True):  # parsed, then stored
+        provider = IndexProvider(
+            index_urls=[index.simple_url], cache_dir=tmp_path / "cache", offline=offline
+        )
+        files = provider.files("foo")
+        groups: dict = {}
+        for file in files:
+            groups.setdefault(file.version, []).append(file)
+        assert provider.files_by_version("foo") == groups
+        assert list(provider.files_by_version("foo")) == list(groups)

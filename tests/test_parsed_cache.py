@@ -357,3 +357,48 @@ def test_cache_keys_use_the_standard_sha256() -> None:
     from resolver.parsed_cache import sha256
 
     assert sha256(b"aspen").hexdigest() == hashlib.sha256(b"aspen").hexdigest()
+
+
+def test_a_pages_files_are_grouped_by_version_as_file_by_file(tmp_path: Path) -> None:
+    from resolver.parsed_cache import grouped
+
+    def wheel(version: str, tag: str) -> DistFile:
+        return DistFile(
+            filename=f"foo-{version}-{tag}.whl",
+            url=f"https://files.example.org/foo-{version}-{tag}.whl",
+            kind="wheel",
+            version=Version(version),
+            tags=parse_tag(tag),
+        )
+
+    files = [
+        *sample_files()[:2],
+        wheel("1.0.0", "py3-none-any"),  # equal to 1.0, written otherwise: one group with it
+        *sample_files()[2:],
+        wheel("3.0", "cp312-cp312-win_amd64"),
+        wheel("3.0", "py3-none-any"),
+    ]
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+
+    def one_by_one(listed: list[DistFile]) -> dict[Version, list[DistFile]]:
+        groups: dict[Version, list[DistFile]] = {}
+        for file in listed:
+            groups.setdefault(file.version, []).append(file)
+        return groups
+
+    listed = list(loaded.files)
+    by_version = grouped(listed)
+    assert by_version is not None
+    expected = one_by_one(listed)
+    assert list(by_version) == list(expected) == [Version("1.0"), Version("2.0rc1"), Version("3.0")]
+    for version, group in by_version.items():
+        assert len(group) == len(expected[version])
+        assert all(a is b for a, b in zip(group, expected[version], strict=True))
+    # Not the page's files as listed: no grouping from the page.
+    assert grouped(listed[:-1]) is None
+    assert grouped(listed[::-1]) is None
+    assert grouped(files) is None
+    assert grouped([]) is None
