@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 
 import clingo
@@ -47,10 +46,14 @@ LEVEL_KEYS = {
 
 def encoding_dir() -> Path:
     """The encodings: inside the installed package, or beside it in a source checkout."""
-    packaged = resources.files("resolver") / "encodings"
+    # A plain path, not importlib.resources: clingo reads the files by name anyway (so a zipped
+    # install could not serve them), and importlib.resources loads zipfile, tempfile and random
+    # (about 5 ms of every run).
+    here = Path(__file__).resolve().parent
+    packaged = here / "encodings"
     if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "encodings"
+        return packaged
+    return here.parent / "encodings"
 
 
 @dataclass

@@ -265,12 +265,19 @@ class Universe:
             demand.explicit_prerelease = True
 
     def _load_package(self, name: NormalizedName) -> None:
+        cutoff = self.options.exclude_newer
+        # The index provider groups a stored page's files by version from the page's own runs
+        # of one version (no file decoded one by one: pydantic-core lists 15,000 files).
+        grouped_files = getattr(self.provider, "files_by_version", None)
         try:
+            if cutoff is None and grouped_files is not None:
+                by_version = grouped_files(name)
+                self.packages[name] = Package(name, by_version, sorted(by_version, reverse=True))
+                return
             files = self.provider.files(name)
         except PackageNotFound as exc:
             self.missing[name] = str(exc)
             return
-        cutoff = self.options.exclude_newer
         if cutoff is not None:
             if any(f.upload_time is None for f in files):
                 self.undated.add(name)
