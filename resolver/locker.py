@@ -218,56 +218,24 @@ class _Remaining:
 
 
 def _refute_each(universe: Universe, facts: FactBase, solver: Solver) -> bool:
-    """``_refute`` on every conflict the round's solver finds one after the other, so that one
-    round widens the parts of several conflicts instead of one; True when some window grew.
+    """``explain.refute`` on every conflict the round's solver finds one after the other, so
+    that one round widens the parts of several conflicts instead of one; True when some window
+    grew.
     Each core is taken with the package requirements of the cores before left out (the
     project's own requirements stay in force, unless a core names nothing else: two
     conflicts may share a project requirement)."""
+    from resolver.explain import refute
+
     refuted: set = set()
     grew = False
     for _ in range(MAX_CORES):
         remaining = _Remaining(solver, refuted)
-        if _refute(universe, facts, remaining):  # type: ignore[arg-type]
+        if refute(universe, facts, remaining):  # type: ignore[arg-type]
             grew = True
         core = set(remaining.cores[0]) if remaining.cores else set()
         if not grew or not core or core <= refuted:
             break  # the first conflict needs the locker's widening, or no conflict is left
         refuted |= {s for s in core if s.name != "drop"} or core
-    return grew
-
-
-def _refute(universe: Universe, facts: FactBase, solver: Solver) -> bool:
-    """``explain.refute``, widening a conflict's part as the locker widens the whole project:
-    every package that some selection with as few versions outside the windows as possible
-    takes outside (``Solver.every_outside``), not only those of the selection the search met
-    first. Which windows grow then no longer depends on the search, and one widening serves
-    every way out at once: on examples/large, the parts of the second round's conflicts lock
-    after four widenings instead of eight, and the windows the lock ends with are smaller
-    (3375 package classes instead of 3414), for the same lock. True when windows grew; raises
-    NoLockError when a part has no lock at all."""
-    from resolver.explain import MAX_PART_PACKAGES, MAX_PART_ROUNDS, _Part, explain_no_lock
-
-    held = solver.core(solver.inputs, outside=False)
-    grew = False
-    for _ in range(MAX_PART_ROUNDS if held else 0):
-        part = _Part(universe, facts, held)
-        if len(part.packages) > MAX_PART_PACKAGES:
-            break  # a core over a large project may name most of it: the locker's case
-        mine = build_facts(part)  # type: ignore[arg-type]
-        trial = Solver(mine)
-        if trial.fits_windows():
-            break
-        widest = trial.fewest_outside()
-        if widest is None:
-            # Proven only once the part has no lock with every package free to fork either.
-            if Solver(build_facts(part, fine=True)).fewest_outside() is not None:  # type: ignore[arg-type]
-                break
-            explanation = explain_no_lock(universe, part=part)
-            raise NoLockError(explanation.render(), explanation)
-        grow = {mine.names[p] for p in trial.every_outside(widest)}
-        if not universe.widen(grow):
-            break
-        grew = True
     return grew
 
 
