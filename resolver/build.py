@@ -25,7 +25,8 @@ __all__ = ["BuildError", "BuildSettings", "build_metadata", "find_uv", "source_t
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 LEGACY_REQUIRES = ("setuptools>=40.8.0",)
 # At most this many builds run at once, whatever the number of fetch threads.
-_BUILD_SLOTS = threading.BoundedSemaphore(4)
+BUILD_SLOTS = 4
+_BUILD_SLOTS = threading.BoundedSemaphore(BUILD_SLOTS)
 # Exit code of the runner when the backend needs more requirements installed first.
 _NEEDS_REQUIRES = 3
 
@@ -308,10 +309,16 @@ def build_metadata(
     """
     import subprocess
     import tempfile
+    import time
     import venv
 
+    from resolver.http import trace
+
     settings = settings or BuildSettings()
+    waited = time.perf_counter()
     with _BUILD_SLOTS, tempfile.TemporaryDirectory(prefix="aspen-build-") as tmp:
+        trace("slot-wait", sdist.name, waited)
+        t = time.perf_counter()
         work = Path(tmp)
         if source is None:
             (work / "src").mkdir()
@@ -323,7 +330,11 @@ def build_metadata(
         except (OSError, subprocess.CalledProcessError) as exc:
             raise BuildError(f"{sdist.name}: cannot create a build environment: {exc}") from exc
         python = _env_python(env)
+        trace("venv", sdist.name, t)
+        t = time.perf_counter()
         _install(python, system.requires, settings, sdist.name)
+        trace("install", f"{sdist.name} {system.requires}", t)
+        t = time.perf_counter()
         runner = work / "aspen_hook_runner.py"
         runner.write_text(_RUNNER, encoding="utf-8")
         out_dir = work / "out"
@@ -331,7 +342,9 @@ def build_metadata(
         code, result = _run_hook(
             python, runner, "metadata", system, source, out_dir, settings, sdist.name
         )
+        trace("hook1", sdist.name, t)
         if code == _NEEDS_REQUIRES:
+            t = time.perf_counter()
             requires = result.get("requires")
             if not isinstance(requires, list):
                 raise BuildError(
@@ -341,4 +354,5 @@ def build_metadata(
             code, result = _run_hook(
                 python, runner, "prepare", system, source, out_dir, settings, sdist.name
             )
+            trace("hook2", f"{sdist.name} {requires}", t)
         return _read_result(result, out_dir, sdist.name)

@@ -15,6 +15,7 @@ import functools
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -35,7 +36,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from resolver.errors import SourceError
-from resolver.http import OfflineError, expiry, storable
+from resolver.http import OfflineError, expiry, storable, trace
 from resolver.parsed_cache import (
     CachedPage,
     PageCache,
@@ -773,7 +774,10 @@ def _remote_page(
             warn(message)
 
         tables = None
+        waited = time.perf_counter()
         with _ONE_PARSE_AT_A_TIME, collection_paused():
+            started = time.perf_counter()
+            trace("parse-wait", url, waited, started)
             if not missing:
                 entries = _response_entries(body, content_type, response.url)
                 tables = _page_tables(entries, warn=record, project=project, **kwargs)
@@ -781,8 +785,11 @@ def _remote_page(
             entry = parsed_page(
                 expiry(response_headers), digest, tables, warnings, etag, last_modified
             )
+            trace("parse", f"{url} {len(body)}", started)
     if pages is not None and storable(response_headers):
+        started = time.perf_counter()
         pages.store(url, accept, entry, project)
+        trace("page-store", url, started)
     return None if entry.files is None else list(entry.files)
 
 

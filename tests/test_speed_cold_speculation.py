@@ -1,0 +1,154 @@
+"""Cold locks: what is fetched ahead of the resolver, and where the slow work runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from indexbuilder import Index
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+import resolver.metadata as metadata_module
+from resolver.errors import SourceError
+from resolver.http import Http
+from resolver.index import fetch_project_page
+from resolver.index_provider import IndexProvider, _likely_versions
+from resolver.metadata import MetadataFetcher
+from resolver.provider import DistFile, MetadataUnavailable
+
+FOO = canonicalize_name("foo")
+BAR = canonicalize_name("bar")
+
+
+def _file(version: str, kind: str = "wheel", *, yanked: str | None = None) -> DistFile:
+    suffix = "-py3-none-any.whl" if kind == "wheel" else ".tar.gz"
+    return DistFile(
+        filename=f"foo-{version}{suffix}",
+        url=f"https://example.invalid/foo-{version}{suffix}",
+        kind=kind,  # type: ignore[arg-type]
+        version=Version(version),
+        yanked=yanked,
+    )
+
+
+def test_likely_versions_take_the_newest_sdist_only_release_and_meet_the_requirement() -> None:
+    files = [
+        _file("1.0"),
+        _file("1.5", "sdist"),
+        _file("2.0"),
+        _file("2.0", "sdist"),
+        _file("2.5", "sdist"),
+        _file("3.0", "sdist"),
+        _file("4.0rc1"),
+        _file("3.5", yanked="broken"),
+    ]
+    files.sort(key=lambda f: (f.version, f.kind))
+    # 3.0 (sdist only) is what a resolver's window starts with: fetched (and built) ahead;
+    # 2.5 needs a build too but is not the newest: skipped for the next that needs none.
+    assert _likely_versions(files) == [Version("3.0"), Version("2.0")]
+    assert _likely_versions(files, builds=False) == [Version("2.0"), Version("1.0")]
+    # The first requirement seen on the package chooses among the releases.
+    assert _likely_versions(files, SpecifierSet("<2.5")) == [Version("2.0"), Version("1.0")]
+    assert _likely_versions(files, SpecifierSet("<2")) == [Version("1.5"), Version("1.0")]
+    assert _likely_versions(files, SpecifierSet(">5")) == []
+
+
+def test_sdist_only_requirements_are_read_ahead_in_threads_of_their_own(
+    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # foo's metadata names bar>=1,<2; bar 2.0 has a wheel, bar 1.5 and 1.0 only sdists: bar
+    # 1.5 (the newest that meets the requirement) is read ahead, in an "aspen-sdist" thread,
+    # before anyone asks for it; 1.0 is not.
+    index.add("foo", "1.0", requires=["bar>=1,<2"])
+    index.add("bar", "1.0", sdist=True, wheel=False)
+    index.add("bar", "1.5", sdist=True, wheel=False)
+    index.add("bar", "2.0")
+    threads: dict[str, str] = {}
+    sdist = MetadataFetcher._sdist
+
+    def spy(self: MetadataFetcher, name: str, file: DistFile) -> object:
+        threads[file.filename] = threading.current_thread().name
+        return sdist(self, name, file)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MetadataFetcher, "_sdist", spy)
+    with index.serve() as served:
+        with IndexProvider(
+            index_urls=[served.url], cache_dir=tmp_path / "cache", warn=pytest.fail
+        ) as p:
+            p.files(FOO)
+            deadline = time.monotonic() + 20
+            while ("metadata", BAR, Version("1.5")) not in p._memo:
+                assert time.monotonic() < deadline, served.requests
+                time.sleep(0.01)
+            assert p.metadata(BAR, Version("1.5")).version == Version("1.5")
+            assert p.stats()["sdist-static"] == 1
+    assert set(threads) == {"bar-1.5.tar.gz"}
+    assert threads["bar-1.5.tar.gz"].startswith("aspen-sdist")
+
+
+def test_no_build_reads_no_sdist_ahead(tmp_path: Path, index: Index) -> None:
+    index.add("foo", "1.0", requires=["bar"])
+    index.add("bar", "1.0", sdist=True, wheel=False)
+    with index.serve() as served:
+        with IndexProvider(
+            index_urls=[served.url], cache_dir=tmp_path / "cache", warn=pytest.fail, no_build=True
+        ) as p:
+            p.files(FOO)
+            deadline = time.monotonic() + 20
+            while "/simple/bar/" not in [path for _, path, _ in served.requests]:
+                assert time.monotonic() < deadline, served.requests
+                time.sleep(0.01)
+            time.sleep(0.2)
+        assert not [path for _, path, _ in served.requests if path.endswith(".tar.gz")]
+
+
+def _sdist(index: Index, served_url: str, version: str) -> DistFile:
+    files = fetch_project_page(Http(), served_url, "foo", warn=pytest.fail)
+    assert files is not None
+    (found,) = [f for f in files if f.version == Version(version)]
+    return found
+
+
+def test_large_sdists_are_read_in_a_child_process(
+    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    index.add("foo", "1.0", requires=["bar>=2"], sdist=True, wheel=False)
+    runs: list[list[str]] = []
+    run = subprocess.run
+
+    def spy(command: list[str], **kwargs: object) -> object:
+        runs.append(command)
+        return run(command, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    monkeypatch.setattr(metadata_module, "LARGE_DOWNLOAD", 1)
+    with index.serve() as served:
+        sdist = _sdist(index, served.url, "1.0")
+        fetcher = MetadataFetcher(Http(), no_cache=True, warn=pytest.fail)
+        meta = fetcher.fetch(FOO, Version("1.0"), [sdist])
+        assert [str(r) for r in meta.requires_dist] == ["bar>=2"]
+        assert fetcher.stats()["sdist-static"] == 1
+        assert [c for c in runs if metadata_module._CHILD in c]  # read by a child process
+        # The child's failures are the parent's, naming the file.
+        missing = DistFile(
+            filename="foo-1.0.tar.gz",
+            url=served.url.replace("/simple/", "/files/") + "nothing-here-1.0.tar.gz",
+            kind="sdist",
+            version=Version("1.0"),
+            size=10,
+        )
+        with pytest.raises(MetadataUnavailable, match="nothing-here-1.0.tar.gz: HTTP 404"):
+            MetadataFetcher(Http(), no_cache=True, warn=pytest.fail).fetch(
+                FOO, Version("1.0"), [missing]
+            )
+        served.fail_paths.add("/files/foo-1.0.tar.gz")
+        with pytest.raises(SourceError, match="foo-1.0.tar.gz"):
+            MetadataFetcher(Http(), no_cache=True, warn=pytest.fail).fetch(
+                FOO, Version("1.0"), [sdist]
+            )
