@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -154,9 +155,9 @@ class IndexProvider:
         self._local = threading.local()
         self._held: dict[Hashable, list[str]] = {}
         self._held_lock = threading.Lock()
-        # The specifier of the first requirement that led to each package fetched ahead: its
-        # likely versions are the newest that meet it.
-        self._wanted: dict[NormalizedName, SpecifierSet] = {}
+        # The specifier of the first requirement that led to each package fetched ahead (its
+        # likely versions are the newest that meet it), and whether its marker names a Python.
+        self._wanted: dict[NormalizedName, tuple[SpecifierSet, bool]] = {}
 
     def _build_settings(self) -> BuildSettings:
         """How sdists are built here (made when the first build needs it: builds are rare, and
@@ -326,15 +327,18 @@ class IndexProvider:
     # -- work ------------------------------------------------------------------------------
 
     def _build_pool(self) -> ThreadPoolExecutor:
-        """The threads of metadata that needs an sdist: as many as builds may run at once."""
+        """The threads of metadata that needs an sdist: as many as builds may run at once, and
+        two more for the large sdists read beside them (pyspark's two, 8-10 s each, kept
+        ruamel-yaml-clibz's build waiting 6 s for a thread)."""
         with self._executor_lock:
             if self._builds is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 from resolver.build import BUILD_SLOTS
+                from resolver.metadata import LARGE_AT_ONCE
 
                 self._builds = ThreadPoolExecutor(
-                    max_workers=BUILD_SLOTS, thread_name_prefix="aspen-sdist"
+                    max_workers=BUILD_SLOTS + LARGE_AT_ONCE, thread_name_prefix="aspen-sdist"
                 )
             return self._builds
 
@@ -362,8 +366,10 @@ class IndexProvider:
         files = self._listed(name)
         if self.speculate:
             with self._held_lock:
-                wanted = self._wanted.get(name)
-            versions = _likely_versions(files, wanted, builds=not self.no_build)
+                wanted, gated = self._wanted.get(name, (None, False))
+            # No build ahead for a package first required for some Pythons only (backports
+            # such as pickle5 or ordereddict, which a lock for newer Pythons never asks for).
+            versions = _likely_versions(files, wanted, builds=not (self.no_build or gated))
             self._submit(((name, v) for v in versions), ahead=True, files=files)
         return files
 
@@ -401,7 +407,8 @@ class IndexProvider:
             ]
             with self._held_lock:
                 for r in required:
-                    self._wanted.setdefault(canonicalize_name(r.name), r.specifier)
+                    gated = r.marker is not None and _old_pythons_only(r.marker)
+                    self._wanted.setdefault(canonicalize_name(r.name), (r.specifier, gated))
             self._submit(((canonicalize_name(r.name), None) for r in required), ahead=True)
         return meta
 
@@ -419,9 +426,12 @@ def _likely_versions(
     ``builds``, the newest such release even when its metadata needs one (no wheel, no PEP
     658 file: an sdist-only package), which the resolver's window starts with and which takes
     longest to come, so that its download and build start as soon as its page is read
-    instead of when the resolver gets to it."""
+    instead of when the resolver gets to it; and the next one too when the newest needs no
+    build (a window two deep: paginate 0.5.7 and 0.5.6) or lists another Requires-Python (a
+    window per Python interval: pyspark 4.3.0 for >=3.11, 4.2.1 for >=3.10)."""
     found: list[Version] = []
-    first = True  # no eligible version came before this one
+    seen = 0  # eligible versions so far
+    first: tuple[bool, object] = (False, None)  # the newest one's: cheap, Requires-Python
     end = len(files)
     while end > 0 and len(found) < count:
         version = files[end - 1].version
@@ -434,12 +444,52 @@ def _likely_versions(
             continue
         if wanted is not None and not wanted.contains(version, prereleases=True):
             continue
-        if any(f.kind == "wheel" or f.core_metadata is not None for f in live):
+        cheap = any(f.kind == "wheel" or f.core_metadata is not None for f in live)
+        python = live[0].requires_python
+        if cheap:
             found.append(version)
-        elif builds and first:
+        elif builds and (seen == 0 or (seen == 1 and (first[0] or first[1] != python))):
             found.append(version)
-        first = False
+        if seen == 0:
+            first = (cheap, python)
+        seen += 1
     return found
+
+
+_OLD_ONLY: dict[str, bool] = {}
+
+
+def _old_pythons_only(marker: Marker) -> bool:
+    """Whether a requirement's marker holds for none of CPython 3.9 to 3.14 on Linux (a
+    backport such as ``pickle5; python_version < "3.8"``, or a package for other platforms)."""
+    text = str(marker)
+    known = _OLD_ONLY.get(text)
+    if known is None:
+        environment = {
+            "implementation_name": "cpython",
+            "implementation_version": "3.12.0",
+            "os_name": "posix",
+            "platform_machine": "x86_64",
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": "Linux",
+            "platform_version": "",
+            "sys_platform": "linux",
+            "extra": "",
+        }
+        known = True
+        for minor in range(9, 15):
+            environment["python_version"] = f"3.{minor}"
+            environment["python_full_version"] = f"3.{minor}.0"
+            try:
+                if marker.evaluate(environment):
+                    known = False
+                    break
+            except Exception:  # a marker packaging cannot evaluate: not known to be old
+                known = False
+                break
+        _OLD_ONLY[text] = known
+    return known
 
 
 def _version_of(file: DistFile) -> Version:

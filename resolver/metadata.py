@@ -70,11 +70,13 @@ MIN_RANGE = 64 * 1024
 _RESOLVING_FIELDS = frozenset({"requires-dist", "requires-python", "provides-extra"})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _IDENTITY = {"Accept-Encoding": "identity"}
-# Sdists at least this large download and unpack one at a time, newest first as the resolver
-# asks: three of pyspark's (456 MB each) side by side took 20 s each in large's cold lock, when
-# one alone takes 3.5 s, and the resolver waits for the newest before it asks for the others.
+# Sdists at least this large are downloaded, hashed and unpacked by a child process
+# (``MetadataFetcher._read_tar_apart``), two at a time: three of pyspark's (456 MB each) side by
+# side in the fetch threads took 20 s each in large's cold lock, when one alone takes 3.5 s of
+# CPU; in children, out of the fetch threads' interpreter lock, two side by side take 8-10 s.
 LARGE_DOWNLOAD = 32 * 1024 * 1024
-_LARGE_DOWNLOADS = threading.Lock()
+LARGE_AT_ONCE = 2
+_LARGE_DOWNLOADS = threading.BoundedSemaphore(LARGE_AT_ONCE)
 
 
 # -- parsing -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -48,13 +49,24 @@ def test_likely_versions_take_the_newest_sdist_only_release_and_meet_the_require
     ]
     files.sort(key=lambda f: (f.version, f.kind))
     # 3.0 (sdist only) is what a resolver's window starts with: fetched (and built) ahead;
-    # 2.5 needs a build too but is not the newest: skipped for the next that needs none.
+    # 2.5 needs a build too, with the same Requires-Python: skipped for the next that needs
+    # none.
     assert _likely_versions(files) == [Version("3.0"), Version("2.0")]
     assert _likely_versions(files, builds=False) == [Version("2.0"), Version("1.0")]
     # The first requirement seen on the package chooses among the releases.
-    assert _likely_versions(files, SpecifierSet("<2.5")) == [Version("2.0"), Version("1.0")]
     assert _likely_versions(files, SpecifierSet("<2")) == [Version("1.5"), Version("1.0")]
     assert _likely_versions(files, SpecifierSet(">5")) == []
+    assert _likely_versions(files, SpecifierSet("<=2.5,!=2.0")) == [Version("2.5"), Version("1.0")]
+    # After a newest release with a wheel, the next one is read even if it needs a build.
+    assert _likely_versions(files, SpecifierSet("<2.5")) == [Version("2.0"), Version("1.5")]
+    assert _likely_versions(files, SpecifierSet("<2.5"), builds=False) == [
+        Version("2.0"),
+        Version("1.0"),
+    ]
+    # A release for other Pythons than the newest's is read too.
+    older = dataclasses.replace(_file("2.5", "sdist"), requires_python=SpecifierSet(">=3.8"))
+    newer = dataclasses.replace(_file("3.0", "sdist"), requires_python=SpecifierSet(">=3.11"))
+    assert _likely_versions([older, newer]) == [Version("3.0"), Version("2.5")]
 
 
 def test_sdist_only_requirements_are_read_ahead_in_threads_of_their_own(
@@ -152,3 +164,27 @@ def test_large_sdists_are_read_in_a_child_process(
             MetadataFetcher(Http(), no_cache=True, warn=pytest.fail).fetch(
                 FOO, Version("1.0"), [sdist]
             )
+
+
+def test_no_build_ahead_for_requirements_of_old_pythons_only(tmp_path: Path, index: Index) -> None:
+    # bar is required only below Python 3.8 (a backport): its page is read ahead, its sdist is
+    # not; baz's marker holds on current Pythons: its sdist is read ahead.
+    index.add("foo", "1.0", requires=['bar; python_version < "3.8"', 'baz; python_version < "4"'])
+    index.add("bar", "1.0", sdist=True, wheel=False)
+    index.add("baz", "1.0", sdist=True, wheel=False)
+    with index.serve() as served:
+        with IndexProvider(
+            index_urls=[served.url], cache_dir=tmp_path / "cache", warn=pytest.fail
+        ) as p:
+            p.files(FOO)
+            deadline = time.monotonic() + 20
+            while ("metadata", canonicalize_name("baz"), Version("1.0")) not in p._memo or (
+                "files",
+                BAR,
+            ) not in p._memo:
+                assert time.monotonic() < deadline, served.requests
+                time.sleep(0.01)
+            assert p.metadata(canonicalize_name("baz"), Version("1.0")).version == Version("1.0")
+            time.sleep(0.2)
+            assert ("metadata", BAR, Version("1.0")) not in p._memo
+        assert not [path for _, path, _ in served.requests if path.endswith("bar-1.0.tar.gz")]
