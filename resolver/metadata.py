@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import struct
 import threading
 import time
 import zlib
@@ -314,6 +315,82 @@ def metadata_from_archive(file: IO[bytes] | Path, filename: str, project: Normal
     except errors as exc:
         raise MetadataUnavailable(f"{filename}: cannot read the archive: {exc}") from exc
     raise _NoPkgInfo(f"{filename}: no PKG-INFO in the sdist")
+
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header
+_LOCAL = struct.Struct("<4s2B4HL2L2H")  # local file header
+_METADATA_SUFFIX = b".dist-info/METADATA"
+
+
+def _metadata_from_tail(tail: bytes, start: int, project: NormalizedName) -> bytes | None:
+    """A wheel's ``.dist-info/METADATA`` from the last bytes of the wheel (``tail``, from
+    offset ``start`` to the end), when they hold the central directory and that file: the
+    entries named ``*.dist-info/METADATA`` are found by searching the directory's bytes, not by
+    reading every entry (zipfile builds a ZipInfo per entry: most of a range read's CPU for
+    wheels of thousands of files). None whenever anything is not as simple (ZIP64, a
+    comment-less end record not found, an entry outside ``tail``, a method other than stored
+    or deflated, a CRC that does not match): then zipfile reads the wheel as before."""
+    lowest = max(0, len(tail) - 65535 - _EOCD.size)  # the record ends with a comment < 64 KiB
+    end = len(tail)
+    while True:
+        end = tail.rfind(b"PK\x05\x06", lowest, end)
+        if end < 0:
+            return None
+        if end + _EOCD.size <= len(tail):
+            fields = _EOCD.unpack_from(tail, end)
+            if end + _EOCD.size + fields[7] == len(tail):
+                break  # its comment reaches the end of the file: this is the record
+    _sig, disk, _cd_disk, _count, total, cd_size, cd_offset, _comment = fields
+    if disk != 0 or total == 0xFFFF or 0xFFFFFFFF in (cd_size, cd_offset):
+        return None
+    base = start + end - cd_size - cd_offset  # bytes before the archive (usually none)
+    if cd_offset + base < start:
+        return None
+    raw = tail[cd_offset + base - start : end]
+    if len(raw) != cd_size:
+        return None
+    entries: dict[str, tuple[int, int, int, int, int]] = {}
+    found = raw.find(_METADATA_SUFFIX)
+    while found >= 0:
+        name_end = found + len(_METADATA_SUFFIX)
+        header = raw.rfind(b"PK\x01\x02", 0, found)
+        if header < 0 or header + _CENTRAL.size > len(raw):
+            return None
+        fields = _CENTRAL.unpack_from(raw, header)
+        flags, method, crc, compressed, size = fields[5:7] + fields[9:12]
+        name_length, offset = fields[12], fields[18]
+        if header + _CENTRAL.size + name_length == name_end:
+            if flags & 1 or 0xFFFFFFFF in (compressed, size, offset):
+                return None
+            encoding = "utf-8" if flags & 0x800 else "cp437"  # as zipfile reads names
+            name = raw[header + _CENTRAL.size : name_end].decode(encoding, errors="replace")
+            entries[name] = (method, crc, compressed, size, offset)
+        found = raw.find(_METADATA_SUFFIX, name_end)
+    chosen = _dist_info_metadata(list(entries), project)
+    if chosen is None:
+        return None
+    method, crc, compressed, size, offset = entries[chosen]
+    local = offset + base - start
+    if local < 0 or local + _LOCAL.size > len(tail):
+        return None
+    fields = _LOCAL.unpack_from(tail, local)
+    if fields[0] != b"PK\x03\x04":
+        return None
+    data_start = local + _LOCAL.size + fields[10] + fields[11]
+    data = tail[data_start : data_start + compressed]
+    if len(data) != compressed:
+        return None
+    try:
+        if method == 8:
+            data = zlib.decompressobj(-15).decompress(data)
+        elif method != 0:
+            return None
+    except zlib.error:
+        return None
+    if len(data) != size or zlib.crc32(data) != crc:
+        return None
+    return data
 
 
 class _NoPkgInfo(MetadataUnavailable):
@@ -867,7 +944,12 @@ class MetadataFetcher:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if match:
                 start, size = int(match.group(1)), int(match.group(3))
-                remote = _RangeFile(self._http, file.url, size, [(start, response.content)])
+                tail = response.content
+                if start + len(tail) == size:
+                    found = _metadata_from_tail(tail, start, name)
+                    if found is not None:
+                        return found, "range"
+                remote = _RangeFile(self._http, file.url, size, [(start, tail)])
                 return metadata_from_archive(remote, file.filename, name), "range"  # type: ignore[arg-type]
         if response.status_code != 200:
             response.close()
