@@ -760,13 +760,13 @@ _TAR_BLOCK = 64 * 1024
 
 
 def _read_tar_child() -> None:
-    """The child process of ``_read_tar_apart``: reads the sdist described by its argument,
+    """The child process of ``_read_tar_apart``: reads the sdist described on its stdin,
     writes ``1`` and PKG-INFO (or ``0``: none) to stdout; a failure exits with
     ``_CHILD_UNAVAILABLE`` or ``_CHILD_SOURCE`` and its message on stderr."""
     import sys
     from types import SimpleNamespace
 
-    request = json.loads(sys.argv[1])
+    request = json.loads(sys.stdin.buffer.read())
     file = SimpleNamespace(
         url=request["url"], filename=request["filename"], hashes=request["hashes"], size=None
     )
@@ -1097,7 +1097,8 @@ class MetadataFetcher:
         started = time.perf_counter()
         try:
             done = subprocess.run(
-                [sys.executable, "-c", _CHILD, request],
+                [sys.executable, "-c", _CHILD],
+                input=request.encode(),  # not in argv: a URL may carry credentials
                 capture_output=True,
                 env=environ,
                 timeout=_CHILD_TIMEOUT,
