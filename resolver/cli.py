@@ -77,6 +77,11 @@ class Console:
             with self._lock:
                 print(f"warning: {message}", file=sys.stderr, flush=True)
 
+    def note(self, message: str) -> None:
+        """A warning that matters only to someone looking closer (shown with -v)."""
+        if self.verbosity > 0:
+            self.warn(message)
+
     def error(self, message: str) -> None:
         print(f"error: {message}", file=sys.stderr)
 
@@ -418,6 +423,7 @@ def _provider(console: Console, project: Project, sources: Sources) -> Provider:
         no_cache=sources.no_cache,
         no_build=sources.no_build or settings.no_build,
         warn=console.warn,
+        note=console.note,
     )
 
 

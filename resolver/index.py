@@ -69,6 +69,16 @@ __all__ = [
 
 Warn = Callable[[str], None]
 
+
+class PageNote(str):
+    """A warning about an index page's own listing (a file name or version that does not parse,
+    an invalid Requires-Python): the file is left out and nothing else changes. Passed to
+    ``warn`` like any warning; the provider shows these with ``-v`` only (uv and pip say nothing
+    about them, and a cached page would repeat them on every lock)."""
+
+    __slots__ = ()
+
+
 SIMPLE_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
     "text/html;q=0.01"
@@ -156,15 +166,19 @@ class _InvalidRequiresPython:
     def report(self) -> None:
         for value, files in self.files.items():
             more = f" and {len(files) - 1} more files" if len(files) > 1 else ""
-            self.warn(f"ignoring the invalid Requires-Python {value!r} of {files[0]}{more}")
+            self.warn(
+                PageNote(f"ignoring the invalid Requires-Python {value!r} of {files[0]}{more}")
+            )
         if len(self.skipped) == 1:
-            self.warn(self.skipped[0])
+            self.warn(PageNote(self.skipped[0]))
         elif self.skipped:
             names = [m.removeprefix("skipping ").split(": ", 1)[0] for m in self.skipped]
             more = f" and {len(names) - 3} more" if len(names) > 3 else ""
             self.warn(
-                f"skipping {len(names)} files whose names or versions do not parse: "
-                f"{', '.join(names[:3])}{more}"
+                PageNote(
+                    f"skipping {len(names)} files whose names or versions do not parse: "
+                    f"{', '.join(names[:3])}{more}"
+                )
             )
 
 
@@ -692,8 +706,8 @@ def _served_stale(url: str, cached: CachedPage, warn: Warn) -> list[DistFile] | 
 
 
 def _stored(cached: CachedPage, warn: Warn) -> list[DistFile] | None:
-    for message in cached.warnings:
-        warn(message)
+    for message in cached.warnings:  # what the page's parse warned: notes on its listing
+        warn(PageNote(message))
     return None if cached.files is None else list(cached.files)
 
 
@@ -765,12 +779,12 @@ def _remote_page(
             cached, expires=expiry(response_headers), etag=etag, last_modified=last_modified
         )
         for message in cached.warnings:
-            warn(message)
+            warn(PageNote(message))
     else:
         warnings: list[str] = []
 
         def record(message: str) -> None:
-            warnings.append(message)
+            warnings.append(str(message))  # stored as a plain str (marshal)
             warn(message)
 
         tables = None

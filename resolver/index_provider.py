@@ -17,6 +17,7 @@ from packaging.version import Version
 
 from resolver.http import Http, default_cache_dir, trace, tracing
 from resolver.index import (
+    PageNote,
     by_project,
     fetch_find_links,
     fetch_project_page,
@@ -120,6 +121,7 @@ class IndexProvider:
         no_cache: bool = False,
         no_build: bool = False,
         warn: Callable[[str], None] = _warn_stderr,
+        note: Callable[[str], None] | None = None,
         max_workers: int = 16,
         speculate: bool | None = None,
     ) -> None:
@@ -130,6 +132,9 @@ class IndexProvider:
         self.no_cache = no_cache
         self.no_build = no_build
         self._warn = warn
+        # Where notes on index pages' own listings go (index.PageNote; the command line shows
+        # them with -v), else with the warnings.
+        self._note = warn if note is None else note
         self._max_workers = max_workers
         # Fetch ahead while the resolver waits: online, every page fetched starts the metadata
         # of its newest releases, and every metadata fetched starts the pages of what it
@@ -281,7 +286,7 @@ class IndexProvider:
             with self._held_lock:
                 held = self._held.pop(key, [])
             for message in held:
-                self._warn(message)
+                self._say(message)
 
     def _holding(self, key: Hashable, compute: Callable[[], T]) -> T:
         """Compute ahead of the resolver, keeping the warnings until ``key`` is asked for."""
@@ -299,7 +304,10 @@ class IndexProvider:
         if held is not None:
             held.append(message)
         else:
-            self._warn(message)
+            self._say(message)
+
+    def _say(self, message: str) -> None:
+        (self._note if isinstance(message, PageNote) else self._warn)(message)
 
     def names(self) -> set[NormalizedName]:
         """Project names that local indexes and find-links locations list, for "did you mean"

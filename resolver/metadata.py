@@ -213,12 +213,16 @@ def _from_raw(
             f"{source}: metadata says version {found_version}, expected {version}"
         )
     requirements = []
+    invalid: list[tuple[str, str]] = []
     for text in raw.get("requires_dist", ()):
         try:
             requirements.append(_requirement(text))
         except InvalidRequirement as exc:
-            reason = str(exc).splitlines()[0]
-            warn(f"{name} {version}: skipping the invalid requirement {text!r}: {reason}")
+            invalid.append((text, str(exc).splitlines()[0]))
+    if invalid:  # one line per version (prefect 1.x repeats one bad requirement per extra)
+        text, reason = invalid[0]
+        more = f" (and {len(invalid) - 1} more)" if len(invalid) > 1 else ""
+        warn(f"{name} {version}: skipping the invalid requirement {text!r}{more}: {reason}")
     requires_python = None
     if text := raw.get("requires_python", "").strip():
         try:

@@ -415,3 +415,21 @@ cuda = ["engine==2.0+cu121"]
         )
     assert installed["cpu"] == ["engine-2.0+cpu", "trainer-1.0"]
     assert installed["cuda"] == ["engine-2.0+cu121", "gpublas-12.1", "trainer-1.0"]
+
+
+def test_files_an_index_lists_under_names_that_do_not_parse_are_noted_with_v_only(
+    index, tmp_path
+) -> None:
+    # uv and pip say nothing about them, and a cached page would repeat them on every lock.
+    index.add("foo", "1.0")
+    index.add_raw_file("foo", "foo-0.1-beta1.tar.gz", b"junk")
+    index.write()
+    project = write_project(
+        tmp_path / "p", '[project]\nname = "p"\nversion = "0"\ndependencies = ["foo"]\n'
+    )
+    plain = lock_from(index.simple_url, project)
+    assert plain.returncode == 0, plain.stderr
+    assert "foo-0.1-beta1.tar.gz" not in plain.stderr and "warning" not in plain.stderr
+    verbose = lock_from(index.simple_url, project, "-v")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "warning: skipping foo-0.1-beta1.tar.gz" in verbose.stderr

@@ -83,6 +83,19 @@ def test_parse_metadata_is_lenient() -> None:
     assert any("'baz >= = 2'" in w for w in warnings)
 
 
+def test_invalid_requirements_of_one_version_warn_once() -> None:
+    # prefect 1.x repeats one unparseable requirement under every extra: one line, not five.
+    warnings: list[str] = []
+    text = "Metadata-Version: 2.1\nName: foo\nVersion: 1.0\nRequires-Dist: ok>=1\n" + "".join(
+        f"Requires-Dist: kube (>=9.0.0a1.0) ; extra == '{e}'\n" for e in ("a", "b", "c")
+    )
+    meta = parse(text, warnings)
+    assert meta.requires_dist == (Requirement("ok>=1"),)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("foo 1.0: skipping the invalid requirement \"kube (>=9.0.0a1.0)")
+    assert "(and 2 more)" in warnings[0]
+
+
 def test_parse_metadata_rejects_another_name_or_version() -> None:
     with pytest.raises(MetadataUnavailable, match="foo.whl: metadata names 'bar'"):
         parse("Metadata-Version: 2.1\nName: bar\nVersion: 1.0\n", [])
