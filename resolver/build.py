@@ -312,7 +312,7 @@ def build_metadata(
     import time
     import venv
 
-    from resolver.http import trace
+    from resolver.trace import trace
 
     settings = settings or BuildSettings()
     waited = time.perf_counter()

@@ -533,6 +533,8 @@ def main() -> None:
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
+    if "resolver.trace" in sys.modules:  # loaded by whatever records spans
+        sys.modules["resolver.trace"].finish()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

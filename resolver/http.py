@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resolver.errors import SourceError
+from resolver.trace import trace
 
 if TYPE_CHECKING:
     import requests
@@ -218,49 +219,3 @@ class Http:
             if self._session is not None:
                 self._session.close()
             self._session = None
-
-
-# -- tracing ---------------------------------------------------------------------------------
-# ASPEN_TRACE=<file>: every page, metadata fetch, HTTP request, sdist read, build step and wait
-# of the resolver's thread is recorded as a span (thread, kind, key, start, end; seconds from
-# start-up), written as JSON lines at interpreter exit with the process's and its children's
-# CPU times. The console script ends with os._exit: trace with
-# ``python -c "from resolver.cli import app; app()" lock ...``. Nothing is recorded without it.
-
-_TRACE_PATH = os.environ.get("ASPEN_TRACE")
-_TRACE: list[tuple[str, str, str, float, float]] = []
-_T0 = time.perf_counter()
-
-
-def tracing() -> bool:
-    return _TRACE_PATH is not None
-
-
-def trace(kind: str, key: str, start: float, end: float | None = None) -> None:
-    """Record a span (``time.perf_counter`` times) when ASPEN_TRACE is set."""
-    if _TRACE_PATH is None:
-        return
-    if end is None:
-        end = time.perf_counter()
-    _TRACE.append(
-        (threading.current_thread().name, kind, key, round(start - _T0, 4), round(end - _T0, 4))
-    )
-
-
-def _dump_trace() -> None:
-    import json
-    import resource
-
-    assert _TRACE_PATH is not None
-    for who, label in ((resource.RUSAGE_SELF, "self"), (resource.RUSAGE_CHILDREN, "children")):
-        usage = resource.getrusage(who)
-        _TRACE.append(("rusage", label, "user/system CPU s", usage.ru_utime, usage.ru_stime))
-    with open(_TRACE_PATH, "w", encoding="utf-8") as out:
-        for thread, kind, key, start, end in _TRACE:
-            out.write(json.dumps([thread, kind, key, start, end]) + "\n")
-
-
-if _TRACE_PATH is not None:
-    import atexit
-
-    atexit.register(_dump_trace)

@@ -36,7 +36,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from resolver.errors import SourceError
-from resolver.http import OfflineError, expiry, storable, trace
+from resolver.http import OfflineError, expiry, storable
 from resolver.parsed_cache import (
     CachedPage,
     PageCache,
@@ -47,6 +47,7 @@ from resolver.parsed_cache import (
     response_digest,
 )
 from resolver.provider import DistFile
+from resolver.trace import trace
 
 if TYPE_CHECKING:
     from resolver.http import Http

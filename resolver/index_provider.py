@@ -15,7 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from resolver.http import Http, default_cache_dir, trace, tracing
+from resolver.http import Http, default_cache_dir
 from resolver.index import (
     PageNote,
     by_project,
@@ -29,6 +29,7 @@ from resolver.index import (
 from resolver.metadata import MetadataFetcher
 from resolver.parsed_cache import PageCache, grouped
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound
+from resolver.trace import trace, tracing
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor

@@ -27,10 +27,11 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from resolver.errors import SourceError
-from resolver.http import Http, OfflineError, trace
+from resolver.http import Http, OfflineError
 from resolver.index import is_local, local_path
 from resolver.parsed_cache import listed_on_page, sha256, write_atomically
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, ProviderError
+from resolver.trace import trace
 
 if TYPE_CHECKING:
     import zipfile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -433,3 +434,21 @@ def test_files_an_index_lists_under_names_that_do_not_parse_are_noted_with_v_onl
     verbose = lock_from(index.simple_url, project, "-v")
     assert verbose.returncode == 0, verbose.stderr
     assert "warning: skipping foo-0.1-beta1.tar.gz" in verbose.stderr
+
+
+def test_aspen_trace_writes_the_spans_of_a_run(index, tmp_path) -> None:
+    # The console script ends with os._exit, which skips atexit: the trace is written first.
+    index.add("foo", "1.0")
+    index.write()
+    project = write_project(
+        tmp_path / "p", '[project]\nname = "p"\nversion = "0"\ndependencies = ["foo"]\n'
+    )
+    out = tmp_path / "trace.jsonl"
+    env = {**os.environ, "NO_COLOR": "1", "ASPEN_TRACE": str(out)}
+    args = ["lock", "--project", str(project), "--index-url", index.simple_url, "--no-cache"]
+    result = subprocess.run([*ASPEN, *args], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    spans = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(len(span) == 5 for span in spans)
+    assert any(kind == "wait" and "foo" in key for _thread, kind, key, _s, _e in spans)
+    assert [span[2] for span in spans if span[0] == "rusage"] == ["user/system CPU s"] * 2
