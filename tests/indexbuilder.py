@@ -30,7 +30,7 @@ import tarfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -602,6 +602,18 @@ class Served:
     fail_paths: set[str] = field(default_factory=set)
     delay: float = 0.0
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def paths(self) -> list[str]:
+        """The raw paths asked so far, in order."""
+        return [path for _method, path, _range in self.requests]
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+        """Wait for work that runs in the background (fetches ahead); fail with the requests
+        served so far when ``condition`` does not hold within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, self.requests
+            time.sleep(0.01)
 
 
 class _Server(ThreadingHTTPServer):

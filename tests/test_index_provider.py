@@ -280,10 +280,7 @@ def test_online_fetches_stream_ahead_of_the_resolver(tmp_path: Path, index: Inde
         index.add(name, "1.0")
     with index.serve() as served, provider(tmp_path, [served.url]) as p:
         p.files(FOO)
-        deadline = time.monotonic() + 10
-        while "/simple/bar/" not in [path for _, path, _ in served.requests]:
-            assert time.monotonic() < deadline, served.requests
-            time.sleep(0.01)
+        served.wait_until(lambda: "/simple/bar/" in served.paths(), timeout=10)
     paths = [path for _, path, _ in served.requests]
     assert "/files/foo-3.0-py3-none-any.whl.metadata" in paths
     assert "/files/foo-2.0-py3-none-any.whl.metadata" in paths
@@ -320,10 +317,12 @@ def test_warnings_of_work_fetched_ahead_wait_until_it_is_asked_for(
     warnings: list[str] = []
     with index.serve() as served, provider(tmp_path, [served.url], warn=warnings.append) as p:
         p.files(FOO)
-        deadline = time.monotonic() + 10
-        while ("metadata", FOO, V1) not in p._memo or p._held.get(("metadata", FOO, V1)) is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        served.wait_until(
+            lambda: (
+                ("metadata", FOO, V1) in p._memo and p._held.get(("metadata", FOO, V1)) is not None
+            ),
+            timeout=10,
+        )
         on_page = list(warnings)
         assert len(on_page) == 1 and "'>=3.6.*'" in on_page[0]  # the page's own warning only
         p.metadata(FOO, V1)

@@ -92,10 +92,7 @@ def test_sdist_only_requirements_are_read_ahead_in_threads_of_their_own(
             index_urls=[served.url], cache_dir=tmp_path / "cache", warn=pytest.fail
         ) as p:
             p.files(FOO)
-            deadline = time.monotonic() + 20
-            while ("metadata", BAR, Version("1.5")) not in p._memo:
-                assert time.monotonic() < deadline, served.requests
-                time.sleep(0.01)
+            served.wait_until(lambda: ("metadata", BAR, Version("1.5")) in p._memo)
             assert p.metadata(BAR, Version("1.5")).version == Version("1.5")
             assert p.stats()["sdist-static"] == 1
     assert set(threads) == {"bar-1.5.tar.gz"}
@@ -110,10 +107,7 @@ def test_no_build_reads_no_sdist_ahead(tmp_path: Path, index: Index) -> None:
             index_urls=[served.url], cache_dir=tmp_path / "cache", warn=pytest.fail, no_build=True
         ) as p:
             p.files(FOO)
-            deadline = time.monotonic() + 20
-            while "/simple/bar/" not in [path for _, path, _ in served.requests]:
-                assert time.monotonic() < deadline, served.requests
-                time.sleep(0.01)
+            served.wait_until(lambda: "/simple/bar/" in served.paths())
             time.sleep(0.2)
         assert not [path for _, path, _ in served.requests if path.endswith(".tar.gz")]
 
@@ -177,13 +171,12 @@ def test_no_build_ahead_for_requirements_of_old_pythons_only(tmp_path: Path, ind
             index_urls=[served.url], cache_dir=tmp_path / "cache", warn=pytest.fail
         ) as p:
             p.files(FOO)
-            deadline = time.monotonic() + 20
-            while ("metadata", canonicalize_name("baz"), Version("1.0")) not in p._memo or (
-                "files",
-                BAR,
-            ) not in p._memo:
-                assert time.monotonic() < deadline, served.requests
-                time.sleep(0.01)
+            served.wait_until(
+                lambda: (
+                    ("metadata", canonicalize_name("baz"), Version("1.0")) in p._memo
+                    and ("files", BAR) in p._memo
+                )
+            )
             assert p.metadata(canonicalize_name("baz"), Version("1.0")).version == Version("1.0")
             time.sleep(0.2)
             assert ("metadata", BAR, Version("1.0")) not in p._memo
