@@ -28,7 +28,13 @@ from resolver.index import (
 )
 from resolver.metadata import MetadataFetcher
 from resolver.parsed_cache import PageCache, grouped
-from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound
+from resolver.provider import (
+    CoreMetadata,
+    DistFile,
+    MetadataUnavailable,
+    PackageNotFound,
+    needs_build,
+)
 from resolver.trace import trace, tracing
 
 if TYPE_CHECKING:
@@ -262,8 +268,7 @@ class IndexProvider:
             if files is None:
                 return False
         start = bisect_left(files, version, key=_version_of)
-        own = files[start : bisect_right(files, version, lo=start, key=_version_of)]
-        return bool(own) and not any(f.kind == "wheel" or f.core_metadata is not None for f in own)
+        return needs_build(files[start : bisect_right(files, version, lo=start, key=_version_of)])
 
     def _job(
         self, name: NormalizedName, version: Version | None

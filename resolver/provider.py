@@ -58,6 +58,17 @@ class ProviderError(Exception):
     """A package source could not answer; the message names the package and the source."""
 
 
+def needs_build(files: Sequence[DistFile]) -> bool:
+    """Whether a version with these files has its metadata only in its sdist (downloaded whole,
+    usually built): no wheel and no PEP 658 metadata file. (Kinds are read first: a stored
+    file's other fields are decoded on first use.)"""
+    return (
+        bool(files)
+        and not any(f.kind == "wheel" for f in files)
+        and all(f.core_metadata is None for f in files)
+    )
+
+
 class PackageNotFound(ProviderError):
     """No configured index or find-links location has the package."""
 

@@ -32,7 +32,14 @@ from resolver.errors import InputError
 from resolver.options import LockOptions
 from resolver.prior import PriorLock
 from resolver.project import Project
-from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, PackageNotFound, Provider
+from resolver.provider import (
+    CoreMetadata,
+    DistFile,
+    MetadataUnavailable,
+    PackageNotFound,
+    Provider,
+    needs_build,
+)
 
 INITIAL_WINDOW = 2
 # The places a version takes in a window when its metadata needs a build: no wheel and no
@@ -80,15 +87,11 @@ class Package:
         self.outside_rps: tuple[list[Version], list[SpecifierSet | None]] | None = None
 
     def needs_build(self, version: Version) -> bool:
-        """Whether the version's metadata needs a build (or at least the whole sdist): it has no
-        wheel to read METADATA from and no PEP 658 metadata file announced. (File kinds are
-        read first: a file's other fields may be decoded only on use.)"""
+        """Whether the version's metadata needs a build (or at least the whole sdist): see
+        ``provider.needs_build``."""
         hit = self._built.get(version)
         if hit is None:
-            files = self.files[version]
-            hit = self._built[version] = not any(f.kind == "wheel" for f in files) and all(
-                f.core_metadata is None for f in files
-            )
+            hit = self._built[version] = needs_build(self.files[version])
         return hit
 
     def file_requires_python(self, version: Version) -> SpecifierSet | None:
