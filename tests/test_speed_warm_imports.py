@@ -6,6 +6,13 @@ import subprocess
 import sys
 
 
+def _python(code: str) -> str:
+    """What a fresh interpreter running ``code`` prints."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_the_command_line_loads_without_collecting_and_freezes_what_it_loaded() -> None:
     # A fresh interpreter: the collector must be on again once resolver.cli is loaded, must
     # not have run while it loaded, and what the imports made is out of its sight.
@@ -22,17 +29,13 @@ def test_the_command_line_loads_without_collecting_and_freezes_what_it_loaded() 
         "import resolver.cli\n"
         "print(gc.isenabled(), len(runs), gc.get_freeze_count() > 0)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = _python(code)
     assert out.split() == ["True", "0", "True"]
 
 
 def test_a_disabled_collector_stays_disabled() -> None:
     code = "import gc\ngc.disable()\nimport resolver.cli\nprint(gc.isenabled())\n"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = _python(code)
     assert out.split() == ["False"]
 
 
@@ -52,7 +55,5 @@ def test_the_lock_path_loads_no_build_http_or_toml_writing_modules(tmp_path) -> 
         " 'concurrent.futures']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = _python(code)
     assert out.strip() == "[]"

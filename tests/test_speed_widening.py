@@ -18,13 +18,13 @@ from resolver.solve import Solver
 from resolver.universe import Universe
 
 
-def universe_for(tmp_path, packages, dependencies) -> Universe:
+def universe_for(tmp_path, packages, dependencies, provider=MemoryProvider) -> Universe:
     table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9"}
     table["dependencies"] = list(dependencies)
     (tmp_path / "pyproject.toml").write_text(tomlkit.dumps({"project": table}))
     universe = Universe(
         load_project(tmp_path),
-        MemoryProvider(packages),
+        provider(packages),
         EnvironmentSpace.build(SpecifierSet(">=3.9")),
         warn=lambda m: None,
     )
@@ -143,14 +143,6 @@ def test_a_requires_python_that_only_the_metadata_states_recomputes_the_window(t
             "2.0": {"requires_python": ">=3.11"},
         }
     }
-    table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9", "dependencies": ["a"]}
-    (tmp_path / "pyproject.toml").write_text(tomlkit.dumps({"project": table}))
-    universe = Universe(
-        load_project(tmp_path),
-        FilesWithoutRequiresPython(packages),
-        EnvironmentSpace.build(SpecifierSet(">=3.9")),
-        warn=lambda m: None,
-    )
-    universe.collect()
+    universe = universe_for(tmp_path, packages, ["a"], provider=FilesWithoutRequiresPython)
     assert sorted(str(v) for v in universe.packages["a"].window) == ["1.7", "1.8", "1.9", "2.0"]
     assert universe.packages["a"].rp_changes == 2
