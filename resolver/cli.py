@@ -1,4 +1,10 @@
-"""The ``aspen`` command line."""
+"""The ``aspen`` command line: what each command does, and its options.
+
+The commands are typer's (``resolver.commands`` declares them to typer from the functions and
+the table of options here), but ``aspen lock`` with options of the usual kinds is read here
+without loading typer: typer and the click it carries take about a tenth of a warm lock's
+start-up to load and to build their commands (see ``lock_arguments``).
+"""
 
 # ruff: noqa: E402  (the collector is turned off before the imports)
 from __future__ import annotations
@@ -17,13 +23,11 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Any
 
-import typer
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
@@ -40,21 +44,71 @@ if TYPE_CHECKING:
     from resolver.project import Project
     from resolver.provider import Provider
 
-app = typer.Typer(
-    name="aspen",
-    help="Lock Python projects into a universal, optimal pylock.toml.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
 PYPI = "https://pypi.org/simple/"
+FORMATS = ("text", "json")
 
-
-# The values each option allows, as typer choices (the words live in resolver.options).
-Prerelease = StrEnum("Prerelease", {word: word for word in PRERELEASE_POLICIES})
-Resolution = StrEnum("Resolution", {word: word for word in RESOLUTIONS})
-ForkStrategy = StrEnum("ForkStrategy", {word: word for word in FORK_STRATEGIES})
+# Every option and argument of the commands, by parameter name: its names on the command line
+# (none: an argument), what it takes, and its help. What it takes: "flag", "count" (-v -v),
+# "text", "texts" (repeatable), "path", or the words it allows.
+OPTIONS: dict[str, tuple[tuple[str, ...], str | tuple[str, ...], str]] = {
+    "name": ((), "text", "The package to trace."),
+    "requirement": ((), "text", "NAME==VERSION"),
+    "project_dir": (("--project",), "path", "The project folder (holding pyproject.toml)."),
+    "index_url": (("--index-url", "-i"), "text", f"The package index (default {PYPI})."),
+    "extra_index_url": (
+        ("--extra-index-url",),
+        "texts",
+        "More indexes, after --index-url (repeatable).",
+    ),
+    "find_links": (
+        ("--find-links", "-f"),
+        "texts",
+        "A folder or page of distribution files (repeatable).",
+    ),
+    "no_index": (("--no-index",), "flag", "Ignore all indexes; use --find-links only."),
+    "offline": (("--offline",), "flag", "No network: cached responses and local files only."),
+    "no_cache": (("--no-cache",), "flag", "Neither read nor write the cache."),
+    "cache_dir": (("--cache-dir",), "path", "Cache folder (default ~/.cache/aspen)."),
+    "no_build": (("--no-build",), "flag", "Never build an sdist to read its metadata."),
+    "upgrade": (("--upgrade", "-U"), "flag", "Ignore the existing lock: newest everything."),
+    "upgrade_package": (
+        ("--upgrade-package", "-P"),
+        "texts",
+        "Move this package to its newest allowed version, or to NAME==VER / NAME<VER; "
+        "others move only if they must (repeatable).",
+    ),
+    "check": (
+        ("--check", "--locked"),
+        "flag",
+        "Exit 1 if pylock.toml is missing or stale; write nothing.",
+    ),
+    "prerelease": (
+        ("--prerelease",),
+        PRERELEASE_POLICIES,
+        "Which pre-releases may be chosen (default if-necessary-or-explicit).",
+    ),
+    "resolution": (
+        ("--resolution",),
+        RESOLUTIONS,
+        "Prefer the highest versions (default), the lowest, or the lowest for direct "
+        "dependencies only.",
+    ),
+    "fork_strategy": (
+        ("--fork-strategy",),
+        FORK_STRATEGIES,
+        "requires-python (default): the newest version for each Python range; fewest: "
+        "the fewest versions of each package, before freshness.",
+    ),
+    "exclude_newer": (
+        ("--exclude-newer",),
+        "text",
+        "Leave out files uploaded at or after this date (2025-03-01) or RFC 3339 time; "
+        "recorded in the lock and reused; 'none' clears it.",
+    ),
+    "output_format": (("--format",), FORMATS, "text for people, json for tools (on stdout)."),
+    "quiet": (("--quiet", "-q"), "flag", "Print errors only."),
+    "verbose": (("--verbose", "-v"), "count", "Print details."),
+}
 
 
 class Console:
@@ -86,87 +140,14 @@ class Console:
         print(f"error: {message}", file=sys.stderr)
 
 
-@app.callback()
-def _main() -> None:
-    """aspen: the lock is an answer-set program, solved to optimality by clingo."""
-
-
-class Format(StrEnum):
-    text = "text"
-    json = "json"
-
-
-ProjectOpt = Annotated[
-    Path, typer.Option("--project", help="The project folder (holding pyproject.toml).")
-]
-IndexUrlOpt = Annotated[
-    str | None, typer.Option("--index-url", "-i", help=f"The package index (default {PYPI}).")
-]
-ExtraIndexOpt = Annotated[
-    list[str] | None,
-    typer.Option("--extra-index-url", help="More indexes, after --index-url (repeatable)."),
-]
-FindLinksOpt = Annotated[
-    list[str] | None,
-    typer.Option("--find-links", "-f", help="A folder or page of distribution files (repeatable)."),
-]
-NoIndexOpt = Annotated[
-    bool, typer.Option("--no-index", help="Ignore all indexes; use --find-links only.")
-]
-OfflineOpt = Annotated[
-    bool, typer.Option("--offline", help="No network: cached responses and local files only.")
-]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")]
-CacheDirOpt = Annotated[
-    Path | None, typer.Option("--cache-dir", help="Cache folder (default ~/.cache/aspen).")
-]
-NoBuildOpt = Annotated[
-    bool, typer.Option("--no-build", help="Never build an sdist to read its metadata.")
-]
-PrereleaseOpt = Annotated[
-    Prerelease | None,
-    typer.Option(
-        "--prerelease", help="Which pre-releases may be chosen (default if-necessary-or-explicit)."
-    ),
-]
-
-
-ResolutionOpt = Annotated[
-    Resolution | None,
-    typer.Option(
-        "--resolution",
-        help="Prefer the highest versions (default), the lowest, or the lowest for direct "
-        "dependencies only.",
-    ),
-]
-ForkStrategyOpt = Annotated[
-    ForkStrategy | None,
-    typer.Option(
-        "--fork-strategy",
-        help="requires-python (default): the newest version for each Python range; fewest: "
-        "the fewest versions of each package, before freshness.",
-    ),
-]
-ExcludeNewerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--exclude-newer",
-        help="Leave out files uploaded at or after this date (2025-03-01) or RFC 3339 time; "
-        "recorded in the lock and reused; 'none' clears it.",
-    ),
-]
-FormatOpt = Annotated[
-    Format, typer.Option("--format", help="text for people, json for tools (on stdout).")
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")]
-VerboseOpt = Annotated[int, typer.Option("--verbose", "-v", count=True, help="Print details.")]
-
-
-class Sources:
-    """Where packages come from, as the options give it. (Plain classes, not dataclasses: a
-    dataclass costs most of a millisecond to create, and every run loads this module.)"""
+class Invocation:
+    """What the options that ``lock`` and ``why-not`` share say: the project, where packages
+    come from, the lock options as given (None: not given), and how to report (these are the
+    parameters of those commands' ``**common``). (A plain class, not a dataclass: a dataclass
+    costs most of a millisecond to create, and every run loads this module.)"""
 
     __slots__ = (
+        "project_dir",
         "index_url",
         "extra_index_urls",
         "find_links",
@@ -175,102 +156,77 @@ class Sources:
         "no_cache",
         "cache_dir",
         "no_build",
+        "prerelease",
+        "resolution",
+        "fork_strategy",
+        "exclude_newer",
+        "output_format",
+        "console",
     )
 
     def __init__(
         self,
+        project_dir: Path = Path("."),
         index_url: str | None = None,
-        extra_index_urls: list[str] | None = None,
+        extra_index_url: list[str] | None = None,
         find_links: list[str] | None = None,
         no_index: bool = False,
         offline: bool = False,
         no_cache: bool = False,
         cache_dir: Path | None = None,
         no_build: bool = False,
+        prerelease: str | None = None,
+        resolution: str | None = None,
+        fork_strategy: str | None = None,
+        exclude_newer: str | None = None,
+        output_format: str = "text",
+        quiet: bool = False,
+        verbose: int = 0,
     ) -> None:
+        self.project_dir = project_dir
         self.index_url = index_url
-        self.extra_index_urls = extra_index_urls or []
+        self.extra_index_urls = extra_index_url or []
         self.find_links = find_links or []
         self.no_index = no_index
         self.offline = offline
         self.no_cache = no_cache
         self.cache_dir = cache_dir
         self.no_build = no_build
-
-
-class Policy:
-    """The lock options as the command line gives them (None: not given)."""
-
-    __slots__ = ("prerelease", "resolution", "fork_strategy", "exclude_newer")
-
-    def __init__(
-        self,
-        prerelease: Prerelease | None = None,
-        resolution: Resolution | None = None,
-        fork_strategy: ForkStrategy | None = None,
-        exclude_newer: str | None = None,
-    ) -> None:
         self.prerelease = prerelease
         self.resolution = resolution
         self.fork_strategy = fork_strategy
         self.exclude_newer = exclude_newer
+        self.output_format = output_format
+        self.console = Console(-1 if quiet else verbose)
 
 
-@app.command()
+# inspect.CO_VARKEYWORDS, without loading inspect (about 10 ms; typer loads it anyway).
+_CO_VARKEYWORDS = 0x08
+
+
+def parameters(command: Callable[..., None]) -> list[str]:
+    """The parameters of a command, in the order of ``OPTIONS``: its own, and for
+    ``**common`` those of ``Invocation``."""
+    code = command.__code__
+    names = list(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    if code.co_flags & _CO_VARKEYWORDS:
+        init = Invocation.__init__.__code__
+        names += init.co_varnames[1 : init.co_argcount]
+    order = list(OPTIONS)
+    return sorted(names, key=order.index)
+
+
 def lock(
-    project_dir: ProjectOpt = Path("."),
-    index_url: IndexUrlOpt = None,
-    extra_index_url: ExtraIndexOpt = None,
-    find_links: FindLinksOpt = None,
-    no_index: NoIndexOpt = False,
-    offline: OfflineOpt = False,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    no_build: NoBuildOpt = False,
-    upgrade: Annotated[
-        bool, typer.Option("--upgrade", "-U", help="Ignore the existing lock: newest everything.")
-    ] = False,
-    upgrade_package: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--upgrade-package",
-            "-P",
-            help="Move this package to its newest allowed version, or to NAME==VER / NAME<VER; "
-            "others move only if they must (repeatable).",
-        ),
-    ] = None,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check", "--locked", help="Exit 1 if pylock.toml is missing or stale; write nothing."
-        ),
-    ] = False,
-    prerelease: PrereleaseOpt = None,
-    resolution: ResolutionOpt = None,
-    fork_strategy: ForkStrategyOpt = None,
-    exclude_newer: ExcludeNewerOpt = None,
-    output_format: FormatOpt = Format.text,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = 0,
+    upgrade: bool = False,
+    upgrade_package: list[str] | None = None,
+    check: bool = False,
+    **common: Any,
 ) -> None:
     """Create or refresh pylock.toml for the project."""
-    console = Console(-1 if quiet else verbose)
-    sources = Sources(
-        index_url,
-        extra_index_url or [],
-        find_links or [],
-        no_index,
-        offline,
-        no_cache,
-        cache_dir,
-        no_build,
-    )
-    with _reported(console, output_format):
+    run = Invocation(**common)
+    with _reported(run.console, run.output_format):
         _lock(
-            console,
-            project_dir,
-            sources,
-            Policy(prerelease, resolution, fork_strategy, exclude_newer),
+            run,
             upgrade=upgrade,
             upgrade_packages=upgrade_package or [],
             check=check,
@@ -278,25 +234,24 @@ def lock(
 
 
 @contextmanager
-def _reported(console: Console, output_format: Format) -> Iterator[None]:
+def _reported(console: Console, output_format: str) -> Iterator[None]:
     """Turn aspen's errors into a message (and JSON on stdout for an explained no-lock when
     asked) and the exit code that goes with them."""
     try:
         yield
     except AspenError as exc:
         explanation = getattr(exc, "explanation", None)
-        if output_format is Format.json and explanation is not None:
+        if output_format == "json" and explanation is not None:
             print(json.dumps(explanation.as_dict(), indent=2))
         console.error(str(exc))
-        raise typer.Exit(exc.exit_code) from None
+        raise SystemExit(exc.exit_code) from None
 
 
-@app.command()
 def why(
-    name: Annotated[str, typer.Argument(help="The package to trace.")],
-    project_dir: ProjectOpt = Path("."),
-    output_format: FormatOpt = Format.text,
-    quiet: QuietOpt = False,
+    name: str,
+    project_dir: Path = Path("."),
+    output_format: str = "text",
+    quiet: bool = False,
 ) -> None:
     """Show the dependency paths that bring NAME into pylock.toml, per fork."""
     from resolver.project import load_project
@@ -306,64 +261,34 @@ def why(
     with _reported(console, output_format):
         project = load_project(project_dir.resolve())
         forks = why(project, name)
-        if output_format is Format.json:
+        if output_format == "json":
             print(json.dumps(why_as_dict(name, forks), indent=2))
         else:
             print(render_why(name, forks))
 
 
-@app.command("why-not")
-def why_not_command(
-    requirement: Annotated[str, typer.Argument(help="NAME==VERSION")],
-    project_dir: ProjectOpt = Path("."),
-    index_url: IndexUrlOpt = None,
-    extra_index_url: ExtraIndexOpt = None,
-    find_links: FindLinksOpt = None,
-    no_index: NoIndexOpt = False,
-    offline: OfflineOpt = False,
-    no_cache: NoCacheOpt = False,
-    cache_dir: CacheDirOpt = None,
-    no_build: NoBuildOpt = False,
-    prerelease: PrereleaseOpt = None,
-    resolution: ResolutionOpt = None,
-    fork_strategy: ForkStrategyOpt = None,
-    exclude_newer: ExcludeNewerOpt = None,
-    output_format: FormatOpt = Format.text,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = 0,
-) -> None:
+def why_not_command(requirement: str, **common: Any) -> None:
     """Say why NAME==VERSION is not in the lock: impossible (and the smallest reason), or
     possible but worse under the objective (which level, by how much). Writes nothing."""
     from resolver.prior import read_prior
     from resolver.project import load_project
     from resolver.why import why_not
 
-    console = Console(-1 if quiet else verbose)
-    sources = Sources(
-        index_url,
-        extra_index_url or [],
-        find_links or [],
-        no_index,
-        offline,
-        no_cache,
-        cache_dir,
-        no_build,
-    )
-    with _reported(console, output_format):
-        project = load_project(project_dir.resolve())
+    run = Invocation(**common)
+    console = run.console
+    with _reported(console, run.output_format):
+        project = load_project(run.project_dir.resolve())
         prior = read_prior(project.lock_path, console.warn)
-        options = _options(
-            project, prior, Policy(prerelease, resolution, fork_strategy, exclude_newer)
-        )
+        options = _options(project, prior, run)
         answer = why_not(
             project,
-            _provider(console, project, sources),
+            _provider(console, project, run),
             requirement,
             prior=_kept(console, prior, options),
             options=options,
             warn=console.warn,
         )
-        if output_format is Format.json:
+        if run.output_format == "json":
             print(json.dumps(answer.as_dict(), indent=2))
         else:
             print(answer.render())
@@ -379,7 +304,7 @@ def _kept(console: Console, prior: PriorLock | None, options: LockOptions) -> Pr
     return prior
 
 
-def _options(project: Project, prior: PriorLock | None, policy: Policy) -> LockOptions:
+def _options(project: Project, prior: PriorLock | None, policy: Invocation) -> LockOptions:
     """The command line first, then [tool.aspen], then (for the upload cut-off) the lock."""
     from resolver.options import LockOptions, parse_cutoff
 
@@ -400,7 +325,7 @@ def _options(project: Project, prior: PriorLock | None, policy: Policy) -> LockO
     )
 
 
-def _provider(console: Console, project: Project, sources: Sources) -> Provider:
+def _provider(console: Console, project: Project, sources: Invocation) -> Provider:
     from resolver.index_provider import IndexProvider
 
     settings = project.settings
@@ -428,10 +353,7 @@ def _provider(console: Console, project: Project, sources: Sources) -> Provider:
 
 
 def _lock(
-    console: Console,
-    project_dir: Path,
-    sources: Sources,
-    policy: Policy,
+    run: Invocation,
     *,
     upgrade: bool,
     upgrade_packages: list[str],
@@ -459,15 +381,16 @@ def _lock(
     if collecting:
         gc.enable()
     started = time.perf_counter()
-    project = load_project(project_dir.resolve())
-    provider = _provider(console, project, sources)
+    console = run.console
+    project = load_project(run.project_dir.resolve())
+    provider = _provider(console, project, run)
     prior = read_prior(project.lock_path, console.warn)
     wanted: dict[str, SpecifierSet] = {}
     for text in upgrade_packages:
         req = parse_requirement(text, "--upgrade-package")
         wanted[canonicalize_name(req.name)] = req.specifier
     report = LockReport()
-    options = _options(project, prior, policy)
+    options = _options(project, prior, run)
     resolution = lock_project(
         project,
         provider,
@@ -519,14 +442,73 @@ def _as_url(location: str) -> str:
     return Path(location).resolve().as_uri() + ("/" if os.path.isdir(location) else "")
 
 
+def lock_arguments(args: list[str]) -> dict[str, Any] | None:
+    """The keyword arguments of ``lock`` for a command line ``lock [OPTIONS]`` (``args``, the
+    program name left out) that typer would read the same way; None for anything else, which
+    typer then reads and answers: another command, --help, an unknown option, an option
+    without its value or with a value that is not one of its words, a value that starts with
+    "-", short options run together (-qv) or a short option's value attached to it (-iURL).
+    Long options take their value as the next argument or after "="; the last value given
+    counts, and repeatable options and -v add up, as with typer."""
+    if args[:1] != ["lock"]:
+        return None
+    given: dict[str, Any] = {}
+    rest = iter(args[1:])
+    for arg in rest:
+        flag, equals, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        known = _LOCK_FLAGS.get(flag)
+        if known is None:
+            return None
+        param, kind = known
+        if kind in ("flag", "count"):
+            if equals:
+                return None
+            given[param] = given.get(param, 0) + 1 if kind == "count" else True
+            continue
+        if not equals:
+            value = next(rest, None)
+            if value is None:
+                return None
+        if value.startswith("-") or (kind == "path" and not value):
+            return None
+        if kind == "texts":
+            given.setdefault(param, []).append(value)
+        elif kind == "path":
+            given[param] = Path(value)
+        elif kind == "text" or value in kind:
+            given[param] = value
+        else:
+            return None
+    return given
+
+
+# Each flag of ``lock``: its parameter and what it takes.
+_LOCK_FLAGS = {
+    flag: (param, OPTIONS[param][1]) for param in parameters(lock) for flag in OPTIONS[param][0]
+}
+
+
 def main() -> None:
-    """The console script. Once the command has finished and the streams are flushed, the
-    process ends with ``os._exit``: the interpreter's own teardown (freeing every object of a
-    solve one by one, joining idle fetch threads) took 0.1 to 1.5 s and does nothing a finished
-    run needs. Every file aspen writes is complete by then (locks and cache entries are renamed
-    into place), so no file is left half written either."""
+    """The console script. ``aspen lock`` with usual options runs without typer (see
+    ``lock_arguments``); everything else goes to typer's commands (``resolver.commands``).
+
+    Once the command has finished and the streams are flushed, the process ends with
+    ``os._exit``: the interpreter's own teardown (freeing every object of a solve one by one,
+    joining idle fetch threads) took 0.1 to 1.5 s and does nothing a finished run needs. Every
+    file aspen writes is complete by then (locks and cache entries are renamed into place), so
+    no file is left half written either."""
     try:
-        app()
+        arguments = lock_arguments(sys.argv[1:])
+        if arguments is None:
+            from resolver.commands import app
+
+            app()
+        else:
+            try:
+                lock(**arguments)
+            except KeyboardInterrupt:  # as typer (click) says it
+                print("\nAborted!", file=sys.stderr)
+                sys.exit(1)
         code: int | str | None = 0
     except SystemExit as exc:
         code = exc.code
@@ -541,6 +523,15 @@ def main() -> None:
         except (OSError, ValueError):  # a reader that stopped early (`aspen ... | head`)
             pass
     os._exit(code or 0)
+
+
+def __getattr__(name: str) -> Any:
+    """``resolver.cli.app``: typer's application (loaded on first use)."""
+    if name == "app":
+        from resolver.commands import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

@@ -40,10 +40,10 @@ def test_a_disabled_collector_stays_disabled() -> None:
 
 
 def test_the_lock_path_loads_no_build_http_or_toml_writing_modules(tmp_path) -> None:
-    # What a warm lock loads: the command line, the lock's own modules and a provider. Builds
-    # (resolver.build), HTTP (requests), tomlkit, rich and hashlib (OpenSSL's bindings: cache
-    # keys use the sha256 module alone) are loaded only when used, and the fetch threads'
-    # pool (concurrent.futures) only online.
+    # What a warm lock loads: the command line, the lock's own modules and a provider. Typer
+    # (``aspen lock`` is read without it), builds (resolver.build), HTTP (requests), tomlkit,
+    # rich and hashlib (OpenSSL's bindings: cache keys use the sha256 module alone) are loaded
+    # only when used, and the fetch threads' pool (concurrent.futures) only online.
     code = (
         "import sys\n"
         "import resolver.cli, resolver.locker, resolver.lockfile, resolver.prior\n"
@@ -51,8 +51,8 @@ def test_the_lock_path_loads_no_build_http_or_toml_writing_modules(tmp_path) -> 
         "from resolver.index_provider import IndexProvider\n"
         f"IndexProvider(index_urls=['https://pypi.org/simple/'], offline=True, "
         f"cache_dir=Path({str(tmp_path)!r}))\n"
-        "heavy = ['resolver.build', 'requests', 'urllib3', 'tomlkit', 'rich', 'email', 'hashlib',"
-        " 'concurrent.futures']\n"
+        "heavy = ['typer', 'resolver.commands', 'resolver.build', 'requests', 'urllib3', 'tomlkit',"
+        " 'rich', 'email', 'hashlib', 'concurrent.futures']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     out = _python(code)
