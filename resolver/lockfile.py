@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import threading
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, Config, EnvironmentSpace
 from resolver.errors import AspenError
 from resolver.options import LockOptions, format_cutoff
+from resolver.parsed_cache import lock_fields
 from resolver.prior import parse_lock
 from resolver.project import Source
 from resolver.provider import DistFile
@@ -99,15 +100,15 @@ def _package(entry: Entry, marker: str | None, multiple: set[str]) -> dict[str, 
 
 
 def _file(dist: DistFile) -> dict[str, Any]:
-    item: dict[str, Any] = {"name": dist.filename, "url": dist.url}
-    if dist.upload_time is not None:
-        item["upload-time"] = dist.upload_time
-    size = dist.size
-    if size is None and dist.url[:5].lower() == "file:":
-        size = _local_size(dist.url)
+    filename, url, upload_time, size, hashes = lock_fields(dist)
+    item: dict[str, Any] = {"name": filename, "url": url}
+    if upload_time is not None:
+        item["upload-time"] = upload_time
+    if size is None and url[:5].lower() == "file:":
+        size = _local_size(url)
     if size is not None:
         item["size"] = size
-    hashes = dict(dist.hashes) or _local_hashes(dist.url)
+    hashes = dict(hashes) or _local_hashes(url)
     item["hashes"] = {k: hashes[k] for k in sorted(hashes)}
     return item
 
@@ -169,14 +170,40 @@ def _package_text(package: dict[str, Any], out: list[str]) -> None:
         if key == "wheels":
             out.append("wheels = [\n")
             for wheel in value:
-                out.append(f"    {_inline(wheel)},\n")
+                out.append(f"    {_file_text(wheel)},\n")
             out.append("]\n")
         elif key == "dependencies":
             out.append(f"dependencies = [{', '.join(_inline(d) for d in value)}]\n")
         elif key == "sdist":
-            out.append(f"sdist = {_inline(value)}\n")
+            out.append(f"sdist = {_file_text(value)}\n")
         else:
             out.append(f"{key} = {_scalar(value)}\n")
+
+
+def _file_text(item: dict[str, Any]) -> str:
+    """``_inline(item)`` of a file's table as ``_file`` makes it, written field by field (a
+    lock writes thousands); anything else, or a string that needs escaping, by ``_inline``."""
+    name, url, hashes = item.get("name"), item.get("url"), item.get("hashes")
+    uploaded, size = item.get("upload-time"), item.get("size")
+    if (
+        type(name) is not str
+        or type(url) is not str
+        or type(hashes) is not dict
+        or not all(type(v) is str for v in hashes.values())
+        or len(item) != 3 + (uploaded is not None) + (size is not None)
+        or _ESCAPED.search("".join([name, url, *hashes.values()])) is not None
+    ):
+        return _inline(item)
+    text = f'{{name = "{name}", url = "{url}"'
+    if type(uploaded) is datetime:
+        text += f", upload-time = {uploaded.isoformat().replace('+00:00', 'Z')}"
+    elif uploaded is not None:
+        text += f", upload-time = {_scalar(uploaded)}"
+    if size is not None:
+        text += f", size = {size if type(size) is int else _scalar(size)}"
+    keys = _KEYS
+    digests = ",".join([f'{keys.get(k) or _key(k)} = "{v}"' for k, v in hashes.items()])
+    return f"{text}, hashes = {{{digests}}}}}"
 
 
 def _inline(table: dict[str, Any], separator: str = ", ") -> str:
@@ -217,8 +244,8 @@ def _scalar(value: str | int | datetime) -> str:
         import tomlkit
 
         return tomlkit.string(value).as_string()
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")  # tomlkit.item(datetime)'s raw text
+    if isinstance(value, datetime):  # tomlkit.item(datetime)'s raw text (also in _file_text)
+        return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     import tomlkit
@@ -358,9 +385,11 @@ def write_lock(path: Path, text: str) -> bool:
             return False
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(prefix=".pylock.", suffix=".tmp", dir=path.parent)
+    # A temporary name of this process and thread, beside the lock (tempfile.mkstemp's random
+    # names cost loading tempfile and random, about 2.5 ms of every lock).
+    tmp = path.with_name(f".pylock.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

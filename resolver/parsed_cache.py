@@ -28,7 +28,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -59,6 +59,7 @@ __all__ = [
     "StoredFile",
     "grouped",
     "listed_on_page",
+    "lock_fields",
     "page_tables",
     "parsed_page",
     "response_digest",
@@ -506,6 +507,17 @@ def listed_on_page(files: Sequence[DistFile]) -> str | None:
     if page is None or page.digest is None:
         return None
     return page.digest.hex()
+
+
+def lock_fields(
+    file: DistFile,
+) -> tuple[str, str, datetime | None, int | None, Iterable[tuple[str, str]] | Mapping[str, str]]:
+    """What a lock writes of a file: its name, URL, upload time, size and hashes (a mapping,
+    or its items); a stored file's from its row as stored, in one read."""
+    if type(file) is StoredFile:
+        filename, url, hashes, size, uploaded, _metadata, _index = file._page.raw(file._index)
+        return filename, url, _datetime(uploaded), size, hashes
+    return file.filename, file.url, file.upload_time, file.size, file.hashes
 
 
 def _datetime(text: str | None) -> datetime | None:
