@@ -14,6 +14,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from resolver import widths
 from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, EnvironmentSpace, spec_contains
 from resolver.errors import InputError, NoLockError
 from resolver.facts import FactBase, build_facts
@@ -39,6 +40,7 @@ class LockReport:
     cells: int = 0
     fine: bool = False  # whether the last round let packages fork on every marker
     reused: int = 0  # rounds whose facts were the last locking round's: its optimum stands
+    remembered: bool = False  # whether windows started at widths learned before (widths.py)
 
 
 def lock_project(
@@ -51,12 +53,16 @@ def lock_project(
     prior: PriorLock | None = None,
     upgrade: Mapping[NormalizedName, SpecifierSet] | None = None,
     pins: Mapping[NormalizedName, SpecifierSet] | None = None,
+    remember: bool = True,
 ) -> Resolution:
     """The optimal lock. ``prior`` is the lock to keep (None: lock afresh, as --upgrade does);
     ``upgrade`` maps the packages --upgrade-package frees to the specifier asked of them;
-    ``pins`` holds packages to a specifier without pushing them to their newest (why-not)."""
+    ``pins`` holds packages to a specifier without pushing them to their newest (why-not);
+    ``remember``: start from the window widths learned by the last lock of the same inputs, and
+    record them (resolver/widths.py; never with ``pins``)."""
     report = report if report is not None else LockReport()
     started = time.perf_counter()
+    options = options or LockOptions()
     space = EnvironmentSpace.build(
         project.requires_python or DEFAULT_REQUIRES_PYTHON,
         project.settings.environments,
@@ -67,23 +73,65 @@ def lock_project(
             f"{project.pyproject}: no environment is left: requires-python "
             f"{project.requires_python} and tool.aspen.environments exclude every platform"
         )
-    universe = Universe(
-        project,
-        provider,
-        space,
-        options=options,
-        warn=warn,
-        prior=prior,
-        upgrade=upgrade,
-        pins=pins,
-    )
+
+    def fresh() -> Universe:
+        return Universe(
+            project,
+            provider,
+            space,
+            options=options,
+            warn=warn,
+            prior=prior,
+            upgrade=upgrade,
+            pins=pins,
+        )
+
+    memory = None
+    if remember and not pins:
+        memory = widths.Memory.of(project, provider, options, prior, upgrade or {})
+    recorded = memory.read() if memory is not None else None
+    universe = fresh()
+    if recorded is not None and not widths.start_from(universe, recorded):
+        universe, recorded = fresh(), None
     universe.collect()
+    if recorded is not None and widths.state(universe) != {
+        "packages": recorded["packages"],
+        "missing": recorded["missing"],
+    }:
+        universe, recorded = fresh(), None
+        universe.collect()
     if universe.undated:
         names = sorted(universe.undated)
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         universe.warn(f"--exclude-newer: {shown} list files without an upload time; they are kept")
     report.timings["collect_s"] = time.perf_counter() - started
-    fine = False
+    fine = recorded is not None and recorded["fine"]
+    facts, solution, fine = _rounds(universe, report, fine=fine)
+    if memory is not None and recorded is not None:
+        if widths.selection(facts, solution) != recorded["selection"]:
+            # Another optimum than the lock made without the memory (an equally good one,
+            # found by another search path): make that lock, and learn nothing from it.
+            memory.forget()
+            universe = fresh()
+            universe.collect()
+            facts, solution, fine = _rounds(universe, report, fine=False)
+        else:
+            report.remembered = True
+    elif memory is not None and (fine or any(p.widenings for p in universe.packages.values())):
+        learned = widths.state(universe)
+        if learned is not None:
+            memory.write({**learned, "fine": fine, "selection": widths.selection(facts, solution)})
+    elif memory is not None:
+        memory.forget()  # nothing to learn: windows kept their first widths
+    report.timings["total_s"] = time.perf_counter() - started
+    return read_resolution(universe, facts, solution)
+
+
+def _rounds(
+    universe: Universe, report: LockReport, *, fine: bool
+) -> tuple[FactBase, Solution, bool]:
+    """Solve rounds until the optimum no longer needs versions outside the windows: the facts
+    and optimum of the last round, and whether it let every package fork on every marker."""
     conflicted = False  # whether the last round's windows left no lock
     # The facts inside the windows and the optimum of the last round that locked: when
     # widening adds only versions that others dominate (build_facts leaves them out), the next
@@ -110,8 +158,7 @@ def lock_project(
             solution = solved[1]
             grow = _edges(universe, facts, solution)
             if not grow or not universe.widen(grow):
-                report.timings["total_s"] = time.perf_counter() - started
-                return read_resolution(universe, facts, solution)
+                return facts, solution, fine
             report.widened.append(sorted(grow))
             continue
         solver = last = Solver(facts)
@@ -141,11 +188,12 @@ def lock_project(
             report.widened.append(sorted(grow))
         if solution is not None and (not grow or not universe.widen(grow)):
             _add(report.timings, solver.stats)
-            report.timings["total_s"] = time.perf_counter() - started
-            return read_resolution(universe, facts, solution)
+            return facts, solution, fine
         if solution is None and not universe.widen(grow):
             raise _no_lock(universe, facts, solver)
-    raise NoLockError(f"no lock found for {project.name} after {MAX_ROUNDS} rounds of widening")
+    raise NoLockError(
+        f"no lock found for {universe.project.name} after {MAX_ROUNDS} rounds of widening"
+    )
 
 
 def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[NormalizedName]:

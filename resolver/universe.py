@@ -188,10 +188,7 @@ class Universe:
             new_names = [
                 n for n in self.demands if n not in self.packages and n not in self.missing
             ]
-            if new_names:
-                self.provider.prefetch((n, None) for n in new_names)
-                for name in new_names:
-                    self._load_package(name)
+            self.load_packages(new_names)
             self._scan_all()
             wanted = []
             for name, package in self.packages.items():
@@ -207,6 +204,14 @@ class Universe:
             self.provider.prefetch(wanted)
             for name, version in wanted:
                 self._load_metadata(self.packages[name], version)
+
+    def load_packages(self, names: list[NormalizedName]) -> None:
+        """Read the file lists of these packages (those not read yet)."""
+        new = [n for n in names if n not in self.packages and n not in self.missing]
+        if new:
+            self.provider.prefetch((n, None) for n in new)
+            for name in new:
+                self._load_package(name)
 
     def widen(self, names: set[NormalizedName]) -> bool:
         """Deepen the windows of these packages: twice as deep the first two times, then

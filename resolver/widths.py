@@ -1,0 +1,191 @@
+"""Learned widths: how deep each package's candidate window had to grow the last time a project
+was locked from the same inputs, kept in the cache folder and applied as starting depths, so
+that locking again skips the rounds that widened the windows one conflict at a time.
+
+A memory is taken only when it reproduces the lock made without it, byte for byte:
+
+- its key is everything a lock depends on besides the index: the project's requirements and
+  settings, the lock options, the previous lock's text, ``--upgrade-package`` (no memory for
+  ``why-not``'s pins), the provider's indexes and ``--no-build``, and the source of the code
+  that decides windows and optima (so an edited encoding never meets an old memory);
+- it records each package's index page (the digest of the response its files were read from),
+  its depth, window and skipped versions, the packages no index has, and whether the lock let
+  every package fork on every marker. Before any metadata is read, every recorded package's page
+  must be the same; after collection, the universe must be the one recorded (same packages,
+  windows and skipped versions: hence the same metadata, requirements and facts);
+- it records the selection the solver chose; if the lock made from the memory chose another
+  (an equally good one, found by another search path), the lock is made again without it.
+
+Anything else (a page that changed, a package that appeared, a memory of another version of
+aspen) sends the lock the usual way, and the memory is replaced or removed once it is made. A
+memory is written only when some window had to grow. Files whose pages are not stored in the
+cache (``file://`` indexes, ``--find-links`` folders, ``--no-cache``) never get one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from itertools import chain
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName
+
+from resolver.options import LockOptions
+from resolver.parsed_cache import listed_on_page, sha256
+from resolver.prior import PriorLock
+from resolver.project import Project
+from resolver.provider import Provider
+
+if TYPE_CHECKING:
+    from resolver.facts import FactBase
+    from resolver.solve import Solution
+    from resolver.universe import Universe
+
+FORMAT = 1
+# The code that decides windows and optima: a memory made by other code is never used.
+_CODE = ("universe.py", "facts.py", "locker.py", "explain.py", "solve.py", "widths.py")
+_ENCODINGS = ("lock.lp", "objective.lp")
+
+
+class Memory:
+    """The learned widths of one set of inputs: a file in the cache folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def of(
+        cls,
+        project: Project,
+        provider: Provider,
+        options: LockOptions,
+        prior: PriorLock | None,
+        upgrade: Mapping[NormalizedName, SpecifierSet],
+    ) -> Memory | None:
+        """The memory for these inputs; None when the provider keeps no cache."""
+        cache_dir = getattr(provider, "cache_dir", None)
+        if cache_dir is None or getattr(provider, "no_cache", True):
+            return None
+        from resolver.solve import encoding_dir
+
+        here = Path(__file__).resolve().parent
+        key = sha256(repr(_inputs(project, provider, options, prior, upgrade)).encode())
+        for path in chain(
+            (here / name for name in _CODE), (encoding_dir() / n for n in _ENCODINGS)
+        ):
+            key.update(path.read_bytes())
+        return cls(Path(cache_dir) / "widths" / f"{key.hexdigest()[:40]}.json")
+
+    def read(self) -> dict[str, Any] | None:
+        """The recorded state, or None (no memory, or one of another shape)."""
+        try:
+            found = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(found, dict) or found.get("format") != FORMAT:
+            return None
+        if not all(isinstance(found.get(k), t) for k, t in _SHAPE.items()):
+            return None
+        return found
+
+    def write(self, state: dict[str, Any]) -> None:
+        """Record a state (atomically; a cache that cannot be written is left as it is)."""
+        temp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_text(json.dumps({"format": FORMAT, **state}), encoding="utf-8")
+            os.replace(temp, self.path)
+        except OSError:
+            temp.unlink(missing_ok=True)
+
+    def forget(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+_SHAPE = {"packages": dict, "missing": list, "fine": bool, "selection": str}
+
+
+def _inputs(
+    project: Project,
+    provider: Provider,
+    options: LockOptions,
+    prior: PriorLock | None,
+    upgrade: Mapping[NormalizedName, SpecifierSet],
+) -> tuple:
+    """What a lock depends on besides the index pages and the code (the project's folder does
+    not count: the same pyproject.toml elsewhere locks alike)."""
+    return (
+        FORMAT,
+        project.name,
+        str(project.requires_python),
+        [(repr(source), str(req)) for source, req in project.requirements()],
+        repr(project.settings),
+        repr(options),
+        prior.text if prior is not None else None,
+        sorted((name, str(spec)) for name, spec in upgrade.items()),
+        [repr(getattr(provider, a, None)) for a in ("index_urls", "find_links", "no_build")],
+    )
+
+
+def page_digest(files: Mapping[Any, list]) -> str | None:
+    """The digest of the index page that every file of a package came from (None: not all from
+    one stored page)."""
+    return listed_on_page(list(chain.from_iterable(files.values())))
+
+
+def state(universe: Universe) -> dict[str, Any] | None:
+    """What a memory records of a universe, and what it must find again: each package's page,
+    depth, widenings, window and skipped versions, and the packages no index has. None when
+    some package's files are not all from one stored page."""
+    packages: dict[str, list] = {}
+    for name in sorted(universe.packages):
+        package = universe.packages[name]
+        digest = page_digest(package.files)
+        if digest is None:
+            return None
+        packages[name] = [
+            digest,
+            package.depth,
+            package.widenings,
+            sorted(map(str, package.window)),
+            sorted(map(str, package.failed)),
+        ]
+    return {"packages": packages, "missing": sorted(universe.missing)}
+
+
+def start_from(universe: Universe, recorded: Mapping[str, Any]) -> bool:
+    """Read the pages of every package the memory names and, when each is the page recorded
+    and the same packages are missing, start their windows at the recorded depths. False
+    otherwise: the universe then holds packages it may never reach (start a fresh one)."""
+    packages: dict[str, list] = recorded["packages"]
+    missing: list[str] = recorded["missing"]
+    universe.load_packages([*packages, *missing])  # type: ignore[list-item]
+    if sorted(universe.missing) != missing:
+        return False
+    for name, (digest, depth, widenings, *_rest) in packages.items():
+        package = universe.packages.get(name)  # type: ignore[call-overload]
+        if package is None or page_digest(package.files) != digest:
+            return False
+        package.depth, package.widenings = depth, widenings
+    return True
+
+
+def selection(facts: FactBase, solution: Solution) -> str:
+    """A digest of the solver's choice as the lock reads it: each package's chosen versions
+    with the cells they are chosen in, over the space's cells."""
+    cells = [
+        (repr(c.platform), str(c.python_low), str(c.python_high), repr(c.config))
+        for c in facts.space.cells
+    ]
+    chosen = sorted(
+        (facts.names[pid], rank, sorted(c.index for k in ks for c in facts.classes[pid][k].cells))
+        for (pid, rank), ks in solution.selected.items()
+    )
+    return sha256(repr((cells, chosen)).encode()).hexdigest()

@@ -1,0 +1,120 @@
+"""Learned window widths (resolver/widths.py): a lock made again from the same inputs starts
+from the widths the last one had to reach, and gives the same lock as without them; anything
+that changed sends it the usual way."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tomlkit
+
+from resolver.index_provider import IndexProvider
+from resolver.locker import LockReport, lock_project
+from resolver.lockfile import lock_data, render_lock_data
+from resolver.project import load_project
+
+# a's two newest versions need c, whose two newest need a package no index has: the first
+# windows hold no lock, and a's or c's window has to grow.
+EITHER = {
+    "a": {**{f"2.{m}": [] for m in range(6)}, "3.0": ["c"], "3.1": ["c"]},
+    "c": {**{f"4.{m}": [] for m in range(4)}, "5.0": ["ghost"], "5.1": ["ghost"]},
+}
+
+
+@pytest.fixture
+def served(index):
+    for name, versions in EITHER.items():
+        for version, requires in versions.items():
+            index.add(name, version, requires=requires)
+    with index.serve() as served:
+        yield served
+
+
+def lock(tmp_path, served, **kwargs) -> tuple[str, LockReport]:
+    project_dir = tmp_path / "project"
+    project_dir.mkdir(exist_ok=True)
+    table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9", "dependencies": ["a"]}
+    (project_dir / "pyproject.toml").write_text(tomlkit.dumps({"project": table}))
+    report = LockReport()
+    provider = IndexProvider(index_urls=[served.url], cache_dir=tmp_path / "cache")
+    with provider:
+        resolution = lock_project(
+            load_project(project_dir), provider, warn=lambda m: None, report=report, **kwargs
+        )
+    return render_lock_data(lock_data(resolution), None), report
+
+
+def memories(tmp_path) -> list:
+    return sorted((tmp_path / "cache" / "widths").glob("*.json"))
+
+
+def test_a_lock_made_again_starts_from_the_widths_the_last_one_reached(tmp_path, served):
+    first, report = lock(tmp_path, served)
+    assert report.rounds > 1 and report.widened and not report.remembered
+    assert len(memories(tmp_path)) == 1
+    again, report = lock(tmp_path, served)
+    assert report.remembered and report.rounds == 1 and not report.widened
+    assert again == first
+    without, report = lock(tmp_path, served, remember=False)
+    assert without == first and report.rounds > 1
+
+
+def test_a_project_whose_windows_never_grow_gets_no_memory(tmp_path, index):
+    index.add("a", "1.0")
+    with index.serve() as served:
+        _text, report = lock(tmp_path, served)
+    assert report.rounds == 1 and not memories(tmp_path)
+
+
+def test_a_changed_index_page_sends_the_lock_the_usual_way(tmp_path, index, served):
+    first, _report = lock(tmp_path, served)
+    (recorded,) = memories(tmp_path)
+    page = json.loads(recorded.read_text())["packages"]["c"][0]
+    index.add("c", "4.9")  # c's page changes: its window would start elsewhere
+    index.write()
+    for page in (tmp_path / "cache" / "pages").rglob("*"):  # as if each page had expired
+        if page.is_file():
+            page.unlink()
+    changed, report = lock(tmp_path, served)
+    assert not report.remembered and report.rounds > 1
+    assert "4.9" in changed and changed != first
+    assert memories(tmp_path) == [recorded]  # the same inputs: replaced
+    assert json.loads(recorded.read_text())["packages"]["c"][0] != page
+
+
+def tamper(path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_a_memory_whose_windows_are_not_found_again_is_not_used(tmp_path, served):
+    first, _report = lock(tmp_path, served)
+    (recorded,) = memories(tmp_path)
+
+    def drop_a_version(data):
+        data["packages"]["a"][3] = data["packages"]["a"][3][1:]
+
+    tamper(recorded, drop_a_version)
+    again, report = lock(tmp_path, served)
+    assert not report.remembered and report.rounds > 1 and again == first
+
+
+def test_a_memory_that_leads_to_another_selection_is_dropped(tmp_path, served):
+    first, _report = lock(tmp_path, served)
+    (recorded,) = memories(tmp_path)
+    tamper(recorded, lambda data: data.update(selection="another"))
+    again, report = lock(tmp_path, served)
+    assert not report.remembered and again == first
+    assert report.rounds > 2  # the round from the memory, then the usual ones
+    assert not memories(tmp_path)  # the next lock learns the widths again
+
+
+def test_a_memory_of_another_shape_is_ignored(tmp_path, served):
+    first, _report = lock(tmp_path, served)
+    (recorded,) = memories(tmp_path)
+    recorded.write_text('{"format": 1, "packages": []}')
+    again, report = lock(tmp_path, served)
+    assert not report.remembered and again == first
+    assert json.loads(recorded.read_text())["selection"]  # learned again
