@@ -106,7 +106,7 @@ def lock_project(
         universe.warn(f"--exclude-newer: {shown} list files without an upload time; they are kept")
     report.timings["collect_s"] = time.perf_counter() - started
     fine = recorded is not None and recorded["fine"]
-    facts, solution, fine = _rounds(universe, report, fine=fine)
+    facts, solution, fine = _rounds(universe, report, fine=fine, expect_lock=recorded is not None)
     if memory is not None and recorded is not None:
         if widths.selection(facts, solution) != recorded["selection"]:
             # Another optimum than the lock made without the memory (an equally good one,
@@ -128,10 +128,12 @@ def lock_project(
 
 
 def _rounds(
-    universe: Universe, report: LockReport, *, fine: bool
+    universe: Universe, report: LockReport, *, fine: bool, expect_lock: bool = False
 ) -> tuple[FactBase, Solution, bool]:
     """Solve rounds until the optimum no longer needs versions outside the windows: the facts
-    and optimum of the last round, and whether it let every package fork on every marker."""
+    and optimum of the last round, and whether it let every package fork on every marker.
+    ``expect_lock``: the first round's windows are expected to hold a lock (learned widths),
+    so it is solved for the optimum at once (``Solver.fitting_optimum``)."""
     conflicted = False  # whether the last round's windows left no lock
     # The facts inside the windows and the optimum of the last round that locked: when
     # widening adds only versions that others dominate (build_facts leaves them out), the next
@@ -161,10 +163,15 @@ def _rounds(
                 return facts, solution, fine
             report.widened.append(sorted(grow))
             continue
-        solver = last = Solver(facts)
-        if solver.fits_windows():
+        solver = last = Solver(facts, objective=expect_lock)
+        if expect_lock:
+            expect_lock = False
+            found = solver.fitting_optimum()
+        else:
+            found = solver.optimum() if solver.fits_windows() else None
+        if found is not None:
             conflicted = False
-            solution = solver.optimum()
+            solution = found
             solved = (inside, solution)
             grow = _edges(universe, facts, solution)
         else:
@@ -241,10 +248,13 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
 
 
 def _fits(package: Package, version: Version, cell: Cell, reqs: list[Requirement]) -> bool:
-    """Whether the version can run in the cell and meets every requirement."""
-    return cell.admits(package.requires_python(version)) and all(
-        spec_contains(r.specifier, version) for r in reqs
-    )
+    """Whether the version meets every requirement and can run in the cell (requirements
+    first: a pin such as boto3's on botocore rules out all of a long history but one version,
+    and its answers are memoised)."""
+    for r in reqs:
+        if not spec_contains(r.specifier, version):
+            return False
+    return cell.admits(package.requires_python(version))
 
 
 MAX_CORES = 8  # conflicts refuted in one round

@@ -167,6 +167,7 @@ class Universe:
         self.missing: dict[NormalizedName, str] = {}
         self._scanned: set[tuple[NormalizedName, Version, str]] = set()
         self._scan_state: dict[NormalizedName, tuple[int, tuple[str, ...]]] = {}
+        self._noted: dict[tuple[int, str], Requirement] = {}
         # Memos: a window is recomputed only when what it depends on changed (the state it was
         # computed from is kept per package; specifiers are asked through spec_contains).
         # Widening runs collection again and again over hundreds of packages.
@@ -247,6 +248,13 @@ class Universe:
                     self._scanned.add(key)
                     count += 1
                     for req in package.metadata[version].requires_dist:
+                        # What noting a requirement does only adds to sets: a requirement
+                        # object noted before under this extra (versions share the objects of
+                        # equal requirements) adds nothing. Kept, so that its id stays its own.
+                        noted = (id(req), extra)
+                        if noted in self._noted:
+                            continue
+                        self._noted[noted] = req
                         if extra == "" or extra in marker_extras(req.marker):
                             self._note(req, extra=extra)
         return count
