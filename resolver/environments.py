@@ -307,30 +307,33 @@ def admits_column(cells: Sequence[Cell], requires_python: SpecifierSet) -> tuple
 
 _PYTHON = ("python_full_version",)  # cells with the same value share their lowest Python
 # Specifier answers by specifier identity (the same requirement and Requires-Python objects are
-# asked again and again, round after round); the specifiers are kept alive in _SPECS, so that
-# an id cannot be reused by another object.
-_CONTAINS: dict[tuple[int, Version], bool] = {}
+# asked again and again, round after round), then by version identity: looking a Version up by
+# value calls its Python __hash__, and fastapi-standard asks 20,600 times (each answer keeps
+# its version, so that an id cannot be reused by another object unseen). The specifiers are kept
+# alive in _SPECS, for the same reason.
+_CONTAINS: dict[int, dict[int, tuple[Version, bool]]] = {}
 _SPECS: dict[int, SpecifierSet] = {}
 
 
 def spec_contains(spec: SpecifierSet, version: Version) -> bool:
     """Whether the version is in the specifier set (pre-releases included), memoised."""
-    key = (id(spec), version)
-    hit = _CONTAINS.get(key)
-    if hit is None:
-        text = _SPEC_TEXTS.get(id(spec))
-        if text is None:
-            _SPECS[id(spec)] = spec
-            text = _SPEC_TEXTS[id(spec)] = str(spec)
-        # Equal specifier sets held by different objects (a page's Requires-Python, the same
-        # text in metadata, a universe's own) share one answer: fastapi-standard asks 5,900
-        # (object, version) pairs, 3,900 (text, version) ones.
-        by_text = (text, version)
-        hit = _CONTAINS_TEXT.get(by_text)
-        if hit is None:
-            hit = _CONTAINS_TEXT[by_text] = spec.contains(version, prereleases=True)
-        _CONTAINS[key] = hit
-    return hit
+    answers = _CONTAINS.get(id(spec))
+    if answers is None:
+        _SPECS[id(spec)] = spec
+        answers = _CONTAINS[id(spec)] = {}
+        _SPEC_TEXTS[id(spec)] = str(spec)
+    hit = answers.get(id(version))
+    if hit is not None and hit[0] is version:
+        return hit[1]
+    # Equal specifier sets held by different objects (a page's Requires-Python, the same text
+    # in metadata, a universe's own) share one answer: fastapi-standard asks 5,900 (object,
+    # version) pairs, 3,900 (text, version) ones.
+    by_text = (_SPEC_TEXTS[id(spec)], version)
+    found = _CONTAINS_TEXT.get(by_text)
+    if found is None:
+        found = _CONTAINS_TEXT[by_text] = spec.contains(version, prereleases=True)
+    answers[id(version)] = (version, found)
+    return found
 
 
 _SPEC_TEXTS: dict[int, str] = {}  # str() of the specifier sets in _SPECS, by identity

@@ -153,3 +153,18 @@ def test_equal_specifier_sets_share_their_answers(monkeypatch) -> None:
     assert spec_contains(first, version) is True
     monkeypatch.setattr(SpecifierSet, "contains", lambda *a, **k: pytest.fail("asked again"))
     assert spec_contains(second, version) is True
+
+
+def test_answers_by_identity_never_answer_for_another_version() -> None:
+    # Answers are kept by the identity of the version asked: a version that is gone and
+    # another one made in its place (often at the same address) gets its own answer.
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from resolver.environments import spec_contains
+
+    spec = SpecifierSet(">=2")
+    for round_ in range(200):
+        text = "3.0" if round_ % 2 else "1.0"
+        assert spec_contains(spec, Version(text)) is (text == "3.0")
+    assert spec_contains(spec, Version("2.0")) is spec_contains(spec, Version("2.0.0")) is True

@@ -402,3 +402,39 @@ def test_a_pages_files_are_grouped_by_version_as_file_by_file(tmp_path: Path) ->
     assert grouped(listed[::-1]) is None
     assert grouped(files) is None
     assert grouped([]) is None
+
+
+def test_a_loaded_pages_files_leave_the_collectors_sight(tmp_path: Path) -> None:
+    # A fresh interpreter: loading a stored page moves what it made out of the cyclic
+    # collector's generations (gc.freeze), with the collector on again afterwards; with the
+    # collector off, loading neither freezes anything nor turns it on.
+    import subprocess
+    import sys
+
+    cache = PageCache(tmp_path)
+    many = [
+        dataclasses.replace(f, filename=f"{i}-{f.filename}")
+        for i in range(500)
+        for f in sample_files()
+    ]
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(many), ()), "foo")
+    code = (
+        "import gc, sys\n"
+        "from pathlib import Path\n"
+        "from resolver.parsed_cache import PageCache\n"
+        f"cache = PageCache(Path({str(tmp_path)!r}))\n"
+        "if sys.argv[1] == 'off':\n"
+        "    gc.disable()\n"
+        "frozen = gc.get_freeze_count()\n"
+        f"page = cache.load({URL!r}, {ACCEPT!r}, 'foo')\n"
+        "print(len(page.files), gc.isenabled(), gc.get_freeze_count() - frozen)\n"
+    )
+    for collector in ("on", "off"):
+        out = subprocess.run(
+            [sys.executable, "-c", code, collector], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert out[0] == "2000"
+        if collector == "on":
+            assert out[1] == "True" and int(out[2]) >= 2000
+        else:
+            assert out[1:] == ["False", "0"]
