@@ -119,6 +119,31 @@ def test_the_objective_below_level_100_is_grounded_only_for_the_optimum(tmp_path
     assert solver.optimum().cost == solution.cost  # grounded once
 
 
+def test_a_round_expected_to_lock_is_solved_for_its_optimum_at_once(tmp_path):
+    # Learned widths: the objective is grounded with the rules and one solve gives the optimum,
+    # the one the fit check and the optimum give; windows that hold no lock give None, and the
+    # round goes on to widen them as usual.
+    packages = {"a": {"1.0": ["b>=2"], "0.9": []}, "b": {"1.0": []}}
+    (tmp_path / "fits").mkdir()
+    (tmp_path / "conflict").mkdir()
+    universe = universe_for(tmp_path / "fits", packages, ["a"])
+    facts = build_facts(universe)
+    split = Solver(facts)
+    assert split.fits_windows()
+    at_once = Solver(facts, objective=True)
+    assert any(at_once.ctl.symbolic_atoms.by_signature("chosen", 2))
+    solution = at_once.fitting_optimum()
+    assert solution is not None
+    optimum = split.optimum()
+    assert (solution.selected, solution.cost) == (optimum.selected, optimum.cost)
+    conflict = {"a": {f"3.{m}": ["ghost"] for m in range(4)} | {"1.0": []}}
+    conflicting = universe_for(tmp_path / "conflict", conflict, ["a"])
+    solver = Solver(build_facts(conflicting), objective=True)
+    assert solver.fitting_optimum() is None
+    fewest = solver.fewest_outside()
+    assert fewest.cost[0] == 1 and not any(fewest.cost[1:])  # the other levels are off
+
+
 def test_per_interval_levels_are_grounded_per_interval_only_where_classes_share_one(tmp_path):
     # b and c have two classes on every Python interval (Windows, where c is required and asks
     # b<2, and elsewhere): only there can they have two versions side by side. a has one class
