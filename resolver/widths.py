@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from resolver.universe import Universe
 
 FORMAT = 1
+KEPT = 32  # memories kept in a cache folder, the most recently written
 # The code that decides windows and optima: a memory made by other code is never used.
 _CODE = ("universe.py", "facts.py", "locker.py", "explain.py", "solve.py", "widths.py")
 _ENCODINGS = ("lock.lp", "objective.lp")
@@ -93,12 +94,17 @@ class Memory:
         return found
 
     def write(self, state: dict[str, Any]) -> None:
-        """Record a state (atomically; a cache that cannot be written is left as it is)."""
+        """Record a state (atomically; a cache that cannot be written is left as it is), and
+        keep only the ``KEPT`` most recently written memories (each set of inputs and each
+        version of the code has its own: about 50 KB for examples/large)."""
         temp = self.path.with_suffix(f".{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temp.write_text(json.dumps({"format": FORMAT, **state}), encoding="utf-8")
             os.replace(temp, self.path)
+            kept = sorted(self.path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
+            for old in kept[:-KEPT]:
+                old.unlink(missing_ok=True)
         except OSError:
             temp.unlink(missing_ok=True)
 

@@ -5,6 +5,7 @@ that changed sends it the usual way."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import tomlkit
@@ -13,6 +14,7 @@ from resolver.index_provider import IndexProvider
 from resolver.locker import LockReport, lock_project
 from resolver.lockfile import lock_data, render_lock_data
 from resolver.project import load_project
+from resolver.widths import Memory
 
 # a's two newest versions need c, whose two newest need a package no index has: the first
 # windows hold no lock, and a's or c's window has to grow.
@@ -118,3 +120,13 @@ def test_a_memory_of_another_shape_is_ignored(tmp_path, served):
     again, report = lock(tmp_path, served)
     assert not report.remembered and again == first
     assert json.loads(recorded.read_text())["selection"]  # learned again
+
+
+def test_only_the_most_recently_written_memories_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr("resolver.widths.KEPT", 2)
+    folder = tmp_path / "widths"
+    for n in range(4):
+        Memory(folder / f"{n}.json").write({"packages": {}, "missing": [], "fine": False})
+        os.utime(folder / f"{n}.json", (n, n))  # written one after the other
+    assert sorted(p.name for p in folder.glob("*.json")) == ["2.json", "3.json"]
+    assert Memory(folder / "3.json").read() is None  # no selection recorded: not a memory
