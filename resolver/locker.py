@@ -91,10 +91,13 @@ def lock_project(
         memory = widths.Memory.of(project, provider, options, prior, upgrade or {})
     recorded = memory.read() if memory is not None else None
     universe = fresh()
-    if recorded is not None and not widths.start_from(universe, recorded):
-        universe, recorded = fresh(), None
+    pages = None
+    if recorded is not None:
+        pages = widths.start_from(universe, recorded)
+        if pages is None:
+            universe, recorded = fresh(), None
     universe.collect()
-    if recorded is not None and widths.state(universe) != {
+    if recorded is not None and widths.state(universe, pages) != {
         "packages": recorded["packages"],
         "missing": recorded["missing"],
     }:
