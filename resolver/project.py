@@ -255,10 +255,12 @@ def parse_requirement(text: Any, where: str) -> Requirement:
 
 
 def _groups(table: Any, path: Path) -> dict[NormalizedName, tuple[Requirement, ...]]:
-    from packaging.dependency_groups import resolve_dependency_groups  # only with groups
-
     table = _expect(table, dict, path, "dependency-groups")
     groups: dict[NormalizedName, tuple[Requirement, ...]] = {}
+    if not table:
+        return groups
+    from packaging.dependency_groups import resolve_dependency_groups  # only with groups
+
     for name in table:
         try:
             resolved = resolve_dependency_groups(table, name)

@@ -43,16 +43,20 @@ def test_the_lock_path_loads_no_build_http_or_toml_writing_modules(tmp_path) -> 
     # What a warm lock loads: the command line, the lock's own modules and a provider. Typer
     # (``aspen lock`` is read without it), builds (resolver.build), HTTP (requests), tomlkit,
     # rich and hashlib (OpenSSL's bindings: cache keys use the sha256 module alone) are loaded
-    # only when used, and the fetch threads' pool (concurrent.futures) only online.
+    # only when used, and the fetch threads' pool (concurrent.futures) only online; PEP 735's
+    # resolution (packaging.dependency_groups) only for a project with dependency groups.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['a']\n")
     code = (
         "import sys\n"
         "import resolver.cli, resolver.locker, resolver.lockfile, resolver.prior\n"
         "from pathlib import Path\n"
         "from resolver.index_provider import IndexProvider\n"
+        "from resolver.project import load_project\n"
         f"IndexProvider(index_urls=['https://pypi.org/simple/'], offline=True, "
         f"cache_dir=Path({str(tmp_path)!r}))\n"
+        f"load_project(Path({str(tmp_path)!r}))\n"
         "heavy = ['typer', 'resolver.commands', 'resolver.build', 'requests', 'urllib3', 'tomlkit',"
-        " 'rich', 'email', 'hashlib', 'concurrent.futures']\n"
+        " 'rich', 'email', 'hashlib', 'concurrent.futures', 'packaging.dependency_groups']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     out = _python(code)
