@@ -6,8 +6,8 @@ A memory is taken only when it reproduces the lock made without it, byte for byt
 
 - its key is everything a lock depends on besides the index: the project's requirements and
   settings, the lock options, the previous lock's text, ``--upgrade-package`` (no memory for
-  ``why-not``'s pins), the provider's indexes and ``--no-build``, and the source of the code
-  that decides windows and optima (so an edited encoding never meets an old memory);
+  ``why-not``'s pins), the provider's indexes and ``--no-build``, and every module and
+  encoding of aspen by size and modification time (so edited code never meets an old memory);
 - it records each package's index page (the digest of the response its files were read from),
   its depth, window and skipped versions, the packages no index has, and whether the lock let
   every package fork on every marker. Before any metadata is read, every recorded package's page
@@ -47,9 +47,6 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 KEPT = 32  # memories kept in a cache folder, the most recently written
-# The code that decides windows and optima: a memory made by other code is never used.
-_CODE = ("universe.py", "facts.py", "locker.py", "explain.py", "solve.py", "widths.py")
-_ENCODINGS = ("lock.lp", "objective.lp")
 
 
 class Memory:
@@ -71,14 +68,8 @@ class Memory:
         cache_dir = getattr(provider, "cache_dir", None)
         if cache_dir is None or getattr(provider, "no_cache", True):
             return None
-        from resolver.solve import encoding_dir
-
-        here = Path(__file__).resolve().parent
         key = sha256(repr(_inputs(project, provider, options, prior, upgrade)).encode())
-        for path in chain(
-            (here / name for name in _CODE), (encoding_dir() / n for n in _ENCODINGS)
-        ):
-            key.update(path.read_bytes())
+        key.update(repr(_code()).encode())
         return cls(Path(cache_dir) / "widths" / f"{key.hexdigest()[:40]}.json")
 
     def read(self) -> dict[str, Any] | None:
@@ -138,6 +129,20 @@ def _inputs(
         sorted((name, str(spec)) for name, spec in upgrade.items()),
         [repr(getattr(provider, a, None)) for a in ("index_urls", "find_links", "no_build")],
     )
+
+
+def _code() -> list[tuple[str, int, int]]:
+    """Every module of aspen and every encoding, by name, size and modification time: a memory
+    made by other code (reading pages or metadata, deciding windows or optima) is never used.
+    (Their contents would do as well, at about 1 ms of reading and hashing per lock.)"""
+    from resolver.solve import encoding_dir
+
+    here = Path(__file__).resolve().parent
+    found = []
+    for path in sorted(chain(here.glob("*.py"), encoding_dir().glob("*.lp"))):
+        stat = path.stat()
+        found.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return found
 
 
 def page_digest(files: Mapping[Any, list]) -> str | None:
