@@ -82,6 +82,13 @@ class Memory:
             return None
         if not all(isinstance(found.get(k), t) for k, t in _SHAPE.items()):
             return None
+        if not all(map(_text, found["missing"])) or not all(
+            isinstance(entry, list)
+            and [type(x) for x in entry] == [str, int, int, list, list]
+            and all(map(_text, entry[3] + entry[4]))
+            for entry in found["packages"].values()
+        ):
+            return None
         return found
 
     def write(self, state: dict[str, Any]) -> None:
@@ -107,6 +114,10 @@ class Memory:
 
 
 _SHAPE = {"packages": dict, "missing": list, "fine": bool, "selection": str}
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str)
 
 
 def _inputs(

@@ -121,6 +121,13 @@ def test_a_memory_of_another_shape_is_ignored(tmp_path, served):
     assert not report.remembered and again == first
     assert json.loads(recorded.read_text())["selection"]  # learned again
 
+    def break_an_entry(data):
+        data["packages"]["a"] = data["packages"]["a"][:2]
+
+    tamper(recorded, break_an_entry)
+    again, report = lock(tmp_path, served)
+    assert not report.remembered and again == first
+
 
 def test_only_the_most_recently_written_memories_are_kept(tmp_path, monkeypatch):
     monkeypatch.setattr("resolver.widths.KEPT", 2)
