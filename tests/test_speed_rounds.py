@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 
+import clingo
 from test_solver import lock
 from test_speed_widening import universe_for
 
 from resolver.facts import build_facts
-from resolver.solve import Solver
+from resolver.solve import Solver, _atoms
 
 
 def test_the_solver_decides_atoms_true_first(tmp_path):
@@ -170,3 +171,12 @@ def test_per_interval_levels_are_grounded_per_interval_only_where_classes_share_
     assert solution.record()["platform-versions"] == 0
     a = facts.package_ids["a"]
     assert [r for p, r in solution.selected if p == a] == [1]  # 1.0, one below the newest
+
+
+def test_shown_atoms_are_read_back_from_their_text():
+    symbols = [
+        clingo.Function("sel", [clingo.Number(12), clingo.Number(0), clingo.Number(3)]),
+        clingo.Function("active", [clingo.Number(-4), clingo.Number(70)]),
+        clingo.Function("flag"),
+    ]
+    assert list(_atoms(symbols)) == [("sel", (12, 0, 3)), ("active", (-4, 70)), ("flag", ())]
