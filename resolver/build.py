@@ -1,10 +1,12 @@
-"""PEP 517 metadata builds of sdists, each in a fresh isolated virtual environment.
+"""PEP 517 metadata builds of sdists, each in an isolated virtual environment.
 
-The sdist is unpacked into a temporary folder, a venv without pip is created there (the stdlib
-``venv`` takes about 0.06 s, ``uv venv`` about 0.2 s), ``build-system.requires`` and the backend's
-``get_requires_for_build_wheel`` are installed into it (with ``uv pip install`` when uv is found,
-else ``pip --python``) from the same indexes as the lock, and a small runner script calls
-``prepare_metadata_for_build_wheel`` (or ``build_wheel`` when the backend lacks it).
+The sdist is unpacked into a temporary folder; a venv without pip (the stdlib ``venv`` takes
+about 0.06 s, ``uv venv`` about 0.2 s) gets ``build-system.requires`` (with ``uv pip install``
+when uv is found, else ``pip --python``) from the same indexes as the lock, and a small runner
+script calls ``prepare_metadata_for_build_wheel`` (or ``build_wheel`` when the backend lacks
+it). Builds of one run that ask for the same requirements share that venv (see
+``_SharedEnvs``); a backend whose ``get_requires_for_build_wheel`` asks for more is run again in
+a venv of its own with those installed too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from resolver.provider import MetadataUnavailable
 
-__all__ = ["BuildError", "BuildSettings", "build_metadata", "find_uv", "source_tree"]
+__all__ = ["BuildError", "BuildSettings", "build_metadata", "cleanup", "find_uv", "source_tree"]
 
 # Backend and requirements PEP 517/518 prescribe for a project without [build-system].
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
@@ -299,6 +301,80 @@ def _read_result(result: dict[str, object], out_dir: Path, sdist_name: str) -> b
     raise BuildError(f"{sdist_name}: the wheel the backend built has no METADATA", lasting=True)
 
 
+class _SharedEnvs:
+    """Build environments shared by the builds of one run that ask for the same requirements.
+
+    Most old sdists have no pyproject.toml and all ask for ``setuptools>=40.8.0``; each fresh
+    environment cost an install, and each first import of setuptools compiled it again (about
+    1.5 s of CPU per build). A shared environment is only ever used for the first hook; a
+    backend that asks for more requirements gets an environment of its own, so nothing a
+    build installs reaches another build. Removed by ``cleanup`` (the command line calls it at
+    exit).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._root: Path | None = None
+        self._envs: dict[tuple[tuple[str, ...], BuildSettings], tuple[threading.Lock, list[Path]]]
+        self._envs = {}
+
+    def python(self, requires: tuple[str, ...], settings: BuildSettings, sdist_name: str) -> Path:
+        """The interpreter of a shared environment with ``requires`` installed."""
+        import tempfile
+
+        with self._lock:
+            if self._root is None:
+                import atexit
+
+                self._root = Path(tempfile.mkdtemp(prefix="aspen-build-envs-"))
+                atexit.register(self.cleanup)  # main() calls it before os._exit
+            root = self._root
+            made, ready = self._envs.setdefault((requires, settings), (threading.Lock(), []))
+        with made:
+            if not ready:
+                env = root / str(len(list(root.iterdir())))
+                _create_env(env, requires, settings, sdist_name)
+                ready.append(env)
+            return _env_python(ready[0])
+
+    def cleanup(self) -> None:
+        import shutil
+
+        with self._lock:
+            root, self._root = self._root, None
+            self._envs.clear()
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+_SHARED = _SharedEnvs()
+
+
+def cleanup() -> None:
+    """Remove the build environments this run shared."""
+    _SHARED.cleanup()
+
+
+def _create_env(
+    env: Path, requires: Sequence[str], settings: BuildSettings, sdist_name: str
+) -> None:
+    import subprocess
+    import time
+    import venv
+
+    from resolver.trace import trace
+
+    t = time.perf_counter()
+    try:
+        venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(env)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise BuildError(f"{sdist_name}: cannot create a build environment: {exc}") from exc
+    trace("venv", sdist_name, t)
+    t = time.perf_counter()
+    _install(_env_python(env), requires, settings, sdist_name)
+    trace("install", f"{sdist_name} {tuple(requires)}", t)
+
+
 def build_metadata(
     sdist: Path, settings: BuildSettings | None = None, *, source: Path | None = None
 ) -> bytes:
@@ -307,10 +383,8 @@ def build_metadata(
 
     Raises ``BuildError`` (a ``MetadataUnavailable``) naming the sdist and the failing step.
     """
-    import subprocess
     import tempfile
     import time
-    import venv
 
     from resolver.trace import trace
 
@@ -318,22 +392,12 @@ def build_metadata(
     waited = time.perf_counter()
     with _BUILD_SLOTS, tempfile.TemporaryDirectory(prefix="aspen-build-") as tmp:
         trace("slot-wait", sdist.name, waited)
-        t = time.perf_counter()
         work = Path(tmp)
         if source is None:
             (work / "src").mkdir()
             source = _unpack(sdist, work / "src")
         system = _build_system(source, sdist.name)
-        env = work / "env"
-        try:
-            venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(env)
-        except (OSError, subprocess.CalledProcessError) as exc:
-            raise BuildError(f"{sdist.name}: cannot create a build environment: {exc}") from exc
-        python = _env_python(env)
-        trace("venv", sdist.name, t)
-        t = time.perf_counter()
-        _install(python, system.requires, settings, sdist.name)
-        trace("install", f"{sdist.name} {system.requires}", t)
+        python = _SHARED.python(system.requires, settings, sdist.name)
         t = time.perf_counter()
         runner = work / "aspen_hook_runner.py"
         runner.write_text(_RUNNER, encoding="utf-8")
@@ -344,15 +408,17 @@ def build_metadata(
         )
         trace("hook1", sdist.name, t)
         if code == _NEEDS_REQUIRES:
-            t = time.perf_counter()
             requires = result.get("requires")
             if not isinstance(requires, list):
                 raise BuildError(
                     f"{sdist.name}: get_requires_for_build_wheel returned {requires!r}"
                 )
-            _install(python, [str(r) for r in requires], settings, sdist.name)
+            # More requirements: in an environment of this build's own.
+            env = work / "env"
+            _create_env(env, [*system.requires, *map(str, requires)], settings, sdist.name)
+            t = time.perf_counter()
             code, result = _run_hook(
-                python, runner, "prepare", system, source, out_dir, settings, sdist.name
+                _env_python(env), runner, "prepare", system, source, out_dir, settings, sdist.name
             )
             trace("hook2", f"{sdist.name} {requires}", t)
         return _read_result(result, out_dir, sdist.name)
