@@ -158,7 +158,8 @@ class IndexProvider:
             warn=self._emit,
         )
         self._memo = _Memo()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: ThreadPoolExecutor | None = None  # work fetched ahead
+        self._asked: ThreadPoolExecutor | None = None  # what the resolver prefetches
         self._builds: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         self._closed = False
@@ -170,6 +171,9 @@ class IndexProvider:
         # The specifier of the first requirement that led to each package fetched ahead (its
         # likely versions are the newest that meet it), and whether its marker names a Python.
         self._wanted: dict[NormalizedName, tuple[SpecifierSet, bool]] = {}
+        # Metadata keys queued or running on the sdist threads (resolver.pending locks ahead
+        # of them).
+        self._building: set[Hashable] = set()
 
     def _build_settings(self) -> BuildSettings:
         """How sdists are built here (made when the first build needs it: builds are rare, and
@@ -197,8 +201,8 @@ class IndexProvider:
         """Stop the fetch threads and close HTTP sessions."""
         with self._executor_lock:
             self._closed = True
-            executors = (self._executor, self._builds)
-            self._executor = self._builds = None
+            executors = (self._executor, self._asked, self._builds)
+            self._executor = self._asked = self._builds = None
         for executor in executors:
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
@@ -243,21 +247,38 @@ class IndexProvider:
         sdist (and a build) goes to threads of its own, so that it starts at once instead of
         behind hundreds of quick metadata reads (large's pyspark waited 3.2 s in the queue).
         ``files``: the package's files, when all items are of the same package."""
-        executor = self._pool()
+        executor = self._pool(ahead)
         if executor is None:
             return  # closed: a fetch still running asked for more
         for name, version in items:
             key, compute = self._job(name, version)
             if key in self._memo:
                 continue
-            pool = executor
-            if version is not None and self._needs_build(name, version, files):
-                pool = self._build_pool()
             if ahead:
                 call = lambda k=key, c=compute: self._memo.get(k, lambda: self._holding(k, c))  # noqa: E731
             else:
                 call = lambda k=key, c=compute: self._get(k, c)  # noqa: E731
-            pool.submit(_quietly, call)
+            if version is None or not self._needs_build(name, version, files):
+                executor.submit(_quietly, call)
+                continue
+            with self._held_lock:
+                if key in self._building:
+                    continue
+                self._building.add(key)
+            self._build_pool().submit(_quietly, lambda k=key, c=call: self._built(k, c))
+
+    def _built(self, key: Hashable, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        finally:
+            with self._held_lock:
+                self._building.discard(key)
+
+    def building(self, name: NormalizedName, version: Version) -> bool:
+        """Whether this version's metadata waits on its sdist, downloaded (and usually built) on
+        the sdist threads, queued or running."""
+        with self._held_lock:
+            return ("metadata", canonicalize_name(name), version) in self._building
 
     def _needs_build(
         self, name: NormalizedName, version: Version, files: Sequence[DistFile] | None
@@ -356,17 +377,27 @@ class IndexProvider:
                 )
             return self._builds
 
-    def _pool(self) -> ThreadPoolExecutor | None:
+    def _pool(self, ahead: bool) -> ThreadPoolExecutor | None:
+        """The threads of work fetched ahead, or those of what the resolver asks for: its own,
+        so that it never waits behind hundreds of reads fetched ahead (on large's cold lock the
+        resolver's thread fetched 66 versions' metadata itself, one after another, 8.9 s, while
+        they sat in the queue)."""
         with self._executor_lock:
             if self._closed:
                 return None
-            if self._executor is None:
+            executor = self._executor if ahead else self._asked
+            if executor is None:
                 from concurrent.futures import ThreadPoolExecutor
 
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self._max_workers, thread_name_prefix="aspen-fetch"
+                executor = ThreadPoolExecutor(
+                    max_workers=self._max_workers,
+                    thread_name_prefix="aspen-fetch" if ahead else "aspen-asked",
                 )
-            return self._executor
+                if ahead:
+                    self._executor = executor
+                else:
+                    self._asked = executor
+            return executor
 
     def _find_links_files(self, location: str) -> dict[NormalizedName, list[DistFile]]:
         return self._memo.get(

@@ -381,3 +381,21 @@ def test_files_by_version_groups_a_page_as_file_by_file(index, tmp_path) -> None
             groups.setdefault(file.version, []).append(file)
         assert provider.files_by_version("foo") == groups
         assert list(provider.files_by_version("foo")) == list(groups)
+
+
+def test_what_the_resolver_asks_for_does_not_wait_behind_work_fetched_ahead(
+    tmp_path: Path, index: Index
+) -> None:
+    # One thread per pool and a slow index: foo's page brings ten requirement pages fetched
+    # ahead, one after another; a page the resolver then asks for is fetched beside them.
+    required = [f"r{i}" for i in range(10)]
+    index.add("foo", "1.0", requires=required)
+    for name in [*required, "wanted"]:
+        index.add(name, "1.0")
+    with index.serve(delay=0.2) as served, provider(tmp_path, [served.url], max_workers=1) as p:
+        p.files(FOO)
+        served.wait_until(lambda: "/simple/r0/" in served.paths(), timeout=10)
+        p.prefetch([(canonicalize_name("wanted"), None)])
+        served.wait_until(lambda: "/simple/wanted/" in served.paths(), timeout=10)
+        ahead = [path for path in served.paths() if path.startswith("/simple/r")]
+        assert len(ahead) < len(required), ahead
