@@ -1,9 +1,7 @@
 """The ``aspen`` command line: what each command does, and its options.
 
-The commands are typer's (``resolver.commands`` declares them to typer from the functions and
-the table of options here), but ``aspen lock`` with options of the usual kinds is read here
-without loading typer: typer and the click it carries take about a tenth of a warm lock's
-start-up to load and to build their commands (see ``lock_arguments``).
+The commands are typer's: ``resolver.commands`` declares them to typer from the functions and
+the table of options here.
 """
 
 # ruff: noqa: E402  (the collector is turned off before the imports)
@@ -443,55 +441,8 @@ def _as_url(location: str) -> str:
     return Path(location).resolve().as_uri() + ("/" if os.path.isdir(location) else "")
 
 
-def lock_arguments(args: list[str]) -> dict[str, Any] | None:
-    """The keyword arguments of ``lock`` for a command line ``lock [OPTIONS]`` (``args``, the
-    program name left out) that typer would read the same way; None for anything else, which
-    typer then reads and answers: another command, --help, an unknown option, an option
-    without its value or with a value that is not one of its words, a value that starts with
-    "-", short options run together (-qv) or a short option's value attached to it (-iURL).
-    Long options take their value as the next argument or after "="; the last value given
-    counts, and repeatable options and -v add up, as with typer."""
-    if args[:1] != ["lock"]:
-        return None
-    given: dict[str, Any] = {}
-    rest = iter(args[1:])
-    for arg in rest:
-        flag, equals, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        known = _LOCK_FLAGS.get(flag)
-        if known is None:
-            return None
-        param, kind = known
-        if kind in ("flag", "count"):
-            if equals:
-                return None
-            given[param] = given.get(param, 0) + 1 if kind == "count" else True
-            continue
-        if not equals:
-            value = next(rest, None)
-            if value is None:
-                return None
-        if value.startswith("-") or (kind == "path" and not value):
-            return None
-        if kind == "texts":
-            given.setdefault(param, []).append(value)
-        elif kind == "path":
-            given[param] = Path(value)
-        elif kind == "text" or value in kind:
-            given[param] = value
-        else:
-            return None
-    return given
-
-
-# Each flag of ``lock``: its parameter and what it takes.
-_LOCK_FLAGS = {
-    flag: (param, OPTIONS[param][1]) for param in parameters(lock) for flag in OPTIONS[param][0]
-}
-
-
 def main() -> None:
-    """The console script. ``aspen lock`` with usual options runs without typer (see
-    ``lock_arguments``); everything else goes to typer's commands (``resolver.commands``).
+    """The console script: typer's commands (``resolver.commands``).
 
     Once the command has finished and the streams are flushed, the process ends with
     ``os._exit``: the interpreter's own teardown (freeing every object of a solve one by one,
@@ -499,17 +450,9 @@ def main() -> None:
     file aspen writes is complete by then (locks and cache entries are renamed into place), so
     no file is left half written either."""
     try:
-        arguments = lock_arguments(sys.argv[1:])
-        if arguments is None:
-            from resolver.commands import app
+        from resolver.commands import app
 
-            app()
-        else:
-            try:
-                lock(**arguments)
-            except KeyboardInterrupt:  # as typer (click) says it
-                print("\nAborted!", file=sys.stderr)
-                sys.exit(1)
+        app()
         code: int | str | None = 0
     except SystemExit as exc:
         code = exc.code

@@ -452,3 +452,15 @@ def test_aspen_trace_writes_the_spans_of_a_run(index, tmp_path) -> None:
     assert all(len(span) == 5 for span in spans)
     assert any(kind == "wait" and "foo" in key for _thread, kind, key, _s, _e in spans)
     assert [span[2] for span in spans if span[0] == "rusage"] == ["user/system CPU s"] * 2
+
+
+def test_every_option_of_the_commands_is_declared_once():
+    # The commands' parameters are the table's (resolver.commands declares them to typer from
+    # it), and no two options share a name.
+    import resolver.cli as cli
+
+    names = [flag for flags, _kind, _help in cli.OPTIONS.values() for flag in flags]
+    assert len(names) == len(set(names))
+    for function in (cli.lock, cli.why, cli.why_not_command):
+        parameters = function.__code__.co_varnames[: function.__code__.co_argcount]
+        assert set(parameters) <= set(cli.OPTIONS)

@@ -40,8 +40,8 @@ def test_a_disabled_collector_stays_disabled() -> None:
 
 
 def test_the_lock_path_loads_no_build_http_or_toml_writing_modules(tmp_path) -> None:
-    # What a warm lock loads: the command line, the lock's own modules and a provider. Typer
-    # (``aspen lock`` is read without it), builds (resolver.build), HTTP (requests), tomlkit,
+    # What a warm lock loads besides the command line (typer, loaded by the console script):
+    # the lock's own modules and a provider. Builds (resolver.build), HTTP (requests), tomlkit,
     # rich and hashlib (OpenSSL's bindings: cache keys use the sha256 module alone) are loaded
     # only when used, and the fetch threads' pool (concurrent.futures) only online; PEP 735's
     # resolution (packaging.dependency_groups) only for a project with dependency groups.
