@@ -53,14 +53,13 @@ def lock_project(
     prior: PriorLock | None = None,
     upgrade: Mapping[NormalizedName, SpecifierSet] | None = None,
     pins: Mapping[NormalizedName, SpecifierSet] | None = None,
-    remember: bool | Callable[[], bool] = True,
+    remember: bool = True,
 ) -> Resolution:
     """The optimal lock. ``prior`` is the lock to keep (None: lock afresh, as --upgrade does);
     ``upgrade`` maps the packages --upgrade-package frees to the specifier asked of them;
     ``pins`` holds packages to a specifier without pushing them to their newest (why-not);
     ``remember``: start from the window widths learned by the last lock of the same inputs, and
-    record them (resolver/widths.py; never with ``pins``); a callable says at the end whether
-    the run may record what it learned (resolver.pending's runs with stand-ins may not)."""
+    record them (resolver/widths.py; never with ``pins``)."""
     report = report if report is not None else LockReport()
     started = time.perf_counter()
     options = options or LockOptions()
@@ -111,8 +110,6 @@ def lock_project(
     report.timings["collect_s"] = time.perf_counter() - started
     fine = recorded is not None and recorded["fine"]
     facts, solution, fine = _rounds(universe, report, fine=fine, expect_lock=recorded is not None)
-    if callable(remember) and not remember():
-        memory = None
     if memory is not None and recorded is not None:
         if widths.selection(facts, solution) != recorded["selection"]:
             # Another optimum than the lock made without the memory (an equally good one,

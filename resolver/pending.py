@@ -92,14 +92,7 @@ def lock_while_building(
     first = LockReport()
     started = time.perf_counter()
     try:
-        resolution = lock_project(
-            project,
-            stand_ins,  # type: ignore[arg-type]
-            warn=first_warn,
-            report=first,
-            remember=lambda: not stand_ins.stood_in,  # learned widths only from real answers
-            **kwargs,
-        )
+        resolution = lock_project(project, stand_ins, warn=first_warn, report=first, **kwargs)  # type: ignore[arg-type]
     except _Arrived:
         resolution = None
     except Exception:

@@ -58,7 +58,6 @@ class Building(MemoryProvider):
 
 
 def _project(tmp_path: Path):
-    tmp_path.mkdir(exist_ok=True)
     table = {"name": "demo", "version": "0.1", "requires-python": ">=3.9"}
     table["dependencies"] = ["foo", "bar"]
     (tmp_path / "pyproject.toml").write_text(tomlkit.dumps({"project": table}))
@@ -123,37 +122,3 @@ def test_the_index_provider_says_what_is_building(
             assert time.monotonic() < deadline
             time.sleep(0.01)
         provider.close()
-
-
-def test_learned_widths_come_from_real_answers_only(
-    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Over HTTP: bar 2.0 is an sdist whose build lasts until foo's window has widened to 2.0.
-    # The run with bar 2.0 stood in learns nothing; the lock's run records the same widths as
-    # a lock that waited for the build.
-    for version, requires in PACKAGES["foo"].items():
-        index.add("foo", version, requires=requires)
-    index.add("qux", "1.0")
-    index.add("baz", "1.0")
-    index.add("bar", "1.0", requires=["baz"])
-    index.add("bar", "2.0", requires=["baz"], sdist=True, wheel=False, sdist_dynamic=True)
-    index.write()
-    real = build_module.build_metadata
-    with index.serve() as served:
-
-        def slow(*args, **kwargs):
-            widened = "/files/foo-2.0-py3-none-any.whl.metadata"
-            served.wait_until(lambda: widened in served.paths(), timeout=20)
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(build_module, "build_metadata", slow)
-        memories = []
-        for run, locker in (("stand-ins", lock_while_building), ("waited", lock_project)):
-            cache = tmp_path / run
-            provider = IndexProvider(index_urls=[served.url], cache_dir=cache)
-            entries, _, report = _lock(tmp_path / run, provider, locker)
-            provider.close()
-            assert ("foo", "2.0") in entries and ("bar", "2.0") in entries
-            assert ("stand_ins_s" in report.timings) == (run == "stand-ins")
-            memories.append([p.read_text() for p in sorted((cache / "widths").iterdir())])
-    assert len(memories[0]) == 1 and memories[0] == memories[1]
