@@ -359,9 +359,8 @@ def _lock(
 ) -> None:
     collecting = gc.isenabled()
     gc.disable()  # while the lock's modules load, as while this one's did
-    from resolver.locker import LockReport
+    from resolver.locker import LockReport, lock_project
     from resolver.lockfile import lock_data, render_lock_data, write_lock
-    from resolver.pending import lock_while_building
     from resolver.prior import read_prior, summarize
     from resolver.project import load_project, parse_requirement
 
@@ -390,7 +389,7 @@ def _lock(
         wanted[canonicalize_name(req.name)] = req.specifier
     report = LockReport()
     options = _options(project, prior, run)
-    resolution = lock_while_building(
+    resolution = lock_project(
         project,
         provider,
         options=options,

@@ -171,9 +171,6 @@ class IndexProvider:
         # The specifier of the first requirement that led to each package fetched ahead (its
         # likely versions are the newest that meet it), and whether its marker names a Python.
         self._wanted: dict[NormalizedName, tuple[SpecifierSet, bool]] = {}
-        # Metadata keys queued or running on the sdist threads (resolver.pending locks ahead
-        # of them).
-        self._building: set[Hashable] = set()
 
     def _build_settings(self) -> BuildSettings:
         """How sdists are built here (made when the first build needs it: builds are rare, and
@@ -254,31 +251,14 @@ class IndexProvider:
             key, compute = self._job(name, version)
             if key in self._memo:
                 continue
+            pool = executor
+            if version is not None and self._needs_build(name, version, files):
+                pool = self._build_pool()
             if ahead:
                 call = lambda k=key, c=compute: self._memo.get(k, lambda: self._holding(k, c))  # noqa: E731
             else:
                 call = lambda k=key, c=compute: self._get(k, c)  # noqa: E731
-            if version is None or not self._needs_build(name, version, files):
-                executor.submit(_quietly, call)
-                continue
-            with self._held_lock:
-                if key in self._building:
-                    continue
-                self._building.add(key)
-            self._build_pool().submit(_quietly, lambda k=key, c=call: self._built(k, c))
-
-    def _built(self, key: Hashable, call: Callable[[], T]) -> T:
-        try:
-            return call()
-        finally:
-            with self._held_lock:
-                self._building.discard(key)
-
-    def building(self, name: NormalizedName, version: Version) -> bool:
-        """Whether this version's metadata waits on its sdist, downloaded (and usually built) on
-        the sdist threads, queued or running."""
-        with self._held_lock:
-            return ("metadata", canonicalize_name(name), version) in self._building
+            pool.submit(_quietly, call)
 
     def _needs_build(
         self, name: NormalizedName, version: Version, files: Sequence[DistFile] | None
