@@ -32,7 +32,7 @@ from resolver.http import Http, OfflineError
 from resolver.index import is_local, local_path
 from resolver.parsed_cache import listed_on_page, sha256, write_atomically
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, ProviderError
-from resolver.trace import child_environ, trace
+from resolver.trace import trace
 
 if TYPE_CHECKING:
     import zipfile
@@ -1083,6 +1083,7 @@ class MetadataFetcher:
         download, hash and unpacking take seconds of CPU in small steps that each need the
         interpreter lock, which the fetch threads hold most of the time (pyspark's 456 MB:
         3.5 s alone, 11-12 s in the thick of large's cold lock)."""
+        import os
         import subprocess
         import sys
 
@@ -1095,7 +1096,9 @@ class MetadataFetcher:
                 "extract": extract,
             }
         )
-        environ = child_environ()
+        environ = {k: v for k, v in os.environ.items() if k != "ASPEN_TRACE"}
+        root = str(Path(__file__).resolve().parent.parent)
+        environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environ.get("PYTHONPATH")]))
         waited = time.perf_counter()
         _LARGE_DOWNLOADS.acquire()
         trace("large-wait", file.filename, waited)

@@ -51,14 +51,3 @@ if _TRACE_PATH is not None:
     import atexit
 
     atexit.register(finish)
-
-
-def child_environ() -> dict[str, str]:
-    """The environment of aspen's own Python child processes (page worker, large sdists): they
-    import this copy of aspen, and record no trace of their own (one file per run)."""
-    from pathlib import Path
-
-    environ = {k: v for k, v in os.environ.items() if k != "ASPEN_TRACE"}
-    root = str(Path(__file__).resolve().parent.parent)
-    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environ.get("PYTHONPATH")]))
-    return environ
