@@ -1,6 +1,6 @@
 """The command line as typer declares it: aspen's commands (``resolver.cli``), each parameter
-declared to typer as its entry of ``resolver.cli.OPTIONS`` says. Loaded for everything but
-``aspen lock`` with usual options, which ``resolver.cli.main`` reads itself."""
+declared to typer as its entry of ``resolver.cli.OPTIONS`` says. Loaded by the console script
+(``resolver.cli.main``)."""
 
 from __future__ import annotations
 
