@@ -415,6 +415,8 @@ def bench_example(
         runs = args.runs_for.get(example, args.runs)
         for i in range(1, runs + 1):
             for tool in TOOLS:
+                if tool == "aspen" and args.no_learned_widths:
+                    shutil.rmtree(caches[tool] / "widths", ignore_errors=True)
                 if filled[tool]:
                     record(
                         run_tool(tool, exes[tool], ws, "warm", i, caches[tool], True, args.timeout),
@@ -604,6 +606,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="FILE", help="write raw results here")
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary folders (logs, locks)"
+    )
+    parser.add_argument(
+        "--no-learned-widths",
+        action="store_true",
+        help="aspen's warm runs start without the window widths its cache fill learned "
+        "(widths/ is removed from its cache before each warm run)",
     )
     parser.add_argument(
         "--check",
