@@ -315,27 +315,35 @@ class _SharedEnvs:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._root: Path | None = None
-        self._envs: dict[tuple[tuple[str, ...], BuildSettings], tuple[threading.Lock, list[Path]]]
-        self._envs = {}
+        # Each set of requirements (and sources): the lock its creation holds, and its folder.
+        self._envs: dict[tuple[tuple[str, ...], BuildSettings], tuple[threading.Lock, Path]] = {}
+        self._ready: set[tuple[tuple[str, ...], BuildSettings]] = set()
 
     def python(self, requires: tuple[str, ...], settings: BuildSettings, sdist_name: str) -> Path:
         """The interpreter of a shared environment with ``requires`` installed."""
+        import shutil
         import tempfile
 
+        key = (requires, settings)
         with self._lock:
             if self._root is None:
                 import atexit
 
                 self._root = Path(tempfile.mkdtemp(prefix="aspen-build-envs-"))
                 atexit.register(self.cleanup)  # main() calls it before os._exit
-            root = self._root
-            made, ready = self._envs.setdefault((requires, settings), (threading.Lock(), []))
+            entry = self._envs.get(key)
+            if entry is None:
+                entry = self._envs[key] = (threading.Lock(), self._root / str(len(self._envs)))
+        made, env = entry
         with made:
-            if not ready:
-                env = root / str(len(list(root.iterdir())))
-                _create_env(env, requires, settings, sdist_name)
-                ready.append(env)
-            return _env_python(ready[0])
+            if key not in self._ready:
+                try:
+                    _create_env(env, requires, settings, sdist_name)
+                except BuildError:
+                    shutil.rmtree(env, ignore_errors=True)  # the next build tries again
+                    raise
+                self._ready.add(key)
+        return _env_python(env)
 
     def cleanup(self) -> None:
         import shutil
@@ -343,6 +351,7 @@ class _SharedEnvs:
         with self._lock:
             root, self._root = self._root, None
             self._envs.clear()
+            self._ready.clear()
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
 

@@ -166,6 +166,18 @@ def build_wheel(
     return f"{dist}-{version}-{tag}.whl", _zip(entries, stored={payload})
 
 
+def make_sdist(path: Path, files: Mapping[str, str]) -> Path:
+    """Write ``path`` (``NAME-VERSION.tar.gz``) holding these files (name -> text) under its
+    top folder ``NAME-VERSION/``; the sdist of a hand-made source tree."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{path.name.removesuffix('.tar.gz')}/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
 def build_sdist(
     name: str,
     version: str,

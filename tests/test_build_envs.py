@@ -3,16 +3,14 @@ backend that asks for more gets an environment of its own."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from indexbuilder import Index
+from indexbuilder import Index, make_sdist
 
 from resolver import build as build_module
-from resolver.build import BuildSettings, build_metadata
+from resolver.build import BuildError, BuildSettings, build_metadata
 
 # The backend reports the environment it runs in (sys.prefix) and whether "extra" is importable
 # there; it asks for the requirements named in its REQUIRES.
@@ -34,19 +32,12 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
 
 
 def _sdist(tmp_path: Path, name: str, requires: list[str]) -> Path:
-    path = tmp_path / f"{name}-1.0.tar.gz"
     files = {
         "pyproject.toml": '[build-system]\nrequires = ["helper"]\nbuild-backend = "backend"\n'
         'backend-path = ["."]\n',
         "backend.py": BACKEND.format(name=name, requires=requires),
     }
-    with tarfile.open(path, "w:gz") as archive:
-        for member, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{name}-1.0/{member}")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
+    return make_sdist(tmp_path / f"{name}-1.0.tar.gz", files)
 
 
 def _summary(metadata: bytes) -> tuple[Path, bool]:
@@ -85,3 +76,17 @@ def test_builds_share_an_environment_per_requirements(
     assert other != first
     build_module.cleanup()
     assert not first.exists() and not other.exists()
+
+
+def test_an_environment_that_could_not_be_made_is_tried_again(
+    shared: None, tmp_path: Path, index: Index
+) -> None:
+    links = tmp_path / "links"
+    links.mkdir()
+    settings = BuildSettings(find_links=(str(links),))
+    with pytest.raises(BuildError, match="one-1.0.tar.gz: installing build requirements"):
+        build_metadata(_sdist(tmp_path, "one", []), settings)
+    index.add("helper", "1.0")
+    index.write_find_links(links)  # the requirement is there now: the next build makes it
+    prefix, _ = _summary(build_metadata(_sdist(tmp_path, "two", []), settings))
+    assert prefix.is_dir()

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from indexbuilder import Index, build_sdist, build_wheel, core_metadata
+from indexbuilder import Index, build_sdist, build_wheel, core_metadata, make_sdist
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -92,7 +92,7 @@ def test_invalid_requirements_of_one_version_warn_once() -> None:
     meta = parse(text, warnings)
     assert meta.requires_dist == (Requirement("ok>=1"),)
     assert len(warnings) == 1
-    assert warnings[0].startswith("foo 1.0: skipping the invalid requirement \"kube (>=9.0.0a1.0)")
+    assert warnings[0].startswith('foo 1.0: skipping the invalid requirement "kube (>=9.0.0a1.0)')
     assert "(and 2 more)" in warnings[0]
 
 
@@ -788,16 +788,6 @@ def test_failed_fetch_leaves_no_cache_entry(foo: Index, tmp_path: Path) -> None:
     assert run.fetcher.stats()["range"] == 1
     # the file's entry and the version's
     assert len(os.listdir(tmp_path / "cache" / "metadata" / "foo")) == 2
-
-
-def make_sdist(path: Path, files: dict[str, str]) -> Path:
-    with tarfile.open(path, "w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{path.name.removesuffix('.tar.gz')}/{name}")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
 
 
 BUILD_WHEEL_ONLY = """
