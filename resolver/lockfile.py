@@ -195,12 +195,10 @@ def _file_text(item: dict[str, Any]) -> str:
     ):
         return _inline(item)
     text = f'{{name = "{name}", url = "{url}"'
-    if type(uploaded) is datetime:
-        text += f", upload-time = {uploaded.isoformat().replace('+00:00', 'Z')}"
-    elif uploaded is not None:
+    if uploaded is not None:
         text += f", upload-time = {_scalar(uploaded)}"
     if size is not None:
-        text += f", size = {size if type(size) is int else _scalar(size)}"
+        text += f", size = {_scalar(size)}"
     keys = _KEYS
     digests = ",".join([f'{keys.get(k) or _key(k)} = "{v}"' for k, v in hashes.items()])
     return f"{text}, hashes = {{{digests}}}}}"
@@ -244,7 +242,7 @@ def _scalar(value: str | int | datetime) -> str:
         import tomlkit
 
         return tomlkit.string(value).as_string()
-    if isinstance(value, datetime):  # tomlkit.item(datetime)'s raw text (also in _file_text)
+    if isinstance(value, datetime):  # tomlkit.item(datetime)'s raw text
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
