@@ -186,10 +186,7 @@ class Universe:
         for _source, req in self.project.requirements():
             self._note(req, first_party=True)
         while True:
-            new_names = [
-                n for n in self.demands if n not in self.packages and n not in self.missing
-            ]
-            self.load_packages(new_names)
+            self.load_packages(list(self.demands))
             self._scan_all()
             wanted = []
             for name, package in self.packages.items():
