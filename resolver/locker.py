@@ -109,7 +109,7 @@ def lock_project(
         universe.warn(f"--exclude-newer: {shown} list files without an upload time; they are kept")
     report.timings["collect_s"] = time.perf_counter() - started
     fine = recorded is not None and recorded["fine"]
-    facts, solution, fine = _rounds(universe, report, fine=fine, expect_lock=recorded is not None)
+    facts, solution, fine = _rounds(universe, report, fine=fine)
     if memory is not None and recorded is not None:
         if widths.selection(facts, solution) != recorded["selection"]:
             # Another optimum than the lock made without the memory (an equally good one,
@@ -131,12 +131,18 @@ def lock_project(
 
 
 def _rounds(
-    universe: Universe, report: LockReport, *, fine: bool, expect_lock: bool = False
+    universe: Universe, report: LockReport, *, fine: bool
 ) -> tuple[FactBase, Solution, bool]:
     """Solve rounds until the optimum no longer needs versions outside the windows: the facts
     and optimum of the last round, and whether it let every package fork on every marker.
-    ``expect_lock``: the first round's windows are expected to hold a lock (learned widths),
-    so it is solved for the optimum at once (``Solver.fitting_optimum``)."""
+
+    The first round is solved for the optimum at once (``Solver.fitting_optimum``): its windows
+    usually hold a lock (a re-lock's hold the locked versions; learned widths hold the lock's).
+    On examples/fastapi-standard's warm lock that is 1.7% fewer instructions (2,460 M ->
+    2,419 M); on examples/large without learned widths, whose first round holds no lock, the
+    same lock in the same time (interleaved: 8.27/8.29, 7.55/6.79, 10.83/8.32 s). Later rounds
+    follow a conflict, and check that their windows hold a lock before grounding the objective."""
+    expect_lock = True
     conflicted = False  # whether the last round's windows left no lock
     # The facts inside the windows and the optimum of the last round that locked: when
     # widening adds only versions that others dominate (build_facts leaves them out), the next
