@@ -28,7 +28,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from resolver.errors import SourceError
-from resolver.http import Http, OfflineError
+from resolver.http import Http, OfflineError, read_body
 from resolver.index import is_local, local_path
 from resolver.parsed_cache import listed_on_page, sha256, write_atomically
 from resolver.provider import CoreMetadata, DistFile, MetadataUnavailable, ProviderError
@@ -952,7 +952,7 @@ class MetadataFetcher:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if match:
                 start, size = int(match.group(1)), int(match.group(3))
-                tail = response.content
+                tail = read_body(response)
                 if start + len(tail) == size:
                     found = _metadata_from_tail(tail, start, name)
                     if found is not None:
