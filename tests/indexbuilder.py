@@ -511,14 +511,31 @@ class Index:
             fail_paths=set(fail_paths),
             delay=delay,
         )
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        try:
+        with running(server):
             yield server.served
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join()
+
+
+@contextmanager
+def running(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    """Serve in a thread until the block ends, then stop and close the server."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def answer(handler: BaseHTTPRequestHandler, body: bytes, *headers: tuple[str, str]) -> None:
+    """A 200 response with this body (and these headers), from a handler's ``do_GET``."""
+    handler.send_response(200)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def _version_from_filename(filename: str) -> str | None:

@@ -5,25 +5,19 @@ still applied host by host although they are worked out once per host."""
 from __future__ import annotations
 
 import gzip
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from indexbuilder import answer, running
 
 from resolver.errors import SourceError
 from resolver.http import Http, read_body
 
 
 def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
         yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class Origin(BaseHTTPRequestHandler):
@@ -34,22 +28,15 @@ class Origin(BaseHTTPRequestHandler):
         Origin.connections.add(self.client_address[1])
         body = b"0123456789" * 50_000  # 500 kB: many of requests' 10 KiB chunks
         if self.path == "/gzip":
-            self.send_response(200)
-            self.send_header("Content-Encoding", "gzip")
-            body = gzip.compress(body)
+            answer(self, gzip.compress(body), ("Content-Encoding", "gzip"))
         elif self.path == "/short":
             self.send_response(200)
             self.send_header("Content-Length", str(len(body) + 100))
             self.end_headers()
             self.wfile.write(body)
-            self.wfile.flush()
             self.close_connection = True
-            return
         else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            answer(self, body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -87,11 +74,7 @@ class Proxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        body = f"proxied {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer(self, f"proxied {self.path}".encode())
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -5,13 +5,13 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from indexbuilder import answer, running
 
 from resolver.errors import SourceError
 from resolver.http import Http
@@ -40,10 +40,7 @@ def port(certificate: tuple[Path, Path]) -> Iterator[int]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+            answer(self, b"ok")
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -52,12 +49,8 @@ def port(certificate: tuple[Path, Path]) -> Iterator[int]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*certificate)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with running(server):
         yield server.server_address[1]
-    finally:
-        server.shutdown()
         server.server_close()
 
 
