@@ -232,25 +232,38 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
             continue
         package = universe.packages[facts.names[pid]]
         chosen = package.versions[rank]
-        outside = universe.outside(package)
         lowest = universe.lowest(package.name)
-
-        def past(v: Version, chosen: Version = chosen, lowest: bool = lowest) -> bool:
-            return v > chosen if lowest else v < chosen
-
+        # The versions past the chosen one, inside the window (with metadata) and outside it
+        # (whose metadata needs no build).
+        inside = [
+            v
+            for v in package.window
+            if (v > chosen if lowest else v < chosen) and v in package.metadata
+        ]
+        beyond: list[Version] | None = None  # made when first needed
+        # Whether a class is on the edge depends on it only through its lowest Python and its
+        # active requirements: classes that share them share the answer (examples/large asks
+        # 55,000 version checks without this).
+        answers: dict[tuple[Version, frozenset[int]], bool] = {}
         for k in classes:
             if facts.locked.get((pid, k)) == rank:
                 continue  # kept from the lock: an older version could only cost more
             cell = facts.classes[pid][k].cell
             reqs = active.get((pid, k), [])
-            past_in_window = any(
-                past(v) and v in package.metadata and _fits(package, v, cell, reqs)
-                for v in package.window
-            )
-            if not past_in_window and any(
-                past(v) and _fits(package, v, cell, reqs) and not package.needs_build(v)
-                for v in outside
-            ):
+            key = (cell.python_low, frozenset(map(id, reqs)))
+            edge = answers.get(key)
+            if edge is None:
+                edge = not any(_fits(package, v, cell, reqs) for v in inside)
+                if edge:
+                    if beyond is None:
+                        beyond = [
+                            v
+                            for v in universe.outside(package)
+                            if (v > chosen if lowest else v < chosen) and not package.needs_build(v)
+                        ]
+                    edge = any(_fits(package, v, cell, reqs) for v in beyond)
+                answers[key] = edge
+            if edge:
                 grow.add(package.name)
                 break
     return grow
