@@ -209,6 +209,8 @@ def _install(
 ) -> None:
     import subprocess
 
+    from resolver import scratch
+
     if not requirements:
         return
     uv = find_uv()
@@ -220,13 +222,7 @@ def _install(
         command += _index_args(settings, uv=False)
     command += list(requirements)
     try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            env=_clean_environ(),
-            timeout=settings.timeout,
-        )
+        done = scratch.run(command, text=True, env=_clean_environ(), timeout=settings.timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BuildError(f"{sdist_name}: installing build requirements failed: {exc}") from exc
     if done.returncode != 0:
@@ -255,6 +251,8 @@ def _run_hook(
 ) -> tuple[int, dict[str, object]]:
     import subprocess
 
+    from resolver import scratch
+
     result_file = out_dir.parent / f"result-{mode}.json"
     command = [
         str(python),
@@ -266,13 +264,8 @@ def _run_hook(
         str(result_file),
     ]
     try:
-        done = subprocess.run(
-            command,
-            cwd=source,
-            capture_output=True,
-            text=True,
-            env=_clean_environ(),
-            timeout=settings.timeout,
+        done = scratch.run(
+            command, cwd=source, text=True, env=_clean_environ(), timeout=settings.timeout
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BuildError(f"building the metadata of {sdist_name} failed: {exc}") from exc
@@ -324,13 +317,12 @@ class _SharedEnvs:
         import shutil
         import tempfile
 
+        from resolver import scratch
+
         key = (requires, settings)
         with self._lock:
             if self._root is None:
-                import atexit
-
-                self._root = Path(tempfile.mkdtemp(prefix="aspen-build-envs-"))
-                atexit.register(self.cleanup)  # main() calls it before os._exit
+                self._root = Path(tempfile.mkdtemp(prefix="build-envs-", dir=scratch.root()))
             entry = self._envs.get(key)
             if entry is None:
                 entry = self._envs[key] = (threading.Lock(), self._root / str(len(self._envs)))
@@ -392,16 +384,15 @@ def build_metadata(
 
     Raises ``BuildError`` (a ``MetadataUnavailable``) naming the sdist and the failing step.
     """
-    import tempfile
     import time
 
+    from resolver import scratch
     from resolver.trace import trace
 
     settings = settings or BuildSettings()
     waited = time.perf_counter()
-    with _BUILD_SLOTS, tempfile.TemporaryDirectory(prefix="aspen-build-") as tmp:
+    with _BUILD_SLOTS, scratch.folder("build-") as work:
         trace("slot-wait", sdist.name, waited)
-        work = Path(tmp)
         if source is None:
             (work / "src").mkdir()
             source = _unpack(sdist, work / "src")

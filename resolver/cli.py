@@ -18,6 +18,7 @@ gc.disable()
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -440,6 +441,17 @@ def _as_url(location: str) -> str:
     return Path(location).resolve().as_uri() + ("/" if os.path.isdir(location) else "")
 
 
+class Interrupted(SystemExit):
+    """A signal that ends the run arrived (Ctrl-C, SIGTERM, SIGHUP)."""
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise Interrupted(128 + signum)
+
+
+_ENDING_SIGNALS = [signal.SIGINT, signal.SIGTERM, *filter(None, [getattr(signal, "SIGHUP", None)])]
+
+
 def main() -> None:
     """The console script: typer's commands (``resolver.commands``).
 
@@ -447,14 +459,26 @@ def main() -> None:
     ``os._exit``: the interpreter's own teardown (freeing every object of a solve one by one,
     joining idle fetch threads) took 0.1 to 1.5 s and does nothing a finished run needs. Every
     file aspen writes is complete by then (locks and cache entries are renamed into place), so
-    no file is left half written either."""
+    no file is left half written either.
+
+    A signal that ends the run (Ctrl-C, SIGTERM, SIGHUP) stops it where it is, with
+    "aspen: interrupted" and the exit code a shell gives a process that signal ended (128 plus
+    its number: 130, 143, 129). Its temporary folders and child processes (builds) go with it
+    (``resolver.scratch``), and the lock and the cache keep only whole files."""
+    for signum in _ENDING_SIGNALS:
+        signal.signal(signum, _interrupted)
     try:
         from resolver.commands import app
 
         app()
         code: int | str | None = 0
+    except Interrupted as exc:
+        code = exc.code
+        print("aspen: interrupted", file=sys.stderr)
     except SystemExit as exc:
         code = exc.code
+    for signum in _ENDING_SIGNALS:  # a second signal must not cut the clean-up short
+        signal.signal(signum, signal.SIG_IGN)
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
@@ -462,6 +486,8 @@ def main() -> None:
         sys.modules["resolver.trace"].finish()
     if "resolver.build" in sys.modules:  # loaded by the first build
         sys.modules["resolver.build"].cleanup()
+    if "resolver.scratch" in sys.modules:  # loaded by the first download or build
+        sys.modules["resolver.scratch"].cleanup(final=True)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

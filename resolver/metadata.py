@@ -967,33 +967,32 @@ class MetadataFetcher:
             if response.status_code != 200:
                 response.close()
                 raise _http_error(file.url, response.status_code)
-        import tempfile
+        from resolver import scratch
 
-        with tempfile.TemporaryDirectory(prefix="aspen-wheel-") as tmp:
-            path = _save(response, Path(tmp) / "download.whl", file)
+        with scratch.folder("wheel-") as tmp:
+            path = _save(response, tmp / "download.whl", file)
             return metadata_from_archive(path, file.filename, name), "full-download"
 
     def _sdist(self, name: NormalizedName, file: DistFile) -> tuple[CoreMetadata, str]:
-        import tempfile
-
         from packaging.metadata import parse_email
 
+        from resolver import scratch
         from resolver.build import BuildError, BuildSettings, build_metadata, source_tree
 
         failed = self._cache.load_failure(name, file)
         if failed is not None:
             raise BuildError(f"{failed} (as in an earlier run; --no-cache tries again)")
-        with tempfile.TemporaryDirectory(prefix="aspen-sdist-") as tmp:
+        with scratch.folder("sdist-") as tmp:
             source = None
             if file.filename.endswith(".zip"):
-                path = self._local_copy(file, Path(tmp))
+                path = self._local_copy(file, tmp)
                 try:
                     pkg_info = metadata_from_archive(path, file.filename, name)
                 except _NoPkgInfo:
                     pkg_info = None
             else:
-                path = Path(tmp) / file.filename  # never written: the tar is read as it comes
-                unpacked = Path(tmp) / "src"
+                path = tmp / file.filename  # never written: the tar is read as it comes
+                unpacked = tmp / "src"
                 pkg_info = self._read_tar(file, unpacked, extract=not self._no_build)
                 source = None if self._no_build else source_tree(unpacked)
             raw = parse_email(pkg_info)[0] if pkg_info is not None else {}
@@ -1087,6 +1086,8 @@ class MetadataFetcher:
         import subprocess
         import sys
 
+        from resolver import scratch
+
         request = json.dumps(
             {
                 "url": file.url,
@@ -1104,10 +1105,9 @@ class MetadataFetcher:
         trace("large-wait", file.filename, waited)
         started = time.perf_counter()
         try:
-            done = subprocess.run(
+            done = scratch.run(
                 [sys.executable, "-c", _CHILD],
                 input=request.encode(),  # not in argv: a URL may carry credentials
-                capture_output=True,
                 env=environ,
                 timeout=_CHILD_TIMEOUT,
             )

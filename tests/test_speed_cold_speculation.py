@@ -122,17 +122,17 @@ def _sdist(index: Index, served_url: str, version: str) -> DistFile:
 def test_large_sdists_are_read_in_a_child_process(
     tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import subprocess
+    from resolver import scratch
 
     index.add("foo", "1.0", requires=["bar>=2"], sdist=True, wheel=False)
     runs: list[list[str]] = []
-    run = subprocess.run
+    run = scratch.run
 
     def spy(command: list[str], **kwargs: object) -> object:
         runs.append(command)
-        return run(command, **kwargs)  # type: ignore[call-overload]
+        return run(command, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(subprocess, "run", spy)
+    monkeypatch.setattr(scratch, "run", spy)
     monkeypatch.setattr(metadata_module, "LARGE_DOWNLOAD", 1)
     with index.serve() as served:
         sdist = _sdist(index, served.url, "1.0")
