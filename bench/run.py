@@ -105,10 +105,15 @@ def measure(
         hwm_kib = 0
         if timed_out:
             hwm_kib = _group_hwm_kib(proc.pid)  # the peak so far, before the kill
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            # SIGTERM first, so that aspen removes its temporary folders and ends its builds
+            # (a run killed outright leaves unpacked sdists behind); SIGKILL if it lingers.
+            for kill in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, kill)
+                except ProcessLookupError:
+                    break
+                if _wait_exit(proc.pid, 15):
+                    break
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
