@@ -9,11 +9,15 @@ entry is fresh (or with ``--offline``) the page is served from it alone; once it
 index is asked again with the validators: a 304 keeps the stored parse, and so does a 200 whose
 digest is the same; when the index fails, the stale entry is served with a warning.
 
-Entries are read back lazily: the fields the resolver reads for every file (version, kind,
-Requires-Python, yanked state, wheel tags) come from small per-page tables, and the rest (URL,
-hashes, size, upload time, ...) stays compressed per version until a file of that version is
-asked for it. pydantic-core's page (15,000 files) loads in about 10 ms this way; decoding every
-field into plain ``DistFile`` records takes over 100 ms.
+Entries are read back lazily: the fields the resolver reads of a file (version, kind,
+Requires-Python, yanked state, wheel tags) come from small per-page tables, indexed as stored,
+and the rest (URL, hashes, size, upload time, ...) stays compressed per version until a file of
+that version is asked for it. No record is made per listed file: a page's files are a
+``PageFiles`` sequence, and by version a ``PageVersions`` mapping, whose files are made when
+they are read (a lock reads those of a few versions of hundreds), while a version's yanked
+state and Requires-Python are read from the tables. pydantic-core's page (15,000 files) loads
+in about 2 ms this way; one record per file took 6 ms, and decoding every field into plain
+``DistFile`` records over 100 ms.
 
 Files are written to a temporary name and renamed, so readers (and concurrent runs) only ever
 see whole entries; every entry carries a CRC of its contents, and an entry that does not decode
@@ -24,16 +28,18 @@ from __future__ import annotations
 
 import gc
 import marshal
+import operator
 import os
 import threading
 import time
 import zlib
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from packaging import __version__ as _packaging_version
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -55,9 +61,10 @@ except ImportError:  # CPython 3.12+, or another Python
 __all__ = [
     "CachedPage",
     "PageCache",
+    "PageFiles",
     "PageTables",
+    "PageVersions",
     "StoredFile",
-    "grouped",
     "listed_on_page",
     "lock_fields",
     "page_tables",
@@ -90,7 +97,7 @@ class CachedPage:
 
     expires: float | None  # POSIX time; None: never
     digest: bytes
-    files: tuple[DistFile, ...] | None
+    files: Sequence[DistFile] | None  # a stored or parsed page's: PageFiles
     warnings: tuple[str, ...]
     # The files as stored, when they were read from the cache: storing the page again with
     # another expiry (an unchanged page after revalidation) then costs no encoding.
@@ -279,9 +286,10 @@ def parsed_page(
     with collection_paused():
         page = _Page(*tables)
         page.digest = digest
-        files = page.files()
     encoded = marshal.dumps(tables)
-    return CachedPage(expires, digest, files, tuple(warnings), encoded, etag, last_modified)
+    return CachedPage(
+        expires, digest, PageFiles(page), tuple(warnings), encoded, etag, last_modified
+    )
 
 
 def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
@@ -306,7 +314,7 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
         with collection_paused(keep=True):
             page = _Page(*marshal.loads(encoded))
             page.digest = digest
-            files: tuple[StoredFile, ...] | None = page.files()
+            files: PageFiles | None = PageFiles(page)
     else:
         files = None
     return CachedPage(expires, digest, files, tuple(warnings), encoded, etag, last_modified)
@@ -371,23 +379,31 @@ def _version(text: str) -> Version:
 
 
 class _Page:
-    """The decoded tables of one page; the cold fields of a version are inflated on first use."""
+    """The decoded tables of one page, kept as stored: nothing is made per file until a file
+    is asked for (a version's files, or one by its place on the page), and the cold fields of a
+    run of one version are inflated on first use."""
 
     __slots__ = (
         "count",
-        "versions",
+        "version_table",
+        "version_column",
         "kinds",
-        "requires_python",
-        "tags",
+        "specifier_table",
+        "specifier_column",
+        "tag_texts",
+        "tag_table",
+        "tag_column",
         "yanked",
-        "group_of",
         "starts",
+        "bounds",
         "blobs",
         "cold",
         "rows",
         "lock",
         "digest",
-        "listed",
+        "runs",
+        "lists",
+        "views",
     )
 
     def __init__(
@@ -405,63 +421,103 @@ class _Page:
         count = len(kinds)
         if not len(version_column) == len(specifier_column) == len(tag_column) == count:
             raise ValueError("inconsistent page tables")
-        version_table = [_version(v) for v in versions]
-        specifier_table = [_specifier(s) for s in specifiers]
-        tag_table = [_tag_set(t) for t in tag_sets]
+        if count and (
+            kinds.strip("ws")
+            or max(version_column) >= len(versions)
+            or max(specifier_column) >= len(specifiers)
+            or max(tag_column) >= len(tag_sets)
+        ):
+            raise ValueError("inconsistent page tables")
         self.count = count
-        self.versions = [version_table[k] for k in version_column]
-        self.kinds = [_KINDS[k] for k in kinds]
-        self.requires_python = [specifier_table[k] for k in specifier_column]
-        self.tags = [tag_table[k] for k in tag_column]
-        self.yanked = dict(yanked)
+        self.version_table = [_version(v) for v in versions]
+        self.version_column = version_column
+        self.kinds = kinds
+        self.specifier_table = [_specifier(s) for s in specifiers]
+        self.specifier_column = specifier_column
+        self.tag_texts = tag_sets
+        self.tag_table: list[frozenset[Tag] | None] = [None] * len(tag_sets)  # made when read
+        self.tag_column = tag_column
+        self.yanked = yanked
+        # Runs of one version each (``page_tables`` starts one wherever the version changes).
         self.starts = [start for start, _blob in groups]
         self.blobs = [blob for _start, blob in groups]
-        if self.starts[:1] != ([0] if count else []) or sorted(self.starts) != self.starts:
-            raise ValueError("inconsistent page groups")
-        bounds = [*self.starts, count]
-        self.group_of = []
-        for g in range(len(self.starts)):
-            self.group_of += [g] * (bounds[g + 1] - bounds[g])
-        if len(self.group_of) != count:
+        self.bounds = [*self.starts, count]
+        if self.starts[:1] != ([0] if count else []) or not all(
+            map(operator.lt, self.bounds, self.bounds[1:])
+        ):
             raise ValueError("inconsistent page groups")
         self.cold: list[tuple[tuple[Any, ...], ...] | None] = [None] * len(self.blobs)
         self.rows: dict[int, tuple[Any, ...]] = {}
         self.lock = threading.Lock()
         self.digest: bytes | None = None  # of the response the page was parsed from
-        self.listed: tuple[StoredFile, ...] | None = None  # what files() made
+        self.runs: dict[Version, list[int]] | None = None  # see by_version()
+        self.lists: dict[Version, list[DistFile]] = {}  # see of_version()
+        self.views: PageVersions | None = None
 
-    def files(self) -> tuple[StoredFile, ...]:
-        new = object.__new__
-        set_page = _SET_PAGE
-        set_index = _SET_INDEX
-        out = []
-        for i in range(self.count):
-            file = new(StoredFile)
-            set_page(file, self)
-            set_index(file, i)
-            out.append(file)
-        self.listed = tuple(out)
-        return self.listed
+    def file(self, group: int, i: int) -> StoredFile:
+        file = _NEW(StoredFile)
+        _SET_PAGE(file, self)
+        _SET_GROUP(file, group)
+        _SET_INDEX(file, i)
+        return file
 
-    def raw(self, i: int) -> tuple[Any, ...]:
-        """File ``i``'s cold row as stored: (filename, url, hash items, size, upload time as
-        ISO text, core metadata hash items or None, index). Its version's rows are inflated
-        together, once."""
-        g = self.group_of[i]
-        rows = self.cold[g]
+    def by_version(self) -> dict[Version, list[int]]:
+        """The runs of each version, versions in the order of their first file (equal versions
+        written otherwise, "1.0" and "1.0.0", are one)."""
+        runs = self.runs
+        if runs is None:
+            runs = {}
+            table, column = self.version_table, self.version_column
+            for group, start in enumerate(self.starts):
+                version = table[column[start]]
+                found = runs.get(version)
+                if found is None:
+                    runs[version] = [group]
+                else:
+                    found.append(group)
+            self.runs = runs
+        return runs
+
+    def of_version(self, version: Version) -> list[DistFile]:
+        """The files of one version in the page's order, made once (the same list each time);
+        KeyError when the page lists none."""
+        files = self.lists.get(version)
+        if files is None:
+            bounds = self.bounds
+            made = [
+                self.file(group, i)
+                for group in self.by_version()[version]
+                for i in range(bounds[group], bounds[group + 1])
+            ]
+            with self.lock:
+                files = self.lists.setdefault(version, made)
+        return files
+
+    def tags(self, i: int) -> frozenset[Tag]:
+        k = self.tag_column[i]
+        tags = self.tag_table[k]
+        if tags is None:
+            tags = self.tag_table[k] = _tag_set(self.tag_texts[k])
+        return tags
+
+    def raw(self, group: int, i: int) -> tuple[Any, ...]:
+        """File ``i``'s cold row as stored (``group``: its run): (filename, url, hash items,
+        size, upload time as ISO text, core metadata hash items or None, index). Its run's rows
+        are inflated together, once."""
+        rows = self.cold[group]
         if rows is None:
             with self.lock:
-                rows = self.cold[g]
+                rows = self.cold[group]
                 if rows is None:
-                    rows = self.cold[g] = marshal.loads(zlib.decompress(self.blobs[g]))
-        return rows[i - self.starts[g]]
+                    rows = self.cold[group] = marshal.loads(zlib.decompress(self.blobs[group]))
+        return rows[i - self.starts[group]]
 
-    def row(self, i: int) -> tuple[Any, ...]:
+    def row(self, group: int, i: int) -> tuple[Any, ...]:
         """(filename, url, hashes, size, upload_time, core_metadata, index) of file ``i``,
         decoded on first use (a file whose name only is read is not decoded)."""
         row = self.rows.get(i)
         if row is None:
-            filename, url, hashes, size, uploaded, metadata, index = self.raw(i)
+            filename, url, hashes, size, uploaded, metadata, index = self.raw(group, i)
             row = (
                 filename,
                 url,
@@ -476,29 +532,126 @@ class _Page:
         return row
 
 
-def grouped(files: Sequence[DistFile]) -> dict[Version, list[DistFile]] | None:
-    """``files`` by version, as ``for f in files: groups.setdefault(f.version, []).append(f)``
-    gives them, when they are one stored or parsed page's files as listed (None otherwise):
-    taken from the page's runs of one version, a slice each, instead of file by file
-    (pydantic-core lists 15,000 files, in 430 versions)."""
-    if not files or type(files[0]) is not StoredFile:
+class PageFiles(Sequence[DistFile]):
+    """One stored or parsed page's files, in its order: a ``StoredFile`` is made when it is
+    asked for, and none is kept (pydantic-core's page lists 15,000 files; a lock reads those
+    of a few versions, through ``of_version`` or ``by_version``). Equal to a list or tuple of
+    the same files."""
+
+    __slots__ = ("_page",)
+
+    def __init__(self, page: _Page) -> None:
+        self._page = page
+
+    def __len__(self) -> int:
+        return self._page.count
+
+    @overload
+    def __getitem__(self, i: int) -> DistFile: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[DistFile]: ...
+    def __getitem__(self, i: int | slice) -> DistFile | list[DistFile]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._page.count))]
+        count = self._page.count
+        if i < 0:
+            i += count
+        if not 0 <= i < count:
+            raise IndexError("page file index out of range")
+        return self._page.file(bisect_right(self._page.starts, i) - 1, i)
+
+    def __iter__(self) -> Iterator[DistFile]:
+        page = self._page
+        bounds = page.bounds
+        for group in range(len(page.starts)):
+            for i in range(bounds[group], bounds[group + 1]):
+                yield page.file(group, i)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, tuple, PageFiles)):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<PageFiles: {self._page.count} files>"
+
+    def of_version(self, version: Version) -> list[DistFile]:
+        """The files of ``version`` (equal versions written otherwise included), in the page's
+        order; the same list each time. Empty when the page lists none."""
+        try:
+            return self._page.of_version(version)
+        except KeyError:
+            return []
+
+    def by_version(self) -> PageVersions:
+        """The files by version (see ``PageVersions``); the same mapping each time."""
+        page = self._page
+        if page.views is None:
+            page.views = PageVersions(page)
+        return page.views
+
+
+class PageVersions(Mapping[Version, list[DistFile]]):
+    """One page's files by version, as ``for f in files: groups.setdefault(f.version,
+    []).append(f)`` gives them, made from the page's runs of one version: a version's list is
+    made when it is read, and kept (the same list each time)."""
+
+    __slots__ = ("_page", "_runs")
+
+    def __init__(self, page: _Page) -> None:
+        self._page = page
+        self._runs = page.by_version()
+
+    def __getitem__(self, version: Version) -> list[DistFile]:
+        return self._page.of_version(version)
+
+    def __contains__(self, version: object) -> bool:
+        return version in self._runs
+
+    def __iter__(self) -> Iterator[Version]:
+        return iter(self._runs)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __repr__(self) -> str:
+        return f"<PageVersions: {len(self._runs)} versions>"
+
+    def yanked_versions(self) -> set[Version]:
+        """The versions whose files are all yanked, read from the page's table of yanked files
+        alone."""
+        page = self._page
+        if not page.yanked:
+            return set()
+        starts, bounds = page.starts, page.bounds
+        counts: dict[int, int] = {}
+        for i in page.yanked:
+            group = bisect_right(starts, i) - 1
+            counts[group] = counts.get(group, 0) + 1
+        full = {g for g, n in counts.items() if g >= 0 and n == bounds[g + 1] - bounds[g]}
+        table, column = page.version_table, page.version_column
+        found = {table[column[starts[g]]] for g in full}
+        return {v for v in found if all(g in full for g in self._runs[v])}
+
+    def file_requires_python(self, version: Version) -> SpecifierSet | None:
+        """The Requires-Python of the version's first file that has one, read from the page's
+        column without making any file."""
+        page = self._page
+        table, column, bounds = page.specifier_table, page.specifier_column, page.bounds
+        for group in self._runs[version]:
+            for i in range(bounds[group], bounds[group + 1]):
+                found = table[column[i]]
+                if found is not None:
+                    return found
         return None
-    page = files[0]._page
-    listed = page.listed
-    # Every file the page's own, in its order (compared by identity: no field is read).
-    if listed is None or len(files) != len(listed) or tuple(files) != listed:
-        return None
-    by_version: dict[Version, list[DistFile]] = {}
-    versions = page.versions
-    bounds = [*page.starts, page.count]
-    for start, end in zip(bounds, bounds[1:], strict=False):
-        version = versions[start]
-        group = by_version.get(version)
-        if group is None:
-            by_version[version] = list(listed[start:end])
-        else:  # an equal version written otherwise ("1.0" and "1.0.0"): one list, as above
-            group.extend(listed[start:end])
-    return by_version
+
+    def digest(self) -> str | None:
+        """The digest (hex) of the index response the page was read from (see
+        ``listed_on_page``)."""
+        digest = self._page.digest
+        return None if digest is None else digest.hex()
 
 
 def listed_on_page(files: Sequence[DistFile]) -> str | None:
@@ -524,7 +677,9 @@ def lock_fields(
     """What a lock writes of a file: its name, URL, upload time, size and hashes (a mapping,
     or its items); a stored file's from its row as stored, in one read."""
     if type(file) is StoredFile:
-        filename, url, hashes, size, uploaded, _metadata, _index = file._page.raw(file._index)
+        filename, url, hashes, size, uploaded, _metadata, _index = file._page.raw(
+            file._group, file._index
+        )
         return filename, url, _datetime(uploaded), size, hashes
     return file.filename, file.url, file.upload_time, file.size, file.hashes
 
@@ -540,12 +695,12 @@ def _datetime(text: str | None) -> datetime | None:
 
 
 def _cold(position: int) -> property:
-    return property(lambda self: self._page.row(self._index)[position])
+    return property(lambda self: self._page.row(self._group, self._index)[position])
 
 
 def _stored(position: int) -> property:
     """A cold field that is stored as it is read (a string, a number or None)."""
-    return property(lambda self: self._page.raw(self._index)[position])
+    return property(lambda self: self._page.raw(self._group, self._index)[position])
 
 
 class StoredFile(DistFile):
@@ -555,19 +710,22 @@ class StoredFile(DistFile):
     ``copy``, ``pickle``) are plain ``DistFile`` records.
     """
 
-    __slots__ = ("_index", "_page")
+    __slots__ = ("_group", "_index", "_page")
     _page: _Page
+    _group: int  # the page's run of one version it is in
     _index: int
 
     def __new__(cls, *args: Any, **kwargs: Any) -> DistFile:  # type: ignore[misc]
         return DistFile(*args, **kwargs)
 
-    version = property(lambda self: self._page.versions[self._index])  # type: ignore[assignment]
-    kind = property(lambda self: self._page.kinds[self._index])  # type: ignore[assignment]
-    requires_python = property(  # type: ignore[assignment]
-        lambda self: self._page.requires_python[self._index]
+    version = property(  # type: ignore[assignment]
+        lambda self: self._page.version_table[self._page.version_column[self._index]]
     )
-    tags = property(lambda self: self._page.tags[self._index])  # type: ignore[assignment]
+    kind = property(lambda self: _KINDS[self._page.kinds[self._index]])  # type: ignore[assignment]
+    requires_python = property(  # type: ignore[assignment]
+        lambda self: self._page.specifier_table[self._page.specifier_column[self._index]]
+    )
+    tags = property(lambda self: self._page.tags(self._index))  # type: ignore[assignment]
     yanked = property(lambda self: self._page.yanked.get(self._index))  # type: ignore[assignment]
     filename = _stored(0)  # type: ignore[assignment]
     url = _stored(1)  # type: ignore[assignment]
@@ -592,4 +750,6 @@ class StoredFile(DistFile):
 
 
 _SET_PAGE = StoredFile._page.__set__  # type: ignore[attr-defined]
+_SET_GROUP = StoredFile._group.__set__  # type: ignore[attr-defined]
 _SET_INDEX = StoredFile._index.__set__  # type: ignore[attr-defined]
+_NEW = object.__new__

@@ -61,7 +61,9 @@ class Package:
     """One package of the universe: all its usable versions, newest first, and its window."""
 
     name: NormalizedName
-    files: dict[Version, list[DistFile]]
+    # A version's files; from the index provider, a page's PageVersions: a version's files
+    # are made when they are read (a lock reads those of a few versions of hundreds).
+    files: Mapping[Version, list[DistFile]]
     versions: list[Version]  # every valid version, newest first; ranks index this list
     metadata: dict[Version, CoreMetadata] = field(default_factory=dict)
     failed: set[Version] = field(default_factory=set)
@@ -75,9 +77,13 @@ class Package:
     def __post_init__(self) -> None:
         self.rank = {v: i for i, v in enumerate(self.versions)}
         self.prereleases = {v for v in self.versions if v.is_prerelease}
-        self.yanked_versions = {
-            v for v, files in self.files.items() if all(f.is_yanked for f in files)
-        }
+        # A page's mapping tells its yanked versions from its table of yanked files.
+        known = getattr(self.files, "yanked_versions", None)
+        self.yanked_versions: set[Version] = (
+            known()
+            if known is not None
+            else {v for v, files in self.files.items() if all(f.is_yanked for f in files)}
+        )
         self._built: dict[Version, bool] = {}
         self._file_rp: dict[Version, SpecifierSet | None] = {}
         # Universe.outside's last answer, with the eligible list and window it was computed
@@ -99,10 +105,15 @@ class Package:
             return self._file_rp[version]
         except KeyError:
             pass
-        found = next(
-            (f.requires_python for f in self.files[version] if f.requires_python is not None),
-            None,
-        )
+        # A page's mapping reads it from the page's column, without making the version's files.
+        known = getattr(self.files, "file_requires_python", None)
+        if known is not None:
+            found = known(version)
+        else:
+            found = next(
+                (f.requires_python for f in self.files[version] if f.requires_python is not None),
+                None,
+            )
         self._file_rp[version] = found
         return found
 
@@ -280,12 +291,13 @@ class Universe:
     def _load_package(self, name: NormalizedName) -> None:
         cutoff = self.options.exclude_newer
         # The index provider groups a stored page's files by version from the page's own runs
-        # of one version (no file decoded one by one: pydantic-core lists 15,000 files).
+        # of one version, making a version's files only when they are read (pydantic-core
+        # lists 15,000 files).
         grouped_files = getattr(self.provider, "files_by_version", None)
         try:
             if cutoff is None and grouped_files is not None:
-                by_version = grouped_files(name)
-                self.packages[name] = Package(name, by_version, sorted(by_version, reverse=True))
+                page = grouped_files(name)
+                self.packages[name] = Package(name, page, sorted(page, reverse=True))
                 return
             files = self.provider.files(name)
         except PackageNotFound as exc:

@@ -359,49 +359,69 @@ def test_cache_keys_use_the_standard_sha256() -> None:
     assert sha256(b"aspen").hexdigest() == hashlib.sha256(b"aspen").hexdigest()
 
 
-def test_a_pages_files_are_grouped_by_version_as_file_by_file(tmp_path: Path) -> None:
-    from resolver.parsed_cache import grouped
+def test_a_pages_files_are_grouped_by_version_as_file_by_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resolver.parsed_cache import PageFiles, PageVersions
 
-    def wheel(version: str, tag: str) -> DistFile:
+    def wheel(version: str, tag: str, yanked: str | None = None) -> DistFile:
         return DistFile(
             filename=f"foo-{version}-{tag}.whl",
             url=f"https://files.example.org/foo-{version}-{tag}.whl",
             kind="wheel",
             version=Version(version),
             tags=parse_tag(tag),
+            yanked=yanked,
+            requires_python=SpecifierSet(">=3.9") if tag.startswith("cp") else None,
         )
 
     files = [
         *sample_files()[:2],
         wheel("1.0.0", "py3-none-any"),  # equal to 1.0, written otherwise: one group with it
-        *sample_files()[2:],
+        *sample_files()[2:],  # 2.0rc1: both files yanked
+        wheel("3.0", "py3-none-any", yanked=""),  # 3.0: one of two yanked
         wheel("3.0", "cp312-cp312-win_amd64"),
-        wheel("3.0", "py3-none-any"),
+        wheel("1.0", "cp313-cp313-win_amd64", yanked="x"),  # 1.0 again, after the others
     ]
     cache = PageCache(tmp_path)
     cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
     loaded = cache.load(URL, ACCEPT, "foo")
-    assert loaded is not None and loaded.files is not None
+    assert loaded is not None and isinstance(loaded.files, PageFiles)
+    listed = loaded.files
 
-    def one_by_one(listed: list[DistFile]) -> dict[Version, list[DistFile]]:
-        groups: dict[Version, list[DistFile]] = {}
-        for file in listed:
-            groups.setdefault(file.version, []).append(file)
-        return groups
+    made: list[int] = []
+    file = parsed_cache._Page.file
+    monkeypatch.setattr(
+        parsed_cache._Page, "file", lambda page, g, i: made.append(i) or file(page, g, i)
+    )
+    by_version = listed.by_version()
+    assert isinstance(by_version, PageVersions) and listed.by_version() is by_version
+    assert list(by_version) == [Version("1.0"), Version("2.0rc1"), Version("3.0")]
+    assert len(by_version) == 3 and Version("1.0.0") in by_version
+    assert Version("4.0") not in by_version and by_version.get(Version("4.0")) is None
+    # Yanked state and Requires-Python come from the page's tables: no file is made.
+    assert by_version.yanked_versions() == {Version("2.0rc1")}
+    assert by_version.file_requires_python(Version("1.0")) == SpecifierSet(">=3.8")
+    assert by_version.file_requires_python(Version("3.0")) == SpecifierSet(">=3.9")
+    assert by_version.file_requires_python(Version("2.0rc1")) is None
+    assert by_version.digest() == b"d".hex()
+    assert made == []
 
-    listed = list(loaded.files)
-    by_version = grouped(listed)
-    assert by_version is not None
-    expected = one_by_one(listed)
-    assert list(by_version) == list(expected) == [Version("1.0"), Version("2.0rc1"), Version("3.0")]
+    expected: dict[Version, list[DistFile]] = {}
+    for f in files:
+        expected.setdefault(f.version, []).append(f)
+    assert dict(by_version) == expected and by_version == expected
     for version, group in by_version.items():
-        assert len(group) == len(expected[version])
-        assert all(a is b for a, b in zip(group, expected[version], strict=True))
-    # Not the page's files as listed: no grouping from the page.
-    assert grouped(listed[:-1]) is None
-    assert grouped(listed[::-1]) is None
-    assert grouped(files) is None
-    assert grouped([]) is None
+        assert group is by_version[version] is listed.of_version(version)  # made once
+        assert [f.filename for f in group] == [f.filename for f in expected[version]]
+    assert sorted(made) == list(range(len(files)))
+    assert listed.of_version(Version("4.0")) == []
+
+    # As a sequence: the page's files in its order, each made when asked for.
+    assert len(listed) == len(files) and list(listed) == files and listed == tuple(files)
+    assert listed[-1] == files[-1] and listed[2:4] == files[2:4] and listed[::-1] == files[::-1]
+    with pytest.raises(IndexError):
+        listed[len(files)]
 
 
 def test_a_loaded_pages_files_leave_the_collectors_sight(tmp_path: Path) -> None:
