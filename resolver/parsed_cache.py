@@ -325,17 +325,17 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
 
 @contextmanager
 def collection_paused(keep: bool = False) -> Iterator[None]:
-    """No cyclic garbage collection while a page's records are built: they are all kept, and
-    without the pause the collector walks the growing heap again and again (a page of 15,000
-    files builds 3-4x faster). Safe with threads: only a caller that found the collector on
-    turns it back on.
+    """No cyclic garbage collection while a page's records or tables are built: they are all
+    kept, and without the pause the collector walks the growing heap again and again (a
+    remote page of 15,000 files parses 3-4x faster). Safe with threads: only a caller that
+    found the collector on turns it back on.
 
-    ``keep``: what is alive at the end (the page's records, kept for the run) is moved out of
-    the collector's sight (``gc.freeze``), as the command line does with its modules: else the
-    next collections walk every file of the page once more (a warm fastapi-standard lock spent
-    25 ms in 9 young collections, 13 ms in the one after pydantic-core's 15,000 files). Cyclic
-    garbage alive at that moment is never collected; a page is read back from the cache in
-    one piece, without making any."""
+    ``keep``: what is alive at the end (the page's tables, kept for the run, and whatever the
+    run made before) is moved out of the collector's sight (``gc.freeze``), as the command
+    line does with its modules: else the next collections walk it all once more. Since pages
+    make no record per file this matters less, but still pays: a warm fastapi-standard lock
+    without it ran 2291 M instructions instead of 2270 M. Cyclic garbage alive at that moment
+    is never collected; a page is read back from the cache in one piece, without making any."""
     enabled = gc.isenabled()
     gc.disable()
     try:

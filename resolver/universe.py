@@ -186,6 +186,7 @@ class Universe:
         self._eligible: dict[NormalizedName, tuple[tuple, list[Version]]] = {}
         self._specs: dict[str, SpecifierSet] = {}
         self._installable: dict[tuple[NormalizedName, Version, Version], bool] = {}
+        self._rp_pythons: dict[int, tuple[SpecifierSet | None, tuple[bool, ...]]] = {}
         self._final: tuple[tuple, EnvironmentSpace] | None = None
         # What resolver/facts.py keeps from one solve round to the next.
         self.memo: dict[str, object] = {}
@@ -398,25 +399,35 @@ class Universe:
         for spec in self._window_specifiers(package.name, demand):
             # Most preferred first (newest, or oldest with --resolution lowest), the first
             # `depth` fitting versions that run on each Python; stop as soon as every Python
-            # has them, so long histories are not scanned.
-            taken = dict.fromkeys(pythons, 0)
+            # has them, so long histories are not scanned. Pythons by position in `pythons`.
+            taken = [0] * len(pythons)
+            left = list(range(len(pythons)))  # the Pythons that want more
             for v in order:
-                if not taken:
+                if not left:
                     break
                 if not spec_contains(spec, v):
                     continue
-                rp = package.requires_python(v)
-                for python in list(taken):
-                    if rp is None or spec_contains(rp, python):
-                        window.add(v)
-                        # A version that installs on no platform at this Python (wheels only,
-                        # none fitting) does not use up a place in the window; one whose
-                        # metadata needs a build uses up two.
-                        if self._installable_at(package, v, python):
-                            taken[python] += BUILD_PLACES if package.needs_build(v) else 1
-                        if taken[python] >= package.depth:
-                            del taken[python]
+                runs_on = self._runs_on(package.requires_python(v))
+                for p in [p for p in left if runs_on[p]]:
+                    window.add(v)
+                    # A version that installs on no platform at this Python (wheels only,
+                    # none fitting) does not use up a place in the window; one whose
+                    # metadata needs a build uses up two.
+                    if self._installable_at(package, v, pythons[p]):
+                        taken[p] += BUILD_PLACES if package.needs_build(v) else 1
+                    if taken[p] >= package.depth:
+                        left.remove(p)
         package.window = window
+
+    def _runs_on(self, rp: SpecifierSet | None) -> tuple[bool, ...]:
+        """Whether a version with this Requires-Python runs on each Python interval of the
+        space (at its lower end), by position; memoised by identity (versions share a few
+        Requires-Python objects, and windows ask again and again)."""
+        hit = self._rp_pythons.get(id(rp))
+        if hit is None or hit[0] is not rp:
+            fits = tuple(rp is None or spec_contains(rp, low) for low, _high in self.space.pythons)
+            hit = self._rp_pythons[id(rp)] = (rp, fits)
+        return hit[1]
 
     def lowest(self, name: NormalizedName) -> bool:
         """Whether the package is resolved to its lowest versions (--resolution)."""
