@@ -157,6 +157,46 @@ def test_damaged_entries_are_misses(tmp_path: Path, damage: object) -> None:
     assert cache.load(URL, ACCEPT, "foo") is None
 
 
+def test_entries_of_another_format_or_inconsistent_tables_are_misses(tmp_path: Path) -> None:
+    import marshal
+    import zlib
+
+    from packaging import __version__ as packaging_version
+
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
+    (path,) = (tmp_path / "foo").iterdir()
+    assert cache.load(URL, ACCEPT, "foo") is not None
+    tables = parsed_cache._tables(sample_files())
+    # Format 4: one marshal payload, the tables marshalled whole inside it.
+    payload = marshal.dumps(
+        (f"4/{packaging_version}", URL, ACCEPT, None, b"d", (), True, marshal.dumps(tables))
+        + (None, None)
+    )
+    path.write_bytes(b"aspen-page\n" + zlib.crc32(payload).to_bytes(4, "big") + payload)
+    assert cache.load(URL, ACCEPT, "foo") is None
+
+    def stored(encoded: bytes) -> CachedPage | None:
+        page = CachedPage(None, b"d", (), (), encoded)
+        cache.store(URL, ACCEPT, page, "foo")
+        return cache.load(URL, ACCEPT, "foo")
+
+    assert stored(parsed_cache._encoded(tables)) is not None
+    versions, specifiers, tag_sets, versions_of, *rest = tables
+    bad = (versions, specifiers, tag_sets, (5, *versions_of[1:]), *rest)  # no version 5
+    assert stored(parsed_cache._encoded(bad)) is None
+    specifiers_of = tables[5]
+    bad = (*tables[:5], (300, *specifiers_of[1:]), *tables[6:])  # a wider column, out of range
+    assert stored(parsed_cache._encoded(bad)) is None
+    assert stored(parsed_cache._encoded(tables)[:-1]) is None  # a cold blob cut short
+    encoded = parsed_cache._encoded(tables)
+    size = int.from_bytes(encoded[:4], "big")
+    hot = list(marshal.loads(encoded[4 : 4 + size]))
+    hot[7] = "d"  # the runs' versions as floats
+    changed = marshal.dumps(tuple(hot))
+    assert stored(len(changed).to_bytes(4, "big") + changed + encoded[4 + size :]) is None
+
+
 def _store_many(directory: str, seed: int) -> None:
     cache = PageCache(Path(directory))
     files = sample_files()
