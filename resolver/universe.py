@@ -360,11 +360,14 @@ class Universe:
             for spec in (self.upgrade.get(package.name), self.pins.get(package.name))
             if spec is not None
         ]
-        found = [
-            v
-            for v in package.versions
-            if v not in excluded and all(s.contains(v, prereleases=True) for s in wanted)
-        ]
+        if wanted:
+            found = [
+                v
+                for v in package.versions
+                if v not in excluded and all(s.contains(v, prereleases=True) for s in wanted)
+            ]
+        else:  # most packages: no generator per version
+            found = [v for v in package.versions if v not in excluded]
         self._eligible[package.name] = (key, found)
         return found
 
