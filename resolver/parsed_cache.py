@@ -271,7 +271,12 @@ def _read_page(encoded: memoryview) -> _Page:
     blobs = encoded[4 + size :]
     (versions, specifiers, tag_sets, kinds, yanked, *columns) = marshal.loads(encoded[4 : 4 + size])
     count = len(kinds)
-    if type(kinds) is not str or kinds.strip("ws"):
+    if (
+        type(kinds) is not str
+        or kinds.strip("ws")
+        or type(yanked) is not dict
+        or not all(type(table) is tuple for table in (versions, specifiers, tag_sets))
+    ):
         raise ValueError("inconsistent page tables")
     starts = _indices(columns[0], columns[1], max(count, 1)).tolist()
     runs = _indices(columns[2], columns[3], len(versions))
