@@ -701,15 +701,15 @@ def normalized(files: Iterable[DistFile]) -> list[DistFile]:
     return sorted(unique.values(), key=lambda f: (rank[f.version], f.kind, f.filename))
 
 
-def _served_stale(url: str, cached: CachedPage, warn: Warn) -> list[DistFile] | None:
+def _served_stale(url: str, cached: CachedPage, warn: Warn) -> Sequence[DistFile] | None:
     warn(f"{url} could not be refreshed; using the cached copy")
     return _stored(cached, warn)
 
 
-def _stored(cached: CachedPage, warn: Warn) -> list[DistFile] | None:
+def _stored(cached: CachedPage, warn: Warn) -> Sequence[DistFile] | None:
     for message in cached.warnings:  # what the page's parse warned: notes on its listing
         warn(PageNote(message))
-    return None if cached.files is None else list(cached.files)
+    return cached.files
 
 
 # Pages are parsed one at a time, in the order their responses arrive: the GIL lets only one
@@ -729,8 +729,9 @@ def _remote_page(
     missing_ok: bool,
     what: str,
     **kwargs: Any,
-) -> list[DistFile] | None:
-    """The normalized files of a remote page; None for a 404/410 when ``missing_ok``.
+) -> Sequence[DistFile] | None:
+    """The normalized files of a remote page (a ``PageFiles`` when they are read from or
+    parsed into the page cache's tables); None for a 404/410 when ``missing_ok``.
 
     With ``pages``, a fresh stored parse (any stored parse with ``--offline``) answers without
     HTTP; an expired one is revalidated with its ETag or Last-Modified, reused when the index
@@ -805,7 +806,7 @@ def _remote_page(
         started = time.perf_counter()
         pages.store(url, accept, entry, project)
         trace("page-store", url, started)
-    return None if entry.files is None else list(entry.files)
+    return entry.files
 
 
 def fetch_project_page(
@@ -815,7 +816,7 @@ def fetch_project_page(
     *,
     warn: Warn,
     pages: PageCache | None = None,
-) -> list[DistFile] | None:
+) -> Sequence[DistFile] | None:
     """The files of ``name`` on one index (normalized: see ``normalized``), or None when the
     index does not have the project. ``pages`` caches parsed remote pages.
 
@@ -843,7 +844,7 @@ def fetch_project_page(
 
 def fetch_find_links(
     http: Http, location: str, *, warn: Warn, pages: PageCache | None = None
-) -> list[DistFile]:
+) -> Sequence[DistFile]:
     """All wheels and sdists a find-links location offers: a local folder, a local or remote
     HTML page of links, or a single local file. ``pages`` caches parsed remote pages."""
     url = to_url(location)

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +27,7 @@ from resolver.index import (
     to_url,
 )
 from resolver.metadata import MetadataFetcher
-from resolver.parsed_cache import PageCache, grouped
+from resolver.parsed_cache import PageCache, PageFiles
 from resolver.provider import (
     CoreMetadata,
     DistFile,
@@ -213,16 +213,17 @@ class IndexProvider:
     def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
         return self._get(*self._job(name, version))  # type: ignore[return-value]
 
-    def files_by_version(self, name: NormalizedName) -> dict[Version, list[DistFile]]:
+    def files_by_version(self, name: NormalizedName) -> Mapping[Version, list[DistFile]]:
         """``files(name)`` grouped by version, in the order of their first file (as
-        ``for f in files: groups.setdefault(f.version, []).append(f)``), from a stored page's
-        runs of one version when the files are that page's, else file by file."""
+        ``for f in files: groups.setdefault(f.version, []).append(f)``): a stored or parsed
+        page's ``PageVersions`` (a version's files are made when they are read) when the files
+        are that page's, else file by file."""
         files = self.files(name)
-        by_version = grouped(files)
-        if by_version is None:
-            by_version = {}
-            for file in files:
-                by_version.setdefault(file.version, []).append(file)
+        if isinstance(files, PageFiles):
+            return files.by_version()
+        by_version: dict[Version, list[DistFile]] = {}
+        for file in files:
+            by_version.setdefault(file.version, []).append(file)
         return by_version
 
     def prefetch(self, items: Iterable[tuple[NormalizedName, Version | None]]) -> None:
@@ -268,8 +269,7 @@ class IndexProvider:
             files = self._memo.peek(("files", canonicalize_name(name)))
             if files is None:
                 return False
-        start = bisect_left(files, version, key=_version_of)
-        return needs_build(files[start : bisect_right(files, version, lo=start, key=_version_of)])
+        return needs_build(_of_version(files, version))
 
     def _job(
         self, name: NormalizedName, version: Version | None
@@ -387,7 +387,7 @@ class IndexProvider:
             ),
         )
 
-    def _files(self, name: NormalizedName) -> tuple[DistFile, ...]:
+    def _files(self, name: NormalizedName) -> Sequence[DistFile]:
         files = self._listed(name)
         if self.speculate:
             with self._held_lock:
@@ -398,8 +398,8 @@ class IndexProvider:
             self._submit(((name, v) for v in versions), ahead=True, files=files)
         return files
 
-    def _listed(self, name: NormalizedName) -> tuple[DistFile, ...]:
-        found: list[DistFile] | None = None
+    def _listed(self, name: NormalizedName) -> Sequence[DistFile]:
+        found: Sequence[DistFile] | None = None
         for index_url in self.index_urls:
             found = fetch_project_page(
                 self._http, index_url, name, warn=self._emit, pages=self._pages
@@ -412,7 +412,7 @@ class IndexProvider:
             where = ", ".join(tried) if tried else "no index or find-links location configured"
             raise PackageNotFound(f"package {name!r} not found (looked in: {where})")
         if not extra:
-            return tuple(found or ())  # pages come normalized
+            return () if found is None else found  # pages come normalized
         return tuple(normalized([*(found or ()), *extra]))  # index files before find-links
 
     def _metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
@@ -420,9 +420,7 @@ class IndexProvider:
             files = self.files(name)
         except PackageNotFound as exc:
             raise MetadataUnavailable(str(exc)) from exc
-        # Files come sorted by version: the version's files are one run, found by bisection.
-        start = bisect_left(files, version, key=_version_of)
-        candidates = list(files[start : bisect_right(files, version, lo=start, key=_version_of)])
+        candidates = list(_of_version(files, version))
         if not candidates:
             raise MetadataUnavailable(f"{name} {version}: no file of this version is listed")
         meta = self._fetcher.fetch(name, version, candidates)
@@ -515,6 +513,15 @@ def _old_pythons_only(marker: Marker) -> bool:
                 break
         _OLD_ONLY[text] = known
     return known
+
+
+def _of_version(files: Sequence[DistFile], version: Version) -> Sequence[DistFile]:
+    """The files of ``version`` among ``files`` (sorted by version, as pages come): a page's
+    from its runs of one version, else one run found by bisection."""
+    if isinstance(files, PageFiles):
+        return files.of_version(version)
+    start = bisect_left(files, version, key=_version_of)
+    return files[start : bisect_right(files, version, lo=start, key=_version_of)]
 
 
 def _version_of(file: DistFile) -> Version:

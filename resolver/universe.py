@@ -61,7 +61,9 @@ class Package:
     """One package of the universe: all its usable versions, newest first, and its window."""
 
     name: NormalizedName
-    files: dict[Version, list[DistFile]]
+    # A version's files; from the index provider, a page's PageVersions: a version's files
+    # are made when they are read (a lock reads those of a few versions of hundreds).
+    files: Mapping[Version, list[DistFile]]
     versions: list[Version]  # every valid version, newest first; ranks index this list
     metadata: dict[Version, CoreMetadata] = field(default_factory=dict)
     failed: set[Version] = field(default_factory=set)
@@ -75,9 +77,13 @@ class Package:
     def __post_init__(self) -> None:
         self.rank = {v: i for i, v in enumerate(self.versions)}
         self.prereleases = {v for v in self.versions if v.is_prerelease}
-        self.yanked_versions = {
-            v for v, files in self.files.items() if all(f.is_yanked for f in files)
-        }
+        # A page's mapping tells its yanked versions from its table of yanked files.
+        known = getattr(self.files, "yanked_versions", None)
+        self.yanked_versions: set[Version] = (
+            known()
+            if known is not None
+            else {v for v, files in self.files.items() if all(f.is_yanked for f in files)}
+        )
         self._built: dict[Version, bool] = {}
         self._file_rp: dict[Version, SpecifierSet | None] = {}
         # Universe.outside's last answer, with the eligible list and window it was computed
@@ -99,10 +105,15 @@ class Package:
             return self._file_rp[version]
         except KeyError:
             pass
-        found = next(
-            (f.requires_python for f in self.files[version] if f.requires_python is not None),
-            None,
-        )
+        # A page's mapping reads it from the page's column, without making the version's files.
+        known = getattr(self.files, "file_requires_python", None)
+        if known is not None:
+            found = known(version)
+        else:
+            found = next(
+                (f.requires_python for f in self.files[version] if f.requires_python is not None),
+                None,
+            )
         self._file_rp[version] = found
         return found
 
@@ -175,6 +186,7 @@ class Universe:
         self._eligible: dict[NormalizedName, tuple[tuple, list[Version]]] = {}
         self._specs: dict[str, SpecifierSet] = {}
         self._installable: dict[tuple[NormalizedName, Version, Version], bool] = {}
+        self._rp_pythons: dict[int, tuple[SpecifierSet | None, tuple[bool, ...]]] = {}
         self._final: tuple[tuple, EnvironmentSpace] | None = None
         # What resolver/facts.py keeps from one solve round to the next.
         self.memo: dict[str, object] = {}
@@ -280,12 +292,13 @@ class Universe:
     def _load_package(self, name: NormalizedName) -> None:
         cutoff = self.options.exclude_newer
         # The index provider groups a stored page's files by version from the page's own runs
-        # of one version (no file decoded one by one: pydantic-core lists 15,000 files).
+        # of one version, making a version's files only when they are read (pydantic-core
+        # lists 15,000 files).
         grouped_files = getattr(self.provider, "files_by_version", None)
         try:
             if cutoff is None and grouped_files is not None:
-                by_version = grouped_files(name)
-                self.packages[name] = Package(name, by_version, sorted(by_version, reverse=True))
+                page = grouped_files(name)
+                self.packages[name] = Package(name, page, sorted(page, reverse=True))
                 return
             files = self.provider.files(name)
         except PackageNotFound as exc:
@@ -347,11 +360,14 @@ class Universe:
             for spec in (self.upgrade.get(package.name), self.pins.get(package.name))
             if spec is not None
         ]
-        found = [
-            v
-            for v in package.versions
-            if v not in excluded and all(s.contains(v, prereleases=True) for s in wanted)
-        ]
+        if wanted:
+            found = [
+                v
+                for v in package.versions
+                if v not in excluded and all(s.contains(v, prereleases=True) for s in wanted)
+            ]
+        else:  # most packages: no generator per version
+            found = [v for v in package.versions if v not in excluded]
         self._eligible[package.name] = (key, found)
         return found
 
@@ -386,25 +402,35 @@ class Universe:
         for spec in self._window_specifiers(package.name, demand):
             # Most preferred first (newest, or oldest with --resolution lowest), the first
             # `depth` fitting versions that run on each Python; stop as soon as every Python
-            # has them, so long histories are not scanned.
-            taken = dict.fromkeys(pythons, 0)
+            # has them, so long histories are not scanned. Pythons by position in `pythons`.
+            taken = [0] * len(pythons)
+            left = list(range(len(pythons)))  # the Pythons that want more
             for v in order:
-                if not taken:
+                if not left:
                     break
                 if not spec_contains(spec, v):
                     continue
-                rp = package.requires_python(v)
-                for python in list(taken):
-                    if rp is None or spec_contains(rp, python):
-                        window.add(v)
-                        # A version that installs on no platform at this Python (wheels only,
-                        # none fitting) does not use up a place in the window; one whose
-                        # metadata needs a build uses up two.
-                        if self._installable_at(package, v, python):
-                            taken[python] += BUILD_PLACES if package.needs_build(v) else 1
-                        if taken[python] >= package.depth:
-                            del taken[python]
+                runs_on = self._runs_on(package.requires_python(v))
+                for p in [p for p in left if runs_on[p]]:
+                    window.add(v)
+                    # A version that installs on no platform at this Python (wheels only,
+                    # none fitting) does not use up a place in the window; one whose
+                    # metadata needs a build uses up two.
+                    if self._installable_at(package, v, pythons[p]):
+                        taken[p] += BUILD_PLACES if package.needs_build(v) else 1
+                    if taken[p] >= package.depth:
+                        left.remove(p)
         package.window = window
+
+    def _runs_on(self, rp: SpecifierSet | None) -> tuple[bool, ...]:
+        """Whether a version with this Requires-Python runs on each Python interval of the
+        space (at its lower end), by position; memoised by identity (versions share a few
+        Requires-Python objects, and windows ask again and again)."""
+        hit = self._rp_pythons.get(id(rp))
+        if hit is None or hit[0] is not rp:
+            fits = tuple(rp is None or spec_contains(rp, low) for low, _high in self.space.pythons)
+            hit = self._rp_pythons[id(rp)] = (rp, fits)
+        return hit[1]
 
     def lowest(self, name: NormalizedName) -> bool:
         """Whether the package is resolved to its lowest versions (--resolution)."""

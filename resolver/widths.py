@@ -35,7 +35,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 
 from resolver.options import LockOptions
-from resolver.parsed_cache import listed_on_page, sha256
+from resolver.parsed_cache import PageVersions, listed_on_page, sha256
 from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import Provider
@@ -158,7 +158,9 @@ def _code() -> list[tuple[str, int, int]]:
 
 def page_digest(files: Mapping[Any, list]) -> str | None:
     """The digest of the index page that every file of a package came from (None: not all from
-    one stored page)."""
+    one stored page); a page's ``PageVersions`` knows it without making any file."""
+    if isinstance(files, PageVersions):
+        return files.digest()
     return listed_on_page(list(chain.from_iterable(files.values())))
 
 

@@ -157,6 +157,46 @@ def test_damaged_entries_are_misses(tmp_path: Path, damage: object) -> None:
     assert cache.load(URL, ACCEPT, "foo") is None
 
 
+def test_entries_of_another_format_or_inconsistent_tables_are_misses(tmp_path: Path) -> None:
+    import marshal
+    import zlib
+
+    from packaging import __version__ as packaging_version
+
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
+    (path,) = (tmp_path / "foo").iterdir()
+    assert cache.load(URL, ACCEPT, "foo") is not None
+    tables = parsed_cache._tables(sample_files())
+    # Format 4: one marshal payload, the tables marshalled whole inside it.
+    payload = marshal.dumps(
+        (f"4/{packaging_version}", URL, ACCEPT, None, b"d", (), True, marshal.dumps(tables))
+        + (None, None)
+    )
+    path.write_bytes(b"aspen-page\n" + zlib.crc32(payload).to_bytes(4, "big") + payload)
+    assert cache.load(URL, ACCEPT, "foo") is None
+
+    def stored(encoded: bytes) -> CachedPage | None:
+        page = CachedPage(None, b"d", (), (), encoded)
+        cache.store(URL, ACCEPT, page, "foo")
+        return cache.load(URL, ACCEPT, "foo")
+
+    assert stored(parsed_cache._encoded(tables)) is not None
+    versions, specifiers, tag_sets, versions_of, *rest = tables
+    bad = (versions, specifiers, tag_sets, (5, *versions_of[1:]), *rest)  # no version 5
+    assert stored(parsed_cache._encoded(bad)) is None
+    specifiers_of = tables[5]
+    bad = (*tables[:5], (300, *specifiers_of[1:]), *tables[6:])  # a wider column, out of range
+    assert stored(parsed_cache._encoded(bad)) is None
+    assert stored(parsed_cache._encoded(tables)[:-1]) is None  # a cold blob cut short
+    encoded = parsed_cache._encoded(tables)
+    size = int.from_bytes(encoded[:4], "big")
+    hot = list(marshal.loads(encoded[4 : 4 + size]))
+    hot[7] = "d"  # the runs' versions as floats
+    changed = marshal.dumps(tuple(hot))
+    assert stored(len(changed).to_bytes(4, "big") + changed + encoded[4 + size :]) is None
+
+
 def _store_many(directory: str, seed: int) -> None:
     cache = PageCache(Path(directory))
     files = sample_files()
@@ -359,49 +399,69 @@ def test_cache_keys_use_the_standard_sha256() -> None:
     assert sha256(b"aspen").hexdigest() == hashlib.sha256(b"aspen").hexdigest()
 
 
-def test_a_pages_files_are_grouped_by_version_as_file_by_file(tmp_path: Path) -> None:
-    from resolver.parsed_cache import grouped
+def test_a_pages_files_are_grouped_by_version_as_file_by_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resolver.parsed_cache import PageFiles, PageVersions
 
-    def wheel(version: str, tag: str) -> DistFile:
+    def wheel(version: str, tag: str, yanked: str | None = None) -> DistFile:
         return DistFile(
             filename=f"foo-{version}-{tag}.whl",
             url=f"https://files.example.org/foo-{version}-{tag}.whl",
             kind="wheel",
             version=Version(version),
             tags=parse_tag(tag),
+            yanked=yanked,
+            requires_python=SpecifierSet(">=3.9") if tag.startswith("cp") else None,
         )
 
     files = [
         *sample_files()[:2],
         wheel("1.0.0", "py3-none-any"),  # equal to 1.0, written otherwise: one group with it
-        *sample_files()[2:],
+        *sample_files()[2:],  # 2.0rc1: both files yanked
+        wheel("3.0", "py3-none-any", yanked=""),  # 3.0: one of two yanked
         wheel("3.0", "cp312-cp312-win_amd64"),
-        wheel("3.0", "py3-none-any"),
+        wheel("1.0", "cp313-cp313-win_amd64", yanked="x"),  # 1.0 again, after the others
     ]
     cache = PageCache(tmp_path)
     cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
     loaded = cache.load(URL, ACCEPT, "foo")
-    assert loaded is not None and loaded.files is not None
+    assert loaded is not None and isinstance(loaded.files, PageFiles)
+    listed = loaded.files
 
-    def one_by_one(listed: list[DistFile]) -> dict[Version, list[DistFile]]:
-        groups: dict[Version, list[DistFile]] = {}
-        for file in listed:
-            groups.setdefault(file.version, []).append(file)
-        return groups
+    made: list[int] = []
+    file = parsed_cache._Page.file
+    monkeypatch.setattr(
+        parsed_cache._Page, "file", lambda page, g, i: made.append(i) or file(page, g, i)
+    )
+    by_version = listed.by_version()
+    assert isinstance(by_version, PageVersions) and listed.by_version() is by_version
+    assert list(by_version) == [Version("1.0"), Version("2.0rc1"), Version("3.0")]
+    assert len(by_version) == 3 and Version("1.0.0") in by_version
+    assert Version("4.0") not in by_version and by_version.get(Version("4.0")) is None
+    # Yanked state and Requires-Python come from the page's tables: no file is made.
+    assert by_version.yanked_versions() == {Version("2.0rc1")}
+    assert by_version.file_requires_python(Version("1.0")) == SpecifierSet(">=3.8")
+    assert by_version.file_requires_python(Version("3.0")) == SpecifierSet(">=3.9")
+    assert by_version.file_requires_python(Version("2.0rc1")) is None
+    assert by_version.digest() == b"d".hex()
+    assert made == []
 
-    listed = list(loaded.files)
-    by_version = grouped(listed)
-    assert by_version is not None
-    expected = one_by_one(listed)
-    assert list(by_version) == list(expected) == [Version("1.0"), Version("2.0rc1"), Version("3.0")]
+    expected: dict[Version, list[DistFile]] = {}
+    for f in files:
+        expected.setdefault(f.version, []).append(f)
+    assert dict(by_version) == expected and by_version == expected
     for version, group in by_version.items():
-        assert len(group) == len(expected[version])
-        assert all(a is b for a, b in zip(group, expected[version], strict=True))
-    # Not the page's files as listed: no grouping from the page.
-    assert grouped(listed[:-1]) is None
-    assert grouped(listed[::-1]) is None
-    assert grouped(files) is None
-    assert grouped([]) is None
+        assert group is by_version[version] is listed.of_version(version)  # made once
+        assert [f.filename for f in group] == [f.filename for f in expected[version]]
+    assert sorted(made) == list(range(len(files)))
+    assert listed.of_version(Version("4.0")) == []
+
+    # As a sequence: the page's files in its order, each made when asked for.
+    assert len(listed) == len(files) and list(listed) == files and listed == tuple(files)
+    assert listed[-1] == files[-1] and listed[2:4] == files[2:4] and listed[::-1] == files[::-1]
+    with pytest.raises(IndexError):
+        listed[len(files)]
 
 
 def test_a_loaded_pages_files_leave_the_collectors_sight(tmp_path: Path) -> None:
