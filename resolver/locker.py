@@ -233,8 +233,7 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
         package = universe.packages[facts.names[pid]]
         chosen = package.versions[rank]
         lowest = universe.lowest(package.name)
-        # The versions past the chosen one, inside the window (with metadata) and outside it
-        # (whose metadata needs no build).
+        # The versions past the chosen one, inside the window (with metadata) and outside it.
         inside = [
             v
             for v in package.window
@@ -259,9 +258,12 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
                         beyond = [
                             v
                             for v in universe.outside(package)
-                            if (v > chosen if lowest else v < chosen) and not package.needs_build(v)
+                            if (v > chosen if lowest else v < chosen)
                         ]
-                    edge = any(_fits(package, v, cell, reqs) for v in beyond)
+                    # (Whether a version needs a build is asked last: it reads its files.)
+                    edge = any(
+                        _fits(package, v, cell, reqs) and not package.needs_build(v) for v in beyond
+                    )
                 answers[key] = edge
             if edge:
                 grow.add(package.name)
