@@ -49,6 +49,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
 
 from packaging.markers import Marker
@@ -112,9 +113,10 @@ class PackageClass:
     def cell(self) -> Cell:
         return self.cells[0]
 
-    @property
+    @cached_property
     def pythons(self) -> list[int]:
-        """The Python intervals (indices into the space's ``pythons``) the class covers."""
+        """The Python intervals (indices into the space's ``pythons``) the class covers (read
+        once the class has all its cells)."""
         return sorted({c.python_index for c in self.cells})
 
 
@@ -134,9 +136,13 @@ class FactBase:
     roots: dict[int, list[Source]] = field(default_factory=dict)
     # Predicate name -> the texts of its atoms (no period), in the order they were made.
     atoms: dict[str, list[str]] = field(default_factory=lambda: {p: [] for p in PREDICATES})
-    # (predicate name, index into its atoms) of each atom that mentions an outside
-    # pseudo-version (see ``inside``).
-    about_outside: set[tuple[str, int]] = field(default_factory=set)
+    # Predicate name -> indices into its atoms of those that mention an outside pseudo-version
+    # (see ``inside``).
+    about_outside: dict[str, set[int]] = field(default_factory=dict)
+    # ``next_version`` atoms that step over an outside pseudo-version between two window
+    # versions: with the pseudo-versions left out (``inside_atoms``), they keep each package's
+    # versions one chain.
+    bridges: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """The facts as a logic program, one per line, grouped by predicate."""
@@ -147,13 +153,22 @@ class FactBase:
         outside the windows not allowed, those change no selection and no cost, so two fact
         bases with the same ``inside`` have the same optima inside the windows (even when a
         pseudo-version moved because a window grew)."""
-        skip = self.about_outside
         return "\n".join(
-            atom
-            for name, atoms in self.atoms.items()
-            for i, atom in enumerate(atoms)
-            if (name, i) not in skip
+            atom for name, atoms in self.atoms.items() for atom in self._inside(name, atoms)
         )
+
+    def inside_atoms(self, name: str) -> list[str]:
+        """The predicate's atoms that mention no outside pseudo-version, with the ``bridges``
+        among ``next_version``'s: the facts of a program where no version outside the windows
+        can be chosen, with the same costs for every selection."""
+        atoms = self._inside(name, self.atoms[name])
+        return atoms + self.bridges if name == "next_version" else atoms
+
+    def _inside(self, name: str, atoms: list[str]) -> list[str]:
+        skip = self.about_outside.get(name)
+        if not skip:
+            return atoms
+        return [atom for i, atom in enumerate(atoms) if i not in skip]
 
     @property
     def class_count(self) -> int:
@@ -309,7 +324,12 @@ def build_facts(
     _lock_facts(universe, base, windows)
 
     version, avail, pref = emit["version"], emit["avail"], emit["pref"]
-    next_version, about_outside = emit["next_version"], base.about_outside
+    next_version = emit["next_version"]
+
+    def about_outside(name: str) -> None:
+        """Marks the predicate's next atom as one that mentions an outside pseudo-version."""
+        base.about_outside.setdefault(name, set()).add(len(emit[name]))
+
     for name, pid in sorted(package_ids.items(), key=lambda kv: kv[1]):
         if pid == ROOT:
             continue
@@ -344,26 +364,28 @@ def build_facts(
             pseudo = package.rank[rest[-1] if lowest else rest[0]]
             ranks = sorted({*ranks, pseudo})
             base.outside[pid] = pseudo
-            about_outside.add(("version", len(version)))
+            about_outside("version")
             version.append(f"version({pid},{pseudo})")
-            about_outside.add(("outside", len(emit["outside"])))
+            about_outside("outside")
             emit["outside"].append(f"outside({pid},{pseudo})")
             runs = [truth.admits(rp) for rp in _outside_requires_pythons(package, rest)]
             for c in classes[pid]:
                 if any(col[position[c.cell]] for col in runs):
-                    about_outside.add(("avail_outside", len(emit["avail_outside"])))
+                    about_outside("avail_outside")
                     emit["avail_outside"].append(f"avail_outside({pid},{pseudo},{c.index})")
         pseudo = base.outside.get(pid)
+        if pseudo is not None and 0 < (step := ranks.index(pseudo)) < len(ranks) - 1:
+            base.bridges.append(f"next_version({pid},{ranks[step - 1]},{ranks[step + 1]})")
         for u, v in pairwise(ranks):
             if pseudo in (u, v):
-                about_outside.add(("next_version", len(next_version)))
+                about_outside("next_version")
             next_version.append(f"next_version({pid},{u},{v})")
         # Preference cost of each version: its rank from the newest, or from the oldest with
         # --resolution lowest (0 = most preferred).
         oldest = len(package.versions) - 1
         for r in ranks:
             if r == pseudo:
-                about_outside.add(("pref", len(pref)))
+                about_outside("pref")
             pref.append(f"pref({pid},{r},{oldest - r if lowest else r})")
 
     emit["dep"] += [f"dep({pid},{rank},{did})" for pid, rank, did in sorted(set(deps))]
@@ -393,7 +415,7 @@ def build_facts(
             f"req_ok({did},{package.rank[v]})" for v in windows[target] if spec_contains(spec, v)
         ]
         if qid in base.outside and truth.meets_any(spec, rests[target]):
-            about_outside.add(("req_ok", len(req_ok)))
+            about_outside("req_ok")
             req_ok.append(f"req_ok({did},{base.outside[qid]})")
     return base
 
