@@ -80,13 +80,21 @@ class _FactLoader:
     5k, and grounding the rule adds little more than grounding the facts did. On
     examples/fastapi-standard's 7,075 facts, ``add`` and grounding the facts alone take 276M
     instructions as text, 109M so; adding and grounding lock.lp with them 39 -> 25 ms (best of
-    30, interleaved)."""
+    30, interleaved). A rule and a call per predicate cost about 0.35 ms, though: below
+    ``TEXT_BELOW`` facts (the small solves of explanations), the facts go as text."""
+
+    TEXT_BELOW = 300  # measured: text and terms cost the same at about 250 facts
 
     def __init__(self, facts: FactBase, *, outside: bool = True) -> None:
         self._atoms: list[list[str]] = []
+        kept = {
+            name: facts.atoms[name] if outside else facts.inside_atoms(name) for name in facts.atoms
+        }
+        if sum(map(len, kept.values())) < self.TEXT_BELOW:
+            self.program = "".join(f"{atom}.\n" for atoms in kept.values() for atom in atoms)
+            return
         rules: list[str] = []
-        for name in facts.atoms:
-            atoms = facts.atoms[name] if outside else facts.inside_atoms(name)
+        for name, atoms in kept.items():
             if not atoms:
                 continue
             arity = PREDICATES[name]
@@ -140,7 +148,10 @@ class Solver:
     0.81, 1.12 s; the round that locks spends about 0.1-0.2 s more, its optimisation
     preparing the second part on its own)."""
 
-    def __init__(self, facts: FactBase, *, objective: bool = False) -> None:
+    def __init__(self, facts: FactBase, *, objective: bool = False, outside: bool = False) -> None:
+        """``objective``: ground the objective's levels with the rules at once, for a round
+        expected to lock (``fitting_optimum``); ``outside``: ground the versions outside the
+        windows at once, for a solve expected to need them (see ``_need``)."""
         started = time.perf_counter()
         self.facts = facts
         self.outside = facts.outside
@@ -150,8 +161,8 @@ class Solver:
         self._grounded: bool | None = None
         self._objective = False
         self.stats: dict[str, float] = {"ground_s": time.perf_counter() - started}
-        if objective:  # grounded with the rules, for a round expected to lock (fitting_optimum)
-            self._ground(outside=False, objective=True)
+        if objective or outside:
+            self._ground(outside=outside, objective=objective)
 
     @staticmethod
     def _control() -> clingo.Control:

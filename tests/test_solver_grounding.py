@@ -24,8 +24,12 @@ def atoms(ctl: clingo.Control) -> set[str]:
     return {str(atom.symbol) for atom in ctl.symbolic_atoms}
 
 
-def test_facts_read_as_terms_are_the_facts_read_as_text(tmp_path):
+def test_facts_read_as_terms_are_the_facts_read_as_text(tmp_path, monkeypatch):
     facts = build_facts(universe_for(tmp_path, SPLIT, ["a"]), prune=True)
+    # So few facts go as text (TEXT_BELOW); as terms here.
+    assert sum(map(len, facts.atoms.values())) < _FactLoader.TEXT_BELOW
+    assert "@facts" not in _FactLoader(facts).program
+    monkeypatch.setattr(_FactLoader, "TEXT_BELOW", 0)
     as_text = clingo.Control(["--warn=none"])
     as_terms = clingo.Control(["--warn=none"])
     for ctl in (as_text, as_terms):
