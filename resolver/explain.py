@@ -144,7 +144,7 @@ def refute(universe: Universe, facts: FactBase, solver: Solver) -> bool:
         if len(part.packages) > MAX_PART_PACKAGES:
             break
         mine = build_facts(part)  # type: ignore[arg-type]
-        trial = Solver(mine)
+        trial = Solver(mine, outside=True)  # a conflict, expected to need them
         if trial.fits_windows():
             break
         widest = trial.fewest_outside()

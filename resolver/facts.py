@@ -49,6 +49,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
 
 from packaging.markers import Marker
@@ -72,6 +73,34 @@ ROOT = 0
 
 Column = tuple  # one value per cell of the space
 
+# Every predicate of the facts, with its arity (the docstring above says what each means).
+PREDICATES = {
+    "constraint": 1,
+    "fork_strategy_fewest": 0,
+    "class": 3,
+    "forks": 2,
+    "solo": 3,
+    "within": 4,
+    "package": 1,
+    "version": 2,
+    "avail": 3,
+    "direct": 1,
+    "upgrade": 1,
+    "locked": 3,
+    "uninstallable": 4,
+    "required_fail": 3,
+    "outside": 2,
+    "avail_outside": 3,
+    "next_version": 3,
+    "pref": 3,
+    "dep": 3,
+    "req_pkg": 2,
+    "req_extra": 2,
+    "req_on": 2,
+    "req_extra_on": 3,
+    "req_ok": 2,
+}
+
 
 @dataclass
 class PackageClass:
@@ -84,9 +113,10 @@ class PackageClass:
     def cell(self) -> Cell:
         return self.cells[0]
 
-    @property
+    @cached_property
     def pythons(self) -> list[int]:
-        """The Python intervals (indices into the space's ``pythons``) the class covers."""
+        """The Python intervals (indices into the space's ``pythons``) the class covers (read
+        once the class has all its cells)."""
         return sorted({c.python_index for c in self.cells})
 
 
@@ -104,20 +134,41 @@ class FactBase:
     locked: dict[tuple[int, int], int] = field(default_factory=dict)  # (package, class) -> rank
     # Project requirement id -> where the project states it (for explanations).
     roots: dict[int, list[Source]] = field(default_factory=dict)
-    lines: list[str] = field(default_factory=list)
-    # Indices of the lines that mention an outside pseudo-version (see ``inside``).
-    about_outside: set[int] = field(default_factory=set)
+    # Predicate name -> the texts of its atoms (no period), in the order they were made.
+    atoms: dict[str, list[str]] = field(default_factory=lambda: {p: [] for p in PREDICATES})
+    # Predicate name -> indices into its atoms of those that mention an outside pseudo-version
+    # (see ``inside``).
+    about_outside: dict[str, set[int]] = field(default_factory=dict)
+    # ``next_version`` atoms that step over an outside pseudo-version between two window
+    # versions: with the pseudo-versions left out (``inside_atoms``), they keep each package's
+    # versions one chain.
+    bridges: list[str] = field(default_factory=list)
 
     def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+        """The facts as a logic program, one per line, grouped by predicate."""
+        return "".join(f"{atom}.\n" for atoms in self.atoms.values() for atom in atoms)
 
     def inside(self) -> str:
         """The facts without those that mention an outside pseudo-version. With versions
         outside the windows not allowed, those change no selection and no cost, so two fact
         bases with the same ``inside`` have the same optima inside the windows (even when a
         pseudo-version moved because a window grew)."""
-        skip = self.about_outside
-        return "\n".join(line for i, line in enumerate(self.lines) if i not in skip)
+        return "\n".join(
+            atom for name, atoms in self.atoms.items() for atom in self._inside(name, atoms)
+        )
+
+    def inside_atoms(self, name: str) -> list[str]:
+        """The predicate's atoms that mention no outside pseudo-version, with the ``bridges``
+        among ``next_version``'s: the facts of a program where no version outside the windows
+        can be chosen, with the same costs for every selection."""
+        atoms = self._inside(name, self.atoms[name])
+        return atoms + self.bridges if name == "next_version" else atoms
+
+    def _inside(self, name: str, atoms: list[str]) -> list[str]:
+        skip = self.about_outside.get(name)
+        if not skip:
+            return atoms
+        return [atom for i, atom in enumerate(atoms) if i not in skip]
 
     @property
     def class_count(self) -> int:
@@ -236,66 +287,75 @@ def build_facts(
         return extra_ids[name]
 
     base = FactBase(space, classes, package_ids, names, requirements, extras, roots=roots)
-    out = base.lines
-    out += [f"constraint({did})." for did in sorted(set(constraint_ids))]
+    emit = base.atoms
+    emit["constraint"] += [f"constraint({did})" for did in sorted(set(constraint_ids))]
     if universe.options.fork_strategy == "fewest":
-        out.append("fork_strategy_fewest.")
+        emit["fork_strategy_fewest"].append("fork_strategy_fewest")
     required_markers = project.settings.required_environments
 
     required = [any(cell.holds(m) for m in required_markers) for cell in cells]
 
     for pid in sorted(classes):
-        out += [f"class({pid},{c.index},{y})." for c in classes[pid] for y in c.pythons]
+        emit["class"] += [f"class({pid},{c.index},{y})" for c in classes[pid] for y in c.pythons]
         covering = Counter(y for c in classes[pid] for y in c.pythons)
-        out += [f"forks({pid},{y})." for y in sorted(covering) if covering[y] > 1]
+        emit["forks"] += [f"forks({pid},{y})" for y in sorted(covering) if covering[y] > 1]
         if pid != ROOT:
             for c in classes[pid]:
                 alone = sum(1 for y in c.pythons if covering[y] == 1)
                 if alone:
-                    out.append(f"solo({pid},{c.index},{alone}).")
+                    emit["solo"].append(f"solo({pid},{c.index},{alone})")
         for parent in sorted(parents[pid]):
             assignment = class_of[parent]
-            out += [
-                f"within({pid},{c.index},{parent},{assignment[position[c.cell]]})."
+            emit["within"] += [
+                f"within({pid},{c.index},{parent},{assignment[position[c.cell]]})"
                 for c in classes[pid]
             ]
-    out.append(f"package({ROOT}). version({ROOT},0).")
-    out += [f"avail({ROOT},0,{c.index})." for c in classes[ROOT]]
+    emit["package"].append(f"package({ROOT})")
+    emit["version"].append(f"version({ROOT},0)")
+    emit["avail"] += [f"avail({ROOT},0,{c.index})" for c in classes[ROOT]]
     direct = {canonicalize_name(req.name) for _s, req in project.requirements()}
-    for name in sorted(direct & set(package_ids)):
-        out.append(f"direct({package_ids[name]}).")
+    emit["direct"] += [f"direct({package_ids[name]})" for name in sorted(direct & set(package_ids))]
     if prune:
         windows = _undominated(universe, windows, package_ids, requirements, deps, truth)
         kept = {
             (package_ids[name], packages[name].rank[v]) for name in windows for v in windows[name]
         }
         deps = [d for d in deps if d[0] == ROOT or d[:2] in kept]
-    out += _lock_facts(universe, base, windows)
+    _lock_facts(universe, base, windows)
+
+    version, avail, pref = emit["version"], emit["avail"], emit["pref"]
+    next_version = emit["next_version"]
+
+    def about_outside(name: str) -> None:
+        """Marks the predicate's next atom as one that mentions an outside pseudo-version."""
+        base.about_outside.setdefault(name, set()).add(len(emit[name]))
 
     for name, pid in sorted(package_ids.items(), key=lambda kv: kv[1]):
         if pid == ROOT:
             continue
-        out.append(f"package({pid}).")
+        emit["package"].append(f"package({pid})")
         package = packages.get(name)
         if package is None:
             continue  # not on any index: required anywhere, the solve is unsatisfiable
         mine = [(c.index, [position[cell] for cell in c.cells]) for c in classes[pid]]
         for v in windows[name]:
             rank = package.rank[v]
-            out.append(f"version({pid},{rank}).")
+            version.append(f"version({pid},{rank})")
             admits = truth.admits(package.requires_python(v))
             installs = truth.installable(package.files[v])
             everywhere = installs is truth.everywhere
             for k, at in mine:
                 if admits[at[0]]:
-                    out.append(f"avail({pid},{rank},{k}).")
+                    avail.append(f"avail({pid},{rank},{k})")
                     if everywhere:
                         continue
                     failing = [i for i in at if not installs[i]]
                     if failing:
-                        out.append(f"uninstallable({pid},{rank},{k},{len(failing)}).")
+                        emit["uninstallable"].append(
+                            f"uninstallable({pid},{rank},{k},{len(failing)})"
+                        )
                     if any(required[i] for i in failing):
-                        out.append(f"required_fail({pid},{rank},{k}).")
+                        emit["required_fail"].append(f"required_fail({pid},{rank},{k})")
         ranks = [package.rank[v] for v in windows[name]]
         rest = rests[name]
         lowest = universe.lowest(name)
@@ -304,55 +364,59 @@ def build_facts(
             pseudo = package.rank[rest[-1] if lowest else rest[0]]
             ranks = sorted({*ranks, pseudo})
             base.outside[pid] = pseudo
-            start = len(out)
-            out.append(f"version({pid},{pseudo}). outside({pid},{pseudo}).")
+            about_outside("version")
+            version.append(f"version({pid},{pseudo})")
+            about_outside("outside")
+            emit["outside"].append(f"outside({pid},{pseudo})")
             runs = [truth.admits(rp) for rp in _outside_requires_pythons(package, rest)]
             for c in classes[pid]:
                 if any(col[position[c.cell]] for col in runs):
-                    out.append(f"avail_outside({pid},{pseudo},{c.index}).")
-            base.about_outside.update(range(start, len(out)))
+                    about_outside("avail_outside")
+                    emit["avail_outside"].append(f"avail_outside({pid},{pseudo},{c.index})")
         pseudo = base.outside.get(pid)
+        if pseudo is not None and 0 < (step := ranks.index(pseudo)) < len(ranks) - 1:
+            base.bridges.append(f"next_version({pid},{ranks[step - 1]},{ranks[step + 1]})")
         for u, v in pairwise(ranks):
             if pseudo in (u, v):
-                base.about_outside.add(len(out))
-            out.append(f"next_version({pid},{u},{v}).")
+                about_outside("next_version")
+            next_version.append(f"next_version({pid},{u},{v})")
         # Preference cost of each version: its rank from the newest, or from the oldest with
         # --resolution lowest (0 = most preferred).
         oldest = len(package.versions) - 1
         for r in ranks:
             if r == pseudo:
-                base.about_outside.add(len(out))
-            out.append(f"pref({pid},{r},{oldest - r if lowest else r}).")
+                about_outside("pref")
+            pref.append(f"pref({pid},{r},{oldest - r if lowest else r})")
 
-    for pid, rank, did in sorted(set(deps)):
-        out.append(f"dep({pid},{rank},{did}).")
+    emit["dep"] += [f"dep({pid},{rank},{did})" for pid, rank, did in sorted(set(deps))]
+    req_on, req_extra_on, req_ok = emit["req_on"], emit["req_extra_on"], emit["req_ok"]
     for did, req in enumerate(requirements):
         target = truth.name(req)
         qid = package_ids[target]
-        out.append(f"req_pkg({did},{qid}).")
+        emit["req_pkg"].append(f"req_pkg({did},{qid})")
         for extra in sorted(req.extras):
-            out.append(f"req_extra({did},{extra_id(extra)}).")
+            emit["req_extra"].append(f"req_extra({did},{extra_id(extra)})")
         named = sorted(marker_extras(req.marker))
         gate = gates.get(did)
         for c in classes[qid]:
             if gate is not None and not gate[position[c.cell]]:
                 continue
             if c.cell.holds(req.marker):
-                out.append(f"req_on({did},{c.index}).")
+                req_on.append(f"req_on({did},{c.index})")
             else:
                 for extra in named:
                     if c.cell.holds(req.marker, extra):
-                        out.append(f"req_extra_on({did},{extra_id(extra)},{c.index}).")
+                        req_extra_on.append(f"req_extra_on({did},{extra_id(extra)},{c.index})")
         package = packages.get(target)
         if package is None:
             continue
         spec = req.specifier
-        out += [
-            f"req_ok({did},{package.rank[v]})." for v in windows[target] if spec_contains(spec, v)
+        req_ok += [
+            f"req_ok({did},{package.rank[v]})" for v in windows[target] if spec_contains(spec, v)
         ]
         if qid in base.outside and truth.meets_any(spec, rests[target]):
-            base.about_outside.add(len(out))
-            out.append(f"req_ok({did},{base.outside[qid]}).")
+            about_outside("req_ok")
+            req_ok.append(f"req_ok({did},{base.outside[qid]})")
     return base
 
 
@@ -558,15 +622,18 @@ def _python_columns(
 
 def _lock_facts(
     universe: Universe, base: FactBase, windows: dict[NormalizedName, list[Version]]
-) -> list[str]:
-    """``locked`` facts: the version each package had, in each class where its entry applies
-    (with every extra and group selected); a package locked at one version everywhere keeps
-    it in classes that did not need it before, too. ``upgrade`` facts for exempt packages."""
+) -> None:
+    """Adds to ``base`` the ``locked`` facts: the version each package had, in each class where
+    its entry applies (with every extra and group selected); a package locked at one version
+    everywhere keeps it in classes that did not need it before, too. ``upgrade`` facts for
+    exempt packages."""
     package_ids = base.package_ids
-    out = [f"upgrade({package_ids[n]})." for n in sorted(universe.upgrade) if n in package_ids]
+    base.atoms["upgrade"] += [
+        f"upgrade({package_ids[n]})" for n in sorted(universe.upgrade) if n in package_ids
+    ]
     prior = universe.prior
     if prior is None:
-        return out
+        return
     project = universe.project
     entries: dict[NormalizedName, list] = {}
     for entry in prior.entries:
@@ -591,8 +658,7 @@ def _lock_facts(
                 if entry.version in windows[name]:
                     rank = package.rank[entry.version]
                     base.locked[(pid, c.index)] = rank
-                    out.append(f"locked({pid},{rank},{c.index}).")
-    return out
+                    base.atoms["locked"].append(f"locked({pid},{rank},{c.index})")
 
 
 def _undominated(

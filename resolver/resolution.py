@@ -87,11 +87,16 @@ def read_resolution(universe: Universe, facts: FactBase, solution: Solution) -> 
     for entry in entries.values():
         where = chosen[entry.name][entry.version]
         for req in entry.metadata.requires_dist:
+            # The package first: a requirement on one chosen nowhere (an extra nobody asks
+            # for) needs no markers evaluated.
+            target = truth.name(req)
+            versions = chosen.get(target)
+            if versions is None:
+                continue
             active = where & truth.active(req)
             if not active:
                 continue
-            target = truth.name(req)
-            for version, cells in chosen.get(target, {}).items():
+            for version, cells in versions.items():
                 if active & cells:
                     entry.dependencies.add((target, version))
     ordered = sorted(entries.values(), key=lambda e: (e.name, e.version))

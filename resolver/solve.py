@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import clingo
 
-from resolver.facts import FactBase
+from resolver.facts import PREDICATES, FactBase
 
 # The rules (with the objective's level 100, which widening needs) and the objective's other
 # levels: the latter are grounded only once the windows are known to hold a lock.
@@ -57,14 +58,57 @@ def encoding_dir() -> Path:
     return here.parent / "encodings"
 
 
-def _atoms(symbols: Iterable[clingo.Symbol]) -> Iterator[tuple[str, tuple[int, ...]]]:
+# A shown atom in the text of a tuple of atoms: its name and its integer arguments, if any.
+_ATOM = re.compile(r"(\w+)(?:\(([^()]*)\))?")
+
+
+def _atoms(symbols: Sequence[clingo.Symbol]) -> Iterator[tuple[str, tuple[int, ...]]]:
     """The name and integer arguments of each shown atom (``sel/3``, ``active/2``), read from
-    its text: one call into clingo per atom instead of one per name and argument, twice as
-    fast (examples/large's optimum shows 9,670 atoms: 0.061 -> 0.031 s; fastapi-standard's
-    1,407: 16 -> 8 ms)."""
-    for text in map(str, symbols):
-        name, _, args = text.partition("(")
-        yield name, tuple(map(int, args[:-1].split(","))) if args else ()
+    the text of one tuple of them all: one call into clingo for the whole model instead of one
+    per atom (fastapi-standard's optimum shows 1,396 atoms: 4.3 -> 2.3 ms; one call per atom
+    was already twice as fast as one per name and argument)."""
+    for name, args in _ATOM.findall(str(clingo.Tuple_(symbols))):
+        yield name, tuple(map(int, args.split(","))) if args else ()
+
+
+class _FactLoader:
+    """The facts handed to clingo as terms, not as program text: one rule per predicate,
+    ``p(X0,X1) :- p(X0,X1) = @facts(i).``, whose ``@facts`` call (during grounding) returns
+    that predicate's atoms, read by ``clingo.parse_term`` from one tuple of them all.
+    ``Control.add`` costs about 34k instructions per fact of three arguments (most of it
+    interning the name of the program's source for every token it reads); a term costs about
+    5k, and grounding the rule adds little more than grounding the facts did. On
+    examples/fastapi-standard's 7,075 facts, ``add`` and grounding the facts alone take 276M
+    instructions as text, 109M so; adding and grounding lock.lp with them 39 -> 25 ms (best of
+    30, interleaved). A rule and a call per predicate cost about 0.35 ms, though: below
+    ``TEXT_BELOW`` facts (the small solves of explanations), the facts go as text."""
+
+    TEXT_BELOW = 300  # measured: text and terms cost the same at about 250 facts
+
+    def __init__(self, facts: FactBase, *, outside: bool = True) -> None:
+        self._atoms: list[list[str]] = []
+        kept = {
+            name: facts.atoms[name] if outside else facts.inside_atoms(name) for name in facts.atoms
+        }
+        if sum(map(len, kept.values())) < self.TEXT_BELOW:
+            self.program = "".join(f"{atom}.\n" for atoms in kept.values() for atom in atoms)
+            return
+        rules: list[str] = []
+        for name, atoms in kept.items():
+            if not atoms:
+                continue
+            arity = PREDICATES[name]
+            if arity == 0:
+                rules.append(f"{name}.")
+                continue
+            args = ",".join(f"X{i}" for i in range(arity))
+            rules.append(f"{name}({args}) :- {name}({args}) = @facts({len(self._atoms)}).")
+            self._atoms.append(atoms)
+        self.program = "\n".join(rules)
+
+    def facts(self, index: clingo.Symbol) -> list[clingo.Symbol]:
+        atoms = self._atoms[index.number]
+        return clingo.parse_term(f"({','.join(atoms)},)").arguments
 
 
 @dataclass
@@ -92,9 +136,10 @@ class Solution:
 
 
 class Solver:
-    """One grounding of the facts, solved in phases under two switches (externals):
+    """The facts, grounded and solved in phases under two switches (externals):
     ``allow_outside`` lets versions outside the windows be chosen, ``full_objective`` turns on
-    every level below the outside one.
+    every level below the outside one. The facts about versions outside the windows are
+    grounded only once a phase may choose them (see ``_need``).
 
     The levels below the outside one (encodings/objective.lp) are grounded as a second program
     part, only by ``optimum``: a round whose windows hold no lock never needs them, and without
@@ -103,29 +148,68 @@ class Solver:
     0.81, 1.12 s; the round that locks spends about 0.1-0.2 s more, its optimisation
     preparing the second part on its own)."""
 
-    def __init__(self, facts: FactBase, *, objective: bool = False) -> None:
+    def __init__(self, facts: FactBase, *, objective: bool = False, outside: bool = False) -> None:
+        """``objective``: ground the objective's levels with the rules at once, for a round
+        expected to lock (``fitting_optimum``); ``outside``: ground the versions outside the
+        windows at once, for a solve expected to need them (see ``_need``)."""
         started = time.perf_counter()
+        self.facts = facts
+        self.outside = facts.outside
+        self.ctl = self._control()
+        # What is grounded: nothing yet (None), the program without the versions outside the
+        # windows (False), or all of it (True); and whether the objective's levels are.
+        self._grounded: bool | None = None
+        self._objective = False
+        self.stats: dict[str, float] = {"ground_s": time.perf_counter() - started}
+        if objective or outside:
+            self._ground(outside=outside, objective=objective)
+
+    @staticmethod
+    def _control() -> clingo.Control:
         # Core-guided optimisation: measured 0.01 s where branch-and-bound took 8-60 s (7 packages).
         # Deciding atoms true first (--sign-def=pos): a decision on sel/3 then picks a version
         # and propagates its requirements, instead of ruling out one version at a time. On
         # examples/large's last round: 22k decisions instead of 168k to the first model, and
         # the first model plus the optimum in 1.6 s of CPU instead of 3.0 s.
-        self.ctl = clingo.Control(["--opt-strategy=usc", "--sign-def=pos", "--warn=none"])
+        ctl = clingo.Control(["--opt-strategy=usc", "--sign-def=pos", "--warn=none"])
         directory = encoding_dir()
         for name in ENCODINGS:
-            self.ctl.load(str(directory / name))
-        self.outside = facts.outside
-        self.ctl.add("base", [], facts.text())
+            ctl.load(str(directory / name))
+        return ctl
+
+    def _ground(self, *, outside: bool, objective: bool = False) -> None:
+        """Ground the rules and facts, with the versions outside the windows or without them
+        (then none can be chosen, and every selection costs what it costs with them)."""
+        started = time.perf_counter()
+        if self._grounded is not None:  # the program without them: start again, with them
+            self.ctl = self._control()
+            self._objective = False
+            self.__dict__.pop("_input_literals", None)
+        loader = _FactLoader(self.facts, outside=outside)
+        self.ctl.add("base", [], loader.program)
         parts = [("base", [])]
-        if objective:  # grounded with the rules, for a round expected to lock (fitting_optimum)
+        if objective:
             self.ctl.add("objective", [], (encoding_dir() / OBJECTIVE).read_text())
             parts.append(("objective", []))
-        self.ctl.ground(parts)
+        self.ctl.ground(parts, context=loader)
+        self._grounded = outside
         self._objective = objective
-        self.stats: dict[str, float] = {"ground_s": time.perf_counter() - started}
+        self.stats["ground_s"] += time.perf_counter() - started
+
+    def _need(self, *, outside: bool) -> None:
+        """A grounding for a phase that may (``outside``) or may not choose versions outside
+        the windows. A round starts with the phases that may not (its windows are expected to
+        hold a lock), which ground the program without those versions: on
+        examples/fastapi-standard 14,071 atoms and 18,479 rules instead of 18,546 and 24,372,
+        grounded and solved in 323M instructions instead of 412M. A round that then needs
+        them grounds everything again: examples/large's lock without learned widths, three of
+        whose rounds do, still took 31,833M instructions instead of 32,362M."""
+        if self._grounded is None or (outside and not self._grounded):
+            self._ground(outside=outside)
 
     def ground_objective(self) -> None:
         """Ground every level of the objective below the outside one (once)."""
+        self._need(outside=False)
         if self._objective:
             return
         started = time.perf_counter()
@@ -134,7 +218,12 @@ class Solver:
         self._objective = True
         self.stats["ground_s"] += time.perf_counter() - started
 
-    def _run(self, *, outside: bool, full: bool, optimise: bool) -> Solution | None:
+    def _run(
+        self, *, outside: bool, full: bool, optimise: bool, read: bool = True
+    ) -> Solution | None:
+        """A selection, or None when none exists; ``read``: read the selection from the model
+        (else the solution says only that one exists: no atoms, no cost)."""
+        self._need(outside=outside)
         started = time.perf_counter()
         self.ctl.configuration.solve.opt_mode = "opt" if optimise else "ignore"
         self.ctl.assign_external(clingo.Function("allow_outside"), outside)
@@ -148,7 +237,7 @@ class Solver:
             cost[:] = model.cost
             priorities[:] = model.priority
 
-        result = self.ctl.solve(on_model=on_model)
+        result = self.ctl.solve(on_model=on_model if read else None)
         key = "solve_s" if full else "check_s"
         self.stats[key] = self.stats.get(key, 0.0) + time.perf_counter() - started
         if result.unsatisfiable:
@@ -164,7 +253,7 @@ class Solver:
 
     def fits_windows(self) -> bool:
         """Whether some selection satisfies the hard rules without leaving the windows."""
-        return self._run(outside=False, full=False, optimise=False) is not None
+        return self._run(outside=False, full=False, optimise=False, read=False) is not None
 
     def fewest_outside(self) -> Solution | None:
         """A selection using versions outside the windows of as few packages as possible;
@@ -175,6 +264,7 @@ class Solver:
         """The packages that some selection as good as ``fewest`` (as few packages outside
         their windows) takes outside: ``fewest``'s own, then one more solve per selection that
         adds some, until none does."""
+        self._need(outside=True)
         started = time.perf_counter()
         found = {p for (p, v) in fewest.selected if self.outside.get(p) == v}
         config = self.ctl.configuration.solve
@@ -225,7 +315,10 @@ class Solver:
     def inputs(self) -> list[clingo.Symbol]:
         """The named inputs an explanation may leave out: ``drop(D)`` for each project
         requirement, ``edge_off(P,Q)`` for the requirements of each package on another,
-        ``constraint_off(D)`` for each constraint."""
+        ``constraint_off(D)`` for each constraint (the same with or without the versions
+        outside the windows; explanations mostly need them)."""
+        if self._grounded is None:
+            self._need(outside=True)
         return sorted(
             atom.symbol
             for name, arity in (("drop", 1), ("edge_off", 2), ("constraint_off", 1))
@@ -245,6 +338,7 @@ class Solver:
         """With the ``held`` inputs in force and every other one free to be left out: None when
         a selection exists (with versions outside the windows unless ``outside`` is False),
         else the held inputs of an unsatisfiable core."""
+        self._need(outside=outside)
         started = time.perf_counter()
         literals = self._input_literals
         for symbol in self.inputs:

@@ -1,0 +1,72 @@
+"""How the facts reach clingo: as terms rather than program text, and without the versions
+outside the candidate windows until a phase may choose them."""
+
+from __future__ import annotations
+
+import clingo
+from test_speed_widening import universe_for
+
+from resolver.facts import build_facts
+from resolver.solve import ENCODINGS, Solver, _FactLoader, encoding_dir
+
+# a's 2.x need Python 3.12: its window keeps 2.5 and 2.4 for 3.12 and later, 1.5 and 1.4 for
+# older Pythons (pruned to 2.5 and 1.5), and 2.3, the newest version outside the window, sits
+# between them in the chain of versions.
+SPLIT = {
+    "a": {
+        **{f"2.{m}": {"requires_python": ">=3.12"} for m in range(6)},
+        **{f"1.{m}": [] for m in range(6)},
+    },
+}
+
+
+def atoms(ctl: clingo.Control) -> set[str]:
+    return {str(atom.symbol) for atom in ctl.symbolic_atoms}
+
+
+def test_facts_read_as_terms_are_the_facts_read_as_text(tmp_path, monkeypatch):
+    facts = build_facts(universe_for(tmp_path, SPLIT, ["a"]), prune=True)
+    # So few facts go as text (TEXT_BELOW); as terms here.
+    assert sum(map(len, facts.atoms.values())) < _FactLoader.TEXT_BELOW
+    assert "@facts" not in _FactLoader(facts).program
+    monkeypatch.setattr(_FactLoader, "TEXT_BELOW", 0)
+    as_text = clingo.Control(["--warn=none"])
+    as_terms = clingo.Control(["--warn=none"])
+    for ctl in (as_text, as_terms):
+        for name in ENCODINGS:
+            ctl.load(str(encoding_dir() / name))
+    as_text.add("base", [], facts.text())
+    as_text.ground([("base", [])])
+    loader = _FactLoader(facts)
+    as_terms.add("base", [], loader.program)
+    as_terms.ground([("base", [])], context=loader)
+    assert atoms(as_terms) == atoms(as_text)
+    assert "avail_outside(1,2,0)" in atoms(as_terms)
+
+
+def test_versions_outside_the_windows_are_grounded_only_once_a_phase_may_choose_them(tmp_path):
+    facts = build_facts(universe_for(tmp_path, SPLIT, ["a"]), prune=True)
+    a = facts.package_ids["a"]
+    assert facts.outside == {a: 2}
+    assert facts.bridges == [f"next_version({a},0,6)"]
+
+    inside = Solver(facts)
+    assert inside.fits_windows()
+    found = atoms(inside.ctl)
+    assert f"next_version({a},0,6)" in found  # the chain steps over 2.3
+    assert not any(atom.startswith(("outside(", "avail_outside(")) for atom in found)
+    optimum = inside.optimum()
+
+    # The same optimum from the program with every fact (grounded for fewest_outside first).
+    whole = Solver(facts)
+    assert whole.fewest_outside() is not None
+    found = atoms(whole.ctl)
+    assert f"avail_outside({a},2,0)" in found and f"next_version({a},0,6)" not in found
+    again = whole.optimum()
+    assert again.selected == optimum.selected == {(a, 0): {1}, (a, 6): {0}}
+    assert again.cost == optimum.cost
+    assert optimum.record()["python-versions"] == 1  # 1.5 below 2.5, through the bridge
+
+    # A round that needs them after all grounds everything again.
+    assert inside.fewest_outside() is not None
+    assert f"avail_outside({a},2,0)" in atoms(inside.ctl)
