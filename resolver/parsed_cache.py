@@ -746,17 +746,25 @@ class PageVersions(Mapping[Version, list[DistFile]]):
         found = {table[runs[g]] for g in full}
         return {v for v in found if all(g in full for g in self._runs[v])}
 
-    def file_requires_python(self, version: Version) -> SpecifierSet | None:
-        """The Requires-Python of the version's first file that has one, read from the page's
-        column without making any file."""
+    def file_requires_pythons(self) -> dict[Version, SpecifierSet | None]:
+        """``file_requires_python`` of every version of the page, in one pass over its runs (a
+        lock asks it of nearly every version: those outside the windows are described by their
+        Requires-Python)."""
         page = self._page
         table, column, bounds = page.specifier_table, page.specifier_column, page.bounds
-        for group in self._runs[version]:
+        versions, runs = page.version_table, page.run_versions
+        found: dict[Version, SpecifierSet | None] = {}
+        for group in range(len(runs)):
+            version = versions[runs[group]]
+            if found.get(version) is not None:
+                continue  # an earlier run of the version (written otherwise) has one
+            first = None
             for i in range(bounds[group], bounds[group + 1]):
-                found = table[column[i]]
-                if found is not None:
-                    return found
-        return None
+                first = table[column[i]]
+                if first is not None:
+                    break
+            found[version] = first
+        return found
 
     def digest(self) -> str | None:
         """The digest (hex) of the index response the page was read from (see

@@ -42,6 +42,7 @@ from resolver.provider import (
 )
 
 INITIAL_WINDOW = 2
+_UNKNOWN = object()
 # The places a version takes in a window when its metadata needs a build: no wheel and no
 # PEP 658 metadata file, so the provider downloads the whole sdist and usually builds it
 # (pyspark: 456 MB, about 10 s each on a cold cache). Such a package's window starts one
@@ -101,19 +102,19 @@ class Package:
         return hit
 
     def file_requires_python(self, version: Version) -> SpecifierSet | None:
-        try:
-            return self._file_rp[version]
-        except KeyError:
-            pass
-        # A page's mapping reads it from the page's column, without making the version's files.
-        known = getattr(self.files, "file_requires_python", None)
-        if known is not None:
-            found = known(version)
-        else:
-            found = next(
-                (f.requires_python for f in self.files[version] if f.requires_python is not None),
-                None,
-            )
+        found = self._file_rp.get(version, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found
+        # A page's mapping reads them from the page's column, every version's at once, without
+        # making any version's files (versions outside the windows are all asked, in facts).
+        every = getattr(self.files, "file_requires_pythons", None)
+        if every is not None:
+            self._file_rp = every()
+            return self._file_rp.get(version)
+        found = next(
+            (f.requires_python for f in self.files[version] if f.requires_python is not None),
+            None,
+        )
         self._file_rp[version] = found
         return found
 

@@ -441,9 +441,11 @@ def test_a_pages_files_are_grouped_by_version_as_file_by_file(
     assert Version("4.0") not in by_version and by_version.get(Version("4.0")) is None
     # Yanked state and Requires-Python come from the page's tables: no file is made.
     assert by_version.yanked_versions() == {Version("2.0rc1")}
-    assert by_version.file_requires_python(Version("1.0")) == SpecifierSet(">=3.8")
-    assert by_version.file_requires_python(Version("3.0")) == SpecifierSet(">=3.9")
-    assert by_version.file_requires_python(Version("2.0rc1")) is None
+    assert by_version.file_requires_pythons() == {
+        Version("1.0"): SpecifierSet(">=3.8"),
+        Version("2.0rc1"): None,
+        Version("3.0"): SpecifierSet(">=3.9"),
+    }
     assert by_version.digest() == b"d".hex()
     assert made == []
 
