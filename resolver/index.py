@@ -41,6 +41,7 @@ from resolver.parsed_cache import (
     CachedPage,
     PageCache,
     PageTables,
+    TableRecord,
     collection_paused,
     page_tables,
     parsed_page,
@@ -125,6 +126,8 @@ def _absolute(base: str, href: str) -> str:
 
 def _hash_from_fragment(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Split ``url#sha256=...`` into the bare URL and its hash."""
+    if "#" not in url:  # PyPI's JSON pages: the hashes come apart
+        return url, ()
     import hashlib  # here: warm runs parse no page, and need not load it
 
     bare, _, fragment = url.partition("#")
@@ -335,44 +338,30 @@ def _dist_files(
 
 
 def _page_tables(
-    entries: Sequence[Entry], *, warn: Warn, index: str | None, project: NormalizedName | None
+    entries: Iterable[Entry], *, warn: Warn, index: str | None, project: NormalizedName | None
 ) -> PageTables:
     """A page's entries as the page cache's tables, in ``normalized`` order, without building a
     ``DistFile`` per entry: the same files, warnings and order as ``normalized(_dist_files(...))``.
     """
     invalid = _InvalidRequiresPython(warn)
-    kept = []
-    for entry in entries:
-        filename, url, _hashes, python, yanked, _uploaded, _metadata, _size = entry
+    kept: list[TableRecord] = []
+    for filename, url, hashes, python, yanked, uploaded, metadata, size in entries:
         specifier = invalid.parse(python, filename)
         parsed = _parsed_name(filename, invalid.skip)
         if parsed is None or (project is not None and parsed[0] != project):
             continue
-        kept.append((url, parsed[1], parsed[2], parsed[3], specifier, yanked, entry))
+        row = (filename, url, hashes, size, uploaded, metadata, index)
+        kept.append((parsed[1], parsed[2], specifier, parsed[3], yanked, row))
     invalid.report()
-    unique = {record[0]: record for record in reversed(kept)}
-    rank = {v: i for i, v in enumerate(sorted({record[1] for record in unique.values()}))}
-    ordered = sorted(unique.values(), key=lambda r: (rank[r[1]], r[2], r[6][0]))
-    return page_tables(
-        (
-            version,
-            kind,
-            specifier,
-            tags,
-            yanked,
-            (filename, url, hashes, size, uploaded, metadata, index),
-        )
-        for url, version, kind, tags, specifier, yanked, (
-            filename,
-            _url,
-            hashes,
-            _python,
-            _yanked,
-            uploaded,
-            metadata,
-            size,
-        ) in ordered
-    )
+    return _ordered_tables(kept)
+
+
+def _ordered_tables(kept: list[TableRecord]) -> PageTables:
+    """The tables of a page's files (``TableRecord``s, in the page's order) in ``normalized``
+    order: each URL once (its first listing wins), by version, kind and file name."""
+    unique = {record[5][1]: record for record in reversed(kept)}
+    rank = {v: i for i, v in enumerate(sorted({record[0] for record in unique.values()}))}
+    return page_tables(sorted(unique.values(), key=lambda r: (rank[r[0]], r[1], r[5][0])))
 
 
 # -- HTML (PEP 503) --------------------------------------------------------------------------
@@ -577,16 +566,23 @@ def _yanked(value: object) -> str | None:
 def _json_hashes(value: object) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, Mapping):
         return ()
-    return tuple((str(k), str(v)) for k, v in value.items())
+    return tuple(zip(map(str, value.keys()), map(str, value.values()), strict=True))
+
+
+def _json_files(data: Mapping[str, Any], page_url: str) -> Iterable[Any]:
+    """The file entries of a PEP 691 JSON project page, once its API version is checked."""
+    api_version = str(data.get("meta", {}).get("api-version", "1.0"))
+    if api_version.split(".", 1)[0] != "1":
+        raise SourceError(f"{page_url}: unsupported simple API version {api_version}")
+    files: Iterable[Any] = data.get("files", ())
+    return files
 
 
 def _json_entries(data: Mapping[str, Any], page_url: str) -> list[Entry]:
     """The entries (see ``Entry``) of a PEP 691 JSON project page."""
-    api_version = str(data.get("meta", {}).get("api-version", "1.0"))
-    if api_version.split(".", 1)[0] != "1":
-        raise SourceError(f"{page_url}: unsupported simple API version {api_version}")
+    files = _json_files(data, page_url)
     entries: list[Entry] = []
-    for entry in data.get("files", ()):
+    for entry in files:
         if not isinstance(entry, Mapping) or "url" not in entry:
             continue
         url, fragment_hashes = _hash_from_fragment(_absolute(page_url, str(entry["url"])))
@@ -608,6 +604,47 @@ def _json_entries(data: Mapping[str, Any], page_url: str) -> list[Entry]:
             )
         )
     return entries
+
+
+def _json_tables(
+    data: Mapping[str, Any],
+    page_url: str,
+    *,
+    warn: Warn,
+    index: str | None,
+    project: NormalizedName | None,
+) -> PageTables:
+    """``_page_tables(_json_entries(data, page_url), ...)`` in one pass over the page's files,
+    with no ``Entry`` per file: the same tables and warnings. Only the files that are kept have
+    their cold fields (hashes, size, upload time, core metadata) read."""
+    invalid = _InvalidRequiresPython(warn)
+    kept: list[TableRecord] = []
+    for entry in _json_files(data, page_url):
+        if not isinstance(entry, Mapping) or "url" not in entry:
+            continue
+        url, fragment_hashes = _hash_from_fragment(_absolute(page_url, str(entry["url"])))
+        filename = str(entry.get("filename") or _filename_of(url))
+        python = entry.get("requires-python")
+        specifier = invalid.parse(python, filename) if isinstance(python, str) else None
+        parsed = _parsed_name(filename, invalid.skip)
+        if parsed is None or (project is not None and parsed[0] != project):
+            continue
+        hashes = entry.get("hashes")
+        metadata = _core_metadata(entry.get("core-metadata", entry.get("dist-info-metadata")))
+        size = entry.get("size")
+        uploaded = entry.get("upload-time")
+        row = (
+            filename,
+            url,
+            _json_hashes(hashes) if hashes else fragment_hashes,
+            size if isinstance(size, int) else None,
+            uploaded if isinstance(uploaded, str) else None,
+            None if metadata is None else tuple(metadata.items()),
+            index,
+        )
+        kept.append((parsed[1], parsed[2], specifier, parsed[3], _yanked(entry.get("yanked")), row))
+    invalid.report()
+    return _ordered_tables(kept)
 
 
 def parse_json_page(
@@ -682,15 +719,25 @@ def _local_project_dir(root: Path, name: NormalizedName) -> Path | None:
 # -- fetching --------------------------------------------------------------------------------
 
 
-def _response_entries(body: bytes, content_type: str, page_url: str) -> list[Entry]:
+def _response_tables(
+    body: bytes,
+    content_type: str,
+    page_url: str,
+    *,
+    warn: Warn,
+    index: str | None,
+    project: NormalizedName | None,
+) -> PageTables:
+    """The page cache's tables of a page as the index sent it (JSON or HTML)."""
     mime = content_type.split(";", 1)[0].strip().lower()
     if mime in _JSON_TYPES or mime.endswith("+json"):
         try:
             data = json.loads(body)
         except ValueError as exc:
             raise SourceError(f"{page_url}: invalid JSON: {exc}") from exc
-        return _json_entries(data, page_url)
-    return _html_entries(body.decode("utf-8", errors="replace"), page_url)
+        return _json_tables(data, page_url, warn=warn, index=index, project=project)
+    entries = _html_entries(body.decode("utf-8", errors="replace"), page_url)
+    return _page_tables(entries, warn=warn, index=index, project=project)
 
 
 def normalized(files: Iterable[DistFile]) -> list[DistFile]:
@@ -795,9 +842,9 @@ def _remote_page(
             started = time.perf_counter()
             trace("parse-wait", url, waited, started)
             if not missing:
-                entries = _response_entries(body, content_type, response.url)
-                tables = _page_tables(entries, warn=record, project=project, **kwargs)
-                del entries
+                tables = _response_tables(
+                    body, content_type, response.url, warn=record, project=project, **kwargs
+                )
             entry = parsed_page(
                 expiry(response_headers), digest, tables, warnings, etag, last_modified
             )
