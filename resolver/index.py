@@ -360,8 +360,12 @@ def _ordered_tables(kept: list[TableRecord]) -> PageTables:
     """The tables of a page's files (``TableRecord``s, in the page's order) in ``normalized``
     order: each URL once (its first listing wins), by version, kind and file name."""
     unique = {record[5][1]: record for record in reversed(kept)}
-    rank = {v: i for i, v in enumerate(sorted({record[0] for record in unique.values()}))}
-    return page_tables(sorted(unique.values(), key=lambda r: (rank[r[0]], r[1], r[5][0])))
+    # Versions compare and hash in Python code: rank the few distinct ones, then the records'
+    # version objects (files of a version share one) by identity.
+    objects = {id(record[0]): record[0] for record in unique.values()}
+    order = {v: i for i, v in enumerate(sorted(set(objects.values())))}
+    rank = {key: order[version] for key, version in objects.items()}
+    return page_tables(sorted(unique.values(), key=lambda r: (rank[id(r[0])], r[1], r[5][0])))
 
 
 # -- HTML (PEP 503) --------------------------------------------------------------------------
@@ -606,6 +610,9 @@ def _json_entries(data: Mapping[str, Any], page_url: str) -> list[Entry]:
     return entries
 
 
+_ABSENT = object()
+
+
 def _json_tables(
     data: Mapping[str, Any],
     page_url: str,
@@ -615,34 +622,58 @@ def _json_tables(
     project: NormalizedName | None,
 ) -> PageTables:
     """``_page_tables(_json_entries(data, page_url), ...)`` in one pass over the page's files,
-    with no ``Entry`` per file: the same tables and warnings. Only the files that are kept have
-    their cold fields (hashes, size, upload time, core metadata) read."""
+    with no ``Entry`` per file: the same tables and warnings, for ``data`` as ``json.loads``
+    gives it (objects are dicts with string keys). Only the files that are kept have their cold
+    fields (hashes, size, upload time, core metadata) read."""
     invalid = _InvalidRequiresPython(warn)
+    parse_python, skip = invalid.parse, invalid.skip
     kept: list[TableRecord] = []
     for entry in _json_files(data, page_url):
-        if not isinstance(entry, Mapping) or "url" not in entry:
+        if (type(entry) is not dict and not isinstance(entry, Mapping)) or "url" not in entry:
             continue
+        get = entry.get
         url, fragment_hashes = _hash_from_fragment(_absolute(page_url, str(entry["url"])))
-        filename = str(entry.get("filename") or _filename_of(url))
-        python = entry.get("requires-python")
-        specifier = invalid.parse(python, filename) if isinstance(python, str) else None
-        parsed = _parsed_name(filename, invalid.skip)
+        filename = str(get("filename") or _filename_of(url))
+        python = get("requires-python")
+        specifier = parse_python(python, filename) if isinstance(python, str) else None
+        parsed = _parsed_name(filename, skip)
         if parsed is None or (project is not None and parsed[0] != project):
             continue
-        hashes = entry.get("hashes")
-        metadata = _core_metadata(entry.get("core-metadata", entry.get("dist-info-metadata")))
-        size = entry.get("size")
-        uploaded = entry.get("upload-time")
+        hashes = get("hashes")
+        if not hashes:
+            hashes = fragment_hashes
+        elif type(hashes) is dict:  # JSON: keys are strings already
+            hashes = tuple(zip(hashes, map(str, hashes.values()), strict=True))
+        else:
+            hashes = _json_hashes(hashes)
+        metadata = get("core-metadata", _ABSENT)
+        if metadata is _ABSENT:
+            metadata = get("dist-info-metadata")
+        if metadata is not None and metadata is not False:
+            if type(metadata) is dict:  # as _core_metadata gives it, keys strings already
+                metadata = tuple(zip(metadata, map(str, metadata.values()), strict=True))
+            else:
+                metadata = _core_metadata(metadata)
+                metadata = None if metadata is None else tuple(metadata.items())
+        else:
+            metadata = None
+        yanked = get("yanked")
+        if yanked is False:
+            yanked = None
+        elif yanked is not None and not isinstance(yanked, str):
+            yanked = ""
+        size = get("size")
+        uploaded = get("upload-time")
         row = (
             filename,
             url,
-            _json_hashes(hashes) if hashes else fragment_hashes,
+            hashes,
             size if isinstance(size, int) else None,
             uploaded if isinstance(uploaded, str) else None,
-            None if metadata is None else tuple(metadata.items()),
+            metadata,
             index,
         )
-        kept.append((parsed[1], parsed[2], specifier, parsed[3], _yanked(entry.get("yanked")), row))
+        kept.append((parsed[1], parsed[2], specifier, parsed[3], yanked, row))
     invalid.report()
     return _ordered_tables(kept)
 

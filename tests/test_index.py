@@ -474,6 +474,9 @@ def test_json_tables_give_the_files_of_the_json_entries(warnings: list[str]) -> 
             file("foo-x.y-py3-none-any.whl", **{"requires-python": ">=3.6.*"}),
             file("foo-0.9-py3-none-any.whl", **{"requires-python": ">=3.6.*", "size": "1"}),
             file("foo-0.8-py3-none-any.whl", **{"requires-python": 3}),
+            file("foo-0.7.tar.gz", **{"core-metadata": None, "dist-info-metadata": True}),
+            file("foo-0.6.tar.gz", **{"core-metadata": "sha256=ee", "yanked": 0}),
+            file("foo-0.5.tar.gz", **{"core-metadata": False, "hashes": ["aa"]}),
             "not a file",
             {"filename": "foo-5.0.tar.gz"},  # no URL
         ],
@@ -497,7 +500,7 @@ def test_json_tables_give_the_files_of_the_json_entries(warnings: list[str]) -> 
         tuple(getattr(f, name) for name in DistFile.__dataclass_fields__)
         for f in normalized(parse_json(data, []))
     ]
-    assert len(expected) == 8
+    assert len(expected) == 11
 
 
 def test_remote_pages_parse_without_cyclic_collections(
