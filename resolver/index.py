@@ -119,9 +119,12 @@ def project_url(index_url: str, name: str) -> str:
 # -- one file --------------------------------------------------------------------------------
 
 
+_ABSOLUTE = ("https://", "http://")
+
+
 def _absolute(base: str, href: str) -> str:
     # urljoin costs ~60 µs; index pages of big projects list thousands of absolute links.
-    return href if href.startswith(("https://", "http://")) else urljoin(base, href)
+    return href if href.startswith(_ABSOLUTE) else urljoin(base, href)
 
 
 def _hash_from_fragment(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -632,7 +635,10 @@ def _json_tables(
         if (type(entry) is not dict and not isinstance(entry, Mapping)) or "url" not in entry:
             continue
         get = entry.get
-        url, fragment_hashes = _hash_from_fragment(_absolute(page_url, str(entry["url"])))
+        url = entry["url"]
+        if type(url) is not str or not url.startswith(_ABSOLUTE):
+            url = _absolute(page_url, str(url))
+        url, fragment_hashes = (url, ()) if "#" not in url else _hash_from_fragment(url)
         filename = str(get("filename") or _filename_of(url))
         python = get("requires-python")
         specifier = parse_python(python, filename) if isinstance(python, str) else None

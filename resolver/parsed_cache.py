@@ -352,18 +352,28 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
     yanked: dict[int, str] = {}
     groups: list[tuple[int, bytes]] = []
     rows: list[tuple[Any, ...]] = []
-    # str() of versions, specifiers and tag sets, by identity: files share them.
+    # str() of versions, specifiers and tag sets, by identity: files share them (and files in a
+    # row often share the version and Requires-Python of the one before).
     texts: dict[int, str] = {}
+    last_version: Version | None = None
+    last_python: SpecifierSet | None | bool = False
+    k = s = -1
     i = -1
     for i, (version, kind, rp, tags, reason, row) in enumerate(records):
-        text = texts.get(id(version)) or texts.setdefault(id(version), str(version))
-        if rows and version_column[-1] != versions.get(text):
-            groups.append((i - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
-            rows = []
-        version_column.append(versions.setdefault(text, len(versions)))
+        if version is not last_version:
+            last_version = version
+            text = texts.get(id(version)) or texts.setdefault(id(version), str(version))
+            k = versions.setdefault(text, len(versions))
+            if rows and version_column[-1] != k:
+                groups.append((i - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
+                rows = []
+        version_column.append(k)
         kinds.append("w" if kind == "wheel" else "s")
-        python = "" if rp is None else texts.get(id(rp)) or texts.setdefault(id(rp), str(rp))
-        specifier_column.append(specifiers.setdefault(python, len(specifiers)))
+        if rp is not last_python:
+            last_python = rp
+            python = "" if rp is None else texts.get(id(rp)) or texts.setdefault(id(rp), str(rp))
+            s = specifiers.setdefault(python, len(specifiers))
+        specifier_column.append(s)
         tag_text = texts.get(id(tags)) or texts.setdefault(id(tags), _tag_text(tags))
         tag_column.append(tag_sets.setdefault(tag_text, len(tag_sets)))
         if reason is not None:
