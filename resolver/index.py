@@ -222,20 +222,22 @@ _WHEEL_HEADS: dict[str, tuple[NormalizedName, Version]] = {}
 _WHEEL_TAGS: dict[str, frozenset[Tag]] = {}
 
 
-def _parse_wheel(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]]:
-    """Name, version and tags of a wheel file name. Raises ``InvalidWheelFilename``."""
+def _parse_wheel(
+    filename: str,
+) -> tuple[NormalizedName, Version, Literal["wheel"], frozenset[Tag]]:
+    """Name, version, kind and tags of a wheel file name. Raises ``InvalidWheelFilename``."""
     stem = filename[:-4]
-    parts = stem.rsplit("-", 3) if stem.count("-") in (4, 5) else None
-    if parts is not None:
-        head, tag = parts[0], "-".join(parts[1:])
+    head = stem.rsplit("-", 3)[0] if stem.count("-") in (4, 5) else None
+    if head is not None:
+        tag = stem[len(head) + 1 :]
         known, tags = _WHEEL_HEADS.get(head), _WHEEL_TAGS.get(tag)
         if known is not None and tags is not None:
-            return known[0], known[1], tags
+            return known[0], known[1], "wheel", tags
     name, version, _build, tags = parse_wheel_filename(filename)
-    if parts is not None:
+    if head is not None:
         _WHEEL_HEADS[head] = (name, version)
         _WHEEL_TAGS[tag] = tags
-    return name, version, tags
+    return name, version, "wheel", tags
 
 
 def _parsed_name(
@@ -245,8 +247,7 @@ def _parsed_name(
     (silently) and for names or versions that do not parse (with a warning naming the file)."""
     try:
         if filename.endswith(".whl"):
-            name, version, tags = _parse_wheel(filename)
-            return name, version, "wheel", tags
+            return _parse_wheel(filename)
         if filename.endswith(_SDIST_SUFFIXES):
             name, version = parse_sdist_filename(filename)
             return name, version, "sdist", frozenset()
@@ -630,6 +631,7 @@ def _json_tables(
     fields (hashes, size, upload time, core metadata) read."""
     invalid = _InvalidRequiresPython(warn)
     parse_python, skip = invalid.parse, invalid.skip
+    specifiers: dict[str, SpecifierSet] = {}  # the valid Requires-Python values seen
     kept: list[TableRecord] = []
     for entry in _json_files(data, page_url):
         if (type(entry) is not dict and not isinstance(entry, Mapping)) or "url" not in entry:
@@ -641,7 +643,14 @@ def _json_tables(
         url, fragment_hashes = (url, ()) if "#" not in url else _hash_from_fragment(url)
         filename = str(get("filename") or _filename_of(url))
         python = get("requires-python")
-        specifier = parse_python(python, filename) if isinstance(python, str) else None
+        if isinstance(python, str):
+            specifier = specifiers.get(python)
+            if specifier is None:  # first seen, empty or invalid: an invalid one is counted
+                specifier = parse_python(python, filename)
+                if specifier is not None:
+                    specifiers[python] = specifier
+        else:
+            specifier = None
         parsed = _parsed_name(filename, skip)
         if parsed is None or (project is not None and parsed[0] != project):
             continue
