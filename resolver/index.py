@@ -41,6 +41,7 @@ from resolver.parsed_cache import (
     CachedPage,
     PageCache,
     PageTables,
+    TableRecord,
     collection_paused,
     page_tables,
     parsed_page,
@@ -118,13 +119,18 @@ def project_url(index_url: str, name: str) -> str:
 # -- one file --------------------------------------------------------------------------------
 
 
+_ABSOLUTE = ("https://", "http://")
+
+
 def _absolute(base: str, href: str) -> str:
     # urljoin costs ~60 µs; index pages of big projects list thousands of absolute links.
-    return href if href.startswith(("https://", "http://")) else urljoin(base, href)
+    return href if href.startswith(_ABSOLUTE) else urljoin(base, href)
 
 
 def _hash_from_fragment(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Split ``url#sha256=...`` into the bare URL and its hash."""
+    if "#" not in url:  # PyPI's JSON pages: the hashes come apart
+        return url, ()
     import hashlib  # here: warm runs parse no page, and need not load it
 
     bare, _, fragment = url.partition("#")
@@ -216,20 +222,22 @@ _WHEEL_HEADS: dict[str, tuple[NormalizedName, Version]] = {}
 _WHEEL_TAGS: dict[str, frozenset[Tag]] = {}
 
 
-def _parse_wheel(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]]:
-    """Name, version and tags of a wheel file name. Raises ``InvalidWheelFilename``."""
+def _parse_wheel(
+    filename: str,
+) -> tuple[NormalizedName, Version, Literal["wheel"], frozenset[Tag]]:
+    """Name, version, kind and tags of a wheel file name. Raises ``InvalidWheelFilename``."""
     stem = filename[:-4]
-    parts = stem.rsplit("-", 3) if stem.count("-") in (4, 5) else None
-    if parts is not None:
-        head, tag = parts[0], "-".join(parts[1:])
+    head = stem.rsplit("-", 3)[0] if stem.count("-") in (4, 5) else None
+    if head is not None:
+        tag = stem[len(head) + 1 :]
         known, tags = _WHEEL_HEADS.get(head), _WHEEL_TAGS.get(tag)
         if known is not None and tags is not None:
-            return known[0], known[1], tags
+            return known[0], known[1], "wheel", tags
     name, version, _build, tags = parse_wheel_filename(filename)
-    if parts is not None:
+    if head is not None:
         _WHEEL_HEADS[head] = (name, version)
         _WHEEL_TAGS[tag] = tags
-    return name, version, tags
+    return name, version, "wheel", tags
 
 
 def _parsed_name(
@@ -239,8 +247,7 @@ def _parsed_name(
     (silently) and for names or versions that do not parse (with a warning naming the file)."""
     try:
         if filename.endswith(".whl"):
-            name, version, tags = _parse_wheel(filename)
-            return name, version, "wheel", tags
+            return _parse_wheel(filename)
         if filename.endswith(_SDIST_SUFFIXES):
             name, version = parse_sdist_filename(filename)
             return name, version, "sdist", frozenset()
@@ -335,44 +342,34 @@ def _dist_files(
 
 
 def _page_tables(
-    entries: Sequence[Entry], *, warn: Warn, index: str | None, project: NormalizedName | None
+    entries: Iterable[Entry], *, warn: Warn, index: str | None, project: NormalizedName | None
 ) -> PageTables:
     """A page's entries as the page cache's tables, in ``normalized`` order, without building a
     ``DistFile`` per entry: the same files, warnings and order as ``normalized(_dist_files(...))``.
     """
     invalid = _InvalidRequiresPython(warn)
-    kept = []
-    for entry in entries:
-        filename, url, _hashes, python, yanked, _uploaded, _metadata, _size = entry
+    kept: list[TableRecord] = []
+    for filename, url, hashes, python, yanked, uploaded, metadata, size in entries:
         specifier = invalid.parse(python, filename)
         parsed = _parsed_name(filename, invalid.skip)
         if parsed is None or (project is not None and parsed[0] != project):
             continue
-        kept.append((url, parsed[1], parsed[2], parsed[3], specifier, yanked, entry))
+        row = (filename, url, hashes, size, uploaded, metadata, index)
+        kept.append((parsed[1], parsed[2], specifier, parsed[3], yanked, row))
     invalid.report()
-    unique = {record[0]: record for record in reversed(kept)}
-    rank = {v: i for i, v in enumerate(sorted({record[1] for record in unique.values()}))}
-    ordered = sorted(unique.values(), key=lambda r: (rank[r[1]], r[2], r[6][0]))
-    return page_tables(
-        (
-            version,
-            kind,
-            specifier,
-            tags,
-            yanked,
-            (filename, url, hashes, size, uploaded, metadata, index),
-        )
-        for url, version, kind, tags, specifier, yanked, (
-            filename,
-            _url,
-            hashes,
-            _python,
-            _yanked,
-            uploaded,
-            metadata,
-            size,
-        ) in ordered
-    )
+    return _ordered_tables(kept)
+
+
+def _ordered_tables(kept: list[TableRecord]) -> PageTables:
+    """The tables of a page's files (``TableRecord``s, in the page's order) in ``normalized``
+    order: each URL once (its first listing wins), by version, kind and file name."""
+    unique = {record[5][1]: record for record in reversed(kept)}
+    # Versions compare and hash in Python code: rank the few distinct ones, then the records'
+    # version objects (files of a version share one) by identity.
+    objects = {id(record[0]): record[0] for record in unique.values()}
+    order = {v: i for i, v in enumerate(sorted(set(objects.values())))}
+    rank = {key: order[version] for key, version in objects.items()}
+    return page_tables(sorted(unique.values(), key=lambda r: (rank[id(r[0])], r[1], r[5][0])))
 
 
 # -- HTML (PEP 503) --------------------------------------------------------------------------
@@ -577,16 +574,23 @@ def _yanked(value: object) -> str | None:
 def _json_hashes(value: object) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, Mapping):
         return ()
-    return tuple((str(k), str(v)) for k, v in value.items())
+    return tuple(zip(map(str, value.keys()), map(str, value.values()), strict=True))
+
+
+def _json_files(data: Mapping[str, Any], page_url: str) -> Iterable[Any]:
+    """The file entries of a PEP 691 JSON project page, once its API version is checked."""
+    api_version = str(data.get("meta", {}).get("api-version", "1.0"))
+    if api_version.split(".", 1)[0] != "1":
+        raise SourceError(f"{page_url}: unsupported simple API version {api_version}")
+    files: Iterable[Any] = data.get("files", ())
+    return files
 
 
 def _json_entries(data: Mapping[str, Any], page_url: str) -> list[Entry]:
     """The entries (see ``Entry``) of a PEP 691 JSON project page."""
-    api_version = str(data.get("meta", {}).get("api-version", "1.0"))
-    if api_version.split(".", 1)[0] != "1":
-        raise SourceError(f"{page_url}: unsupported simple API version {api_version}")
+    files = _json_files(data, page_url)
     entries: list[Entry] = []
-    for entry in data.get("files", ()):
+    for entry in files:
         if not isinstance(entry, Mapping) or "url" not in entry:
             continue
         url, fragment_hashes = _hash_from_fragment(_absolute(page_url, str(entry["url"])))
@@ -608,6 +612,85 @@ def _json_entries(data: Mapping[str, Any], page_url: str) -> list[Entry]:
             )
         )
     return entries
+
+
+_ABSENT = object()
+
+
+def _json_tables(
+    data: Mapping[str, Any],
+    page_url: str,
+    *,
+    warn: Warn,
+    index: str | None,
+    project: NormalizedName | None,
+) -> PageTables:
+    """``_page_tables(_json_entries(data, page_url), ...)`` in one pass over the page's files,
+    with no ``Entry`` per file: the same tables and warnings, for ``data`` as ``json.loads``
+    gives it (objects are dicts with string keys). Only the files that are kept have their cold
+    fields (hashes, size, upload time, core metadata) read."""
+    invalid = _InvalidRequiresPython(warn)
+    parse_python, skip = invalid.parse, invalid.skip
+    specifiers: dict[str, SpecifierSet] = {}  # the valid Requires-Python values seen
+    kept: list[TableRecord] = []
+    for entry in _json_files(data, page_url):
+        if (type(entry) is not dict and not isinstance(entry, Mapping)) or "url" not in entry:
+            continue
+        get = entry.get
+        url = entry["url"]
+        if type(url) is not str or not url.startswith(_ABSOLUTE):
+            url = _absolute(page_url, str(url))
+        url, fragment_hashes = (url, ()) if "#" not in url else _hash_from_fragment(url)
+        filename = str(get("filename") or _filename_of(url))
+        python = get("requires-python")
+        if isinstance(python, str):
+            specifier = specifiers.get(python)
+            if specifier is None:  # first seen, empty or invalid: an invalid one is counted
+                specifier = parse_python(python, filename)
+                if specifier is not None:
+                    specifiers[python] = specifier
+        else:
+            specifier = None
+        parsed = _parsed_name(filename, skip)
+        if parsed is None or (project is not None and parsed[0] != project):
+            continue
+        hashes = get("hashes")
+        if not hashes:
+            hashes = fragment_hashes
+        elif type(hashes) is dict:  # JSON: keys are strings already
+            hashes = tuple(zip(hashes, map(str, hashes.values()), strict=True))
+        else:
+            hashes = _json_hashes(hashes)
+        metadata = get("core-metadata", _ABSENT)
+        if metadata is _ABSENT:
+            metadata = get("dist-info-metadata")
+        if metadata is not None and metadata is not False:
+            if type(metadata) is dict:  # as _core_metadata gives it, keys strings already
+                metadata = tuple(zip(metadata, map(str, metadata.values()), strict=True))
+            else:
+                metadata = _core_metadata(metadata)
+                metadata = None if metadata is None else tuple(metadata.items())
+        else:
+            metadata = None
+        yanked = get("yanked")
+        if yanked is False:
+            yanked = None
+        elif yanked is not None and not isinstance(yanked, str):
+            yanked = ""
+        size = get("size")
+        uploaded = get("upload-time")
+        row = (
+            filename,
+            url,
+            hashes,
+            size if isinstance(size, int) else None,
+            uploaded if isinstance(uploaded, str) else None,
+            metadata,
+            index,
+        )
+        kept.append((parsed[1], parsed[2], specifier, parsed[3], yanked, row))
+    invalid.report()
+    return _ordered_tables(kept)
 
 
 def parse_json_page(
@@ -682,15 +765,25 @@ def _local_project_dir(root: Path, name: NormalizedName) -> Path | None:
 # -- fetching --------------------------------------------------------------------------------
 
 
-def _response_entries(body: bytes, content_type: str, page_url: str) -> list[Entry]:
+def _response_tables(
+    body: bytes,
+    content_type: str,
+    page_url: str,
+    *,
+    warn: Warn,
+    index: str | None,
+    project: NormalizedName | None,
+) -> PageTables:
+    """The page cache's tables of a page as the index sent it (JSON or HTML)."""
     mime = content_type.split(";", 1)[0].strip().lower()
     if mime in _JSON_TYPES or mime.endswith("+json"):
         try:
             data = json.loads(body)
         except ValueError as exc:
             raise SourceError(f"{page_url}: invalid JSON: {exc}") from exc
-        return _json_entries(data, page_url)
-    return _html_entries(body.decode("utf-8", errors="replace"), page_url)
+        return _json_tables(data, page_url, warn=warn, index=index, project=project)
+    entries = _html_entries(body.decode("utf-8", errors="replace"), page_url)
+    return _page_tables(entries, warn=warn, index=index, project=project)
 
 
 def normalized(files: Iterable[DistFile]) -> list[DistFile]:
@@ -795,9 +888,9 @@ def _remote_page(
             started = time.perf_counter()
             trace("parse-wait", url, waited, started)
             if not missing:
-                entries = _response_entries(body, content_type, response.url)
-                tables = _page_tables(entries, warn=record, project=project, **kwargs)
-                del entries
+                tables = _response_tables(
+                    body, content_type, response.url, warn=record, project=project, **kwargs
+                )
             entry = parsed_page(
                 expiry(response_headers), digest, tables, warnings, etag, last_modified
             )

@@ -11,13 +11,13 @@ digest is the same; when the index fails, the stale entry is served with a warni
 
 Entries are read back lazily: the fields the resolver reads of a file (version, kind,
 Requires-Python, yanked state, wheel tags) come from small per-page tables, indexed as stored,
-and the rest (URL, hashes, size, upload time, ...) stays compressed per version until a file of
-that version is asked for it. No record is made per listed file: a page's files are a
-``PageFiles`` sequence, and by version a ``PageVersions`` mapping, whose files are made when
-they are read (a lock reads those of a few versions of hundreds), while a version's yanked
-state and Requires-Python are read from the tables. The tables are stored as arrays of machine
-integers and the cold rows as one region of compressed blobs (see ``_encoded``), so reading an
-entry back copies none of them and makes no Python object per file. pydantic-core's page
+and the rest (URL, hashes, size, upload time, ...) stays marshalled per version, and compressed
+unless small, until a file of that version is asked for it. No record is made per listed file:
+a page's files are a ``PageFiles`` sequence, and by version a ``PageVersions`` mapping, whose
+files are made when they are read (a lock reads those of a few versions of hundreds), while a
+version's yanked state and Requires-Python are read from the tables. The tables are stored
+as arrays of machine integers and the cold rows as one region of blobs (see ``_encoded``), so
+reading an entry back copies none of them and makes no Python object per file. pydantic-core's page
 (15,000 files) loads in about 0.6 ms this way; one record per file took 6 ms, and decoding
 every field into plain ``DistFile`` records over 100 ms.
 
@@ -79,7 +79,7 @@ __all__ = [
 ]
 
 # Bump when the layout of an entry, or what parsing a page yields, changes.
-FORMAT = 5
+FORMAT = 6
 _MAGIC = b"aspen-page\n"
 # Columns are stored as machine integers (``array``): this machine's byte order and int size.
 _VERSION = f"{FORMAT}/{_packaging_version}/{sys.byteorder}/{array('I').itemsize}"
@@ -213,9 +213,9 @@ def _encoded(tables: PageTables) -> bytes:
     distinct versions, Requires-Python and tag sets as text, the kinds, the yanked files, and
     each column as the bytes of an array of machine integers with its type code: the runs'
     starts, versions and cold rows' offsets, each file's Requires-Python and tag set) and the
-    cold rows of each run, one compressed blob after another. A stored page is read with two
-    small marshal loads and no copy of its cold rows, whose blobs are inflated in place when a
-    file of theirs is read."""
+    cold rows of each run, one blob after another (see ``_blob``). A stored page is read with
+    two small marshal loads and no copy of its cold rows, whose blobs are inflated in place (if
+    compressed) and loaded when a file of theirs is read."""
     versions, specifiers, tag_sets, versions_of, kinds, specifiers_of, tags_of, yanked, groups = (
         tables
     )
@@ -311,8 +311,8 @@ def _read_page(encoded: memoryview) -> _Page:
     )
 
 
-# A page's files as stored: per-page tables of the hot fields and compressed cold rows (see
-# ``page_tables``).
+# A page's files as stored: per-page tables of the hot fields and the cold rows of each run of
+# one version (see ``page_tables``).
 PageTables = tuple[Any, ...]
 # What ``page_tables`` reads of each file: version, kind, Requires-Python, tags, yanked reason and
 # the cold row (filename, url, hash items, size, upload time as ISO text, core metadata hash
@@ -343,7 +343,7 @@ def _tables(files: Sequence[DistFile]) -> PageTables:
 
 
 def page_tables(records: Iterable[TableRecord]) -> PageTables:
-    """The hot columns and the compressed cold rows (per run of one version) of a page whose
+    """The hot columns and the cold rows (per run of one version, see ``_blob``) of a page whose
     files come as ``records`` (see ``TableRecord``), in the page's order."""
     versions: dict[str, int] = {}
     specifiers: dict[str, int] = {"": 0}  # 0: no Requires-Python
@@ -352,25 +352,35 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
     yanked: dict[int, str] = {}
     groups: list[tuple[int, bytes]] = []
     rows: list[tuple[Any, ...]] = []
-    # str() of versions, specifiers and tag sets, by identity: files share them.
+    # str() of versions, specifiers and tag sets, by identity: files share them (and files in a
+    # row often share the version and Requires-Python of the one before).
     texts: dict[int, str] = {}
+    last_version: Version | None = None
+    last_python: SpecifierSet | None | bool = False
+    k = s = -1
     i = -1
     for i, (version, kind, rp, tags, reason, row) in enumerate(records):
-        text = texts.get(id(version)) or texts.setdefault(id(version), str(version))
-        if rows and version_column[-1] != versions.get(text):
-            groups.append((i - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
-            rows = []
-        version_column.append(versions.setdefault(text, len(versions)))
+        if version is not last_version:
+            last_version = version
+            text = texts.get(id(version)) or texts.setdefault(id(version), str(version))
+            k = versions.setdefault(text, len(versions))
+            if rows and version_column[-1] != k:
+                groups.append((i - len(rows), _blob(rows)))
+                rows = []
+        version_column.append(k)
         kinds.append("w" if kind == "wheel" else "s")
-        python = "" if rp is None else texts.get(id(rp)) or texts.setdefault(id(rp), str(rp))
-        specifier_column.append(specifiers.setdefault(python, len(specifiers)))
+        if rp is not last_python:
+            last_python = rp
+            python = "" if rp is None else texts.get(id(rp)) or texts.setdefault(id(rp), str(rp))
+            s = specifiers.setdefault(python, len(specifiers))
+        specifier_column.append(s)
         tag_text = texts.get(id(tags)) or texts.setdefault(id(tags), _tag_text(tags))
         tag_column.append(tag_sets.setdefault(tag_text, len(tag_sets)))
         if reason is not None:
             yanked[i] = reason
         rows.append(row)
     if rows:
-        groups.append((i + 1 - len(rows), zlib.compress(marshal.dumps(tuple(rows)), 1)))
+        groups.append((i + 1 - len(rows), _blob(rows)))
     return (
         tuple(versions),
         tuple(specifiers),
@@ -382,6 +392,20 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
         yanked,
         tuple(groups),
     )
+
+
+# Cold rows of a run below this size (marshalled; three in four runs of webapp's pages, 10% of
+# their bytes) are stored as they are: compressing each cost a zlib set-up (a 64 KB table
+# cleared) and a release and re-take of the interpreter lock inside the parse, for little.
+_SMALL_RUN = 1024
+_ZLIB_HEADER = 0x78  # the first byte of every zlib stream ``zlib.compress`` makes here
+
+
+def _blob(rows: list[tuple[Any, ...]]) -> bytes:
+    """A run's cold rows as stored: marshalled, then compressed unless small. A marshalled
+    tuple starts with another byte than a zlib stream, which tells them apart."""
+    data = marshal.dumps(tuple(rows))
+    return zlib.compress(data, 1) if len(data) >= _SMALL_RUN else data
 
 
 def parsed_page(
@@ -497,7 +521,7 @@ def _version(text: str) -> Version:
 class _Page:
     """The decoded tables of one page, kept as stored: nothing is made per file until a file
     is asked for (a version's files, or one by its place on the page), and the cold fields of a
-    run of one version are inflated on first use."""
+    run of one version are loaded (inflated first, if compressed) on first use."""
 
     __slots__ = (
         "count",
@@ -539,7 +563,7 @@ class _Page:
     ) -> None:
         """The page of checked tables (see ``_read_page``): runs of one version each start at
         ``starts`` (``page_tables`` starts one wherever the version changes), with the
-        version ``run_versions`` gives, and their compressed cold rows between ``offsets``
+        version ``run_versions`` gives, and their cold rows (``_blob``) between ``offsets``
         in ``blobs``; the columns give each file's Requires-Python and tag set."""
         get = _VERSIONS.get
         self.count = len(kinds)
@@ -613,14 +637,16 @@ class _Page:
     def raw(self, group: int, i: int) -> tuple[Any, ...]:
         """File ``i``'s cold row as stored (``group``: its run): (filename, url, hash items,
         size, upload time as ISO text, core metadata hash items or None, index). Its run's rows
-        are inflated together, once."""
+        are loaded together, once."""
         rows = self.cold[group]
         if rows is None:
             with self.lock:
                 rows = self.cold[group]
                 if rows is None:
                     blob = self.blobs[self.offsets[group] : self.offsets[group + 1]]
-                    rows = self.cold[group] = marshal.loads(zlib.decompress(blob))
+                    if blob[0] == _ZLIB_HEADER:
+                        blob = zlib.decompress(blob)
+                    rows = self.cold[group] = marshal.loads(blob)
         return rows[i - self.starts[group]]
 
     def row(self, group: int, i: int) -> tuple[Any, ...]:

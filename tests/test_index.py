@@ -444,6 +444,65 @@ def test_page_tables_give_the_normalized_files(warnings: list[str]) -> None:
     assert [f.filename for f in files][:2] == ["foo-0.9-py2.py3-none-any.whl", "foo-1.0.tar.gz"]
 
 
+def test_json_tables_give_the_files_of_the_json_entries(warnings: list[str]) -> None:
+    """A JSON page parsed in one pass into the page cache's tables gives the files, order and
+    warnings that its entries give through ``_page_tables`` (and ``normalized(...)``)."""
+    from resolver.index import _json_entries, _json_tables, _page_tables, normalized
+    from resolver.parsed_cache import parsed_page
+    from resolver.provider import DistFile
+
+    def file(name: str, **fields: object) -> dict[str, object]:
+        return {
+            "filename": name,
+            "url": f"../../files/{name}",
+            "hashes": {"sha256": "aa"},
+            **fields,
+        }
+
+    data = {
+        "meta": {"api-version": "1.1"},
+        "files": [
+            file("foo-2.0-py3-none-any.whl", **{"requires-python": ">=3.8", "size": 10}),
+            file("foo-1.0.tar.gz", **{"core-metadata": {"sha256": "bb"}, "yanked": "bad"}),
+            file("foo-1.0-py3-none-any.whl", **{"dist-info-metadata": True, "yanked": True}),
+            file("foo-1.0.0-cp312-cp312-win_amd64.whl", **{"upload-time": "not a time"}),
+            file("foo-2.0-py3-none-any.whl", size=99),  # the same URL again: the first wins
+            {"url": "foo-3.0.tar.gz#sha256=cc", "hashes": {}},  # no name: read from the URL
+            {"filename": "foo-4.0.zip", "url": "foo-4.0.zip#md5=dd", "hashes": {"sha256": 5}},
+            file("bar-1.0.tar.gz"),  # another project
+            file("foo-1.0.exe"),  # not a distribution
+            file("foo-x.y-py3-none-any.whl", **{"requires-python": ">=3.6.*"}),
+            file("foo-0.9-py3-none-any.whl", **{"requires-python": ">=3.6.*", "size": "1"}),
+            file("foo-0.8-py3-none-any.whl", **{"requires-python": 3}),
+            file("foo-0.7.tar.gz", **{"core-metadata": None, "dist-info-metadata": True}),
+            file("foo-0.6.tar.gz", **{"core-metadata": "sha256=ee", "yanked": 0}),
+            file("foo-0.5.tar.gz", **{"core-metadata": False, "hashes": ["aa"]}),
+            "not a file",
+            {"filename": "foo-5.0.tar.gz"},  # no URL
+        ],
+    }
+
+    def parsed(tables: object) -> list[tuple[object, ...]]:
+        files = parsed_page(None, b"", tables, []).files  # type: ignore[arg-type]
+        assert files is not None
+        return [tuple(getattr(f, name) for name in DistFile.__dataclass_fields__) for f in files]
+
+    expected = parsed(
+        _page_tables(_json_entries(data, PAGE), warn=warnings.append, index=INDEX, project=FOO)
+    )
+    expected_warnings = list(warnings)
+    warnings.clear()
+    assert parsed(_json_tables(data, PAGE, warn=warnings.append, index=INDEX, project=FOO)) == (
+        expected
+    )
+    assert warnings == expected_warnings and len(warnings) == 2
+    assert expected == [
+        tuple(getattr(f, name) for name in DistFile.__dataclass_fields__)
+        for f in normalized(parse_json(data, []))
+    ]
+    assert len(expected) == 11
+
+
 def test_remote_pages_parse_without_cyclic_collections(
     index: Index, warnings: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -455,13 +514,13 @@ def test_remote_pages_parse_without_cyclic_collections(
     import resolver.index as index_module
 
     seen: list[bool] = []
-    parse = index_module._page_tables
+    parse = index_module._response_tables
 
     def recording(*args: object, **kwargs: object) -> object:
         seen.append(gc.isenabled())
         return parse(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(index_module, "_page_tables", recording)
+    monkeypatch.setattr(index_module, "_response_tables", recording)
     make_index(index)
     with index.serve() as served:
         assert fetch_project_page(Http(), served.url, "foo-bar", warn=warnings.append)
@@ -480,7 +539,7 @@ def test_remote_pages_parse_one_at_a_time(
 
     inside, most = [0], [0]
     lock = threading.Lock()
-    parse = index_module._page_tables
+    parse = index_module._response_tables
 
     def slow(*args: object, **kwargs: object) -> object:
         with lock:
@@ -493,7 +552,7 @@ def test_remote_pages_parse_one_at_a_time(
             with lock:
                 inside[0] -= 1
 
-    monkeypatch.setattr(index_module, "_page_tables", slow)
+    monkeypatch.setattr(index_module, "_response_tables", slow)
     for name in ("a", "b", "c", "d"):
         index.add(name, "1.0")
     http = Http()

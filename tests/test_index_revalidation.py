@@ -108,7 +108,9 @@ def test_expired_page_is_revalidated_with_its_etag(
         assert versions(tmp_path, url) == ["1.0"]
         assert "If-None-Match" not in page.requests[0]
         # 304: the stored parse answers, and is fresh again for the 304's max-age.
-        monkeypatch.setattr("resolver.index._page_tables", lambda *a, **k: pytest.fail("parsed"))
+        monkeypatch.setattr(
+            "resolver.index._response_tables", lambda *a, **k: pytest.fail("parsed")
+        )
         page.headers = {"Cache-Control": "max-age=600"}
         assert versions(tmp_path, url) == ["1.0"]
         assert page.requests[1]["If-None-Match"] == '"v1"'

@@ -106,6 +106,34 @@ def test_round_trip_gives_the_same_files(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(stored)) == files[1]
 
 
+def test_small_runs_are_stored_uncompressed_and_large_ones_compressed(tmp_path: Path) -> None:
+    """A run of one version whose cold rows are small is stored as marshalled, a large one
+    compressed; both read back the same files."""
+    import zlib
+
+    many = [
+        dataclasses.replace(
+            sample_files()[1],
+            filename=f"foo-3.0-py3-none-manylinux_2_{n}_x86_64.whl",
+            url=f"https://files.example.org/foo-3.0-py3-none-manylinux_2_{n}_x86_64.whl",
+            version=Version("3.0"),
+            tags=parse_tag(f"py3-none-manylinux_2_{n}_x86_64"),
+        )
+        for n in range(20)
+    ]
+    files = [*sample_files(), *many]
+    encoded = parsed_cache._encoded(parsed_cache._tables(files))
+    page = parsed_cache._read_page(memoryview(encoded))
+    blobs = [bytes(page.blobs[a:b]) for a, b in zip(page.offsets, page.offsets[1:], strict=False)]
+    assert [blob[0] == 0x78 for blob in blobs] == [False, False, True]
+    assert zlib.decompress(blobs[-1])[0] != 0x78
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+    assert [fields_of(f) for f in loaded.files] == [fields_of(f) for f in files]
+
+
 def test_names_urls_and_sizes_are_read_without_decoding_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
