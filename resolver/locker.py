@@ -233,12 +233,12 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
         package = universe.packages[facts.names[pid]]
         chosen = package.versions[rank]
         lowest = universe.lowest(package.name)
+
+        def past(v: Version, chosen: Version = chosen, lowest: bool = lowest) -> bool:
+            return v > chosen if lowest else v < chosen
+
         # The versions past the chosen one, inside the window (with metadata) and outside it.
-        inside = [
-            v
-            for v in package.window
-            if (v > chosen if lowest else v < chosen) and v in package.metadata
-        ]
+        inside = [v for v in package.window if past(v) and v in package.metadata]
         beyond: list[Version] | None = None  # made when first needed
         # Whether a class is on the edge depends on it only through its lowest Python and its
         # active requirements: classes that share them share the answer (examples/large asks
@@ -255,11 +255,7 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
                 edge = not any(_fits(package, v, cell, reqs) for v in inside)
                 if edge:
                     if beyond is None:
-                        beyond = [
-                            v
-                            for v in universe.outside(package)
-                            if (v > chosen if lowest else v < chosen)
-                        ]
+                        beyond = [v for v in universe.outside(package) if past(v)]
                     # (Whether a version needs a build is asked last: it reads its files.)
                     edge = any(
                         _fits(package, v, cell, reqs) and not package.needs_build(v) for v in beyond

@@ -400,9 +400,9 @@ class Universe:
         window = {v for v in package.window if v not in package.failed}
         # Locked versions are always candidates: keeping them is the first thing a re-lock tries.
         window |= self.locked.get(package.name, set()) & set(eligible)
-        # What one specifier's walk takes depends on the specifier and on the state above
-        # (less the count of specifiers): a package asked a new specifier walks that one only
-        # (examples/large: 2,358 walks, 1,491 of them distinct).
+        # One specifier's walk depends only on the specifier, the depth, the versions'
+        # Requires-Python (rp_changes) and what is eligible: a package asked a new specifier
+        # walks that one alone (examples/large: 2,358 walks, 1,491 of them distinct).
         walked = package.walks
         for spec in self._window_specifiers(package.name, demand):
             key = (id(spec), package.depth, package.rp_changes, self._eligible[package.name][0])
