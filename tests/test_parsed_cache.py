@@ -18,6 +18,7 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+import resolver.index as index_module
 import resolver.parsed_cache as parsed_cache
 from resolver.http import OfflineError
 from resolver.index_provider import IndexProvider
@@ -347,8 +348,9 @@ def test_an_unchanged_expired_page_keeps_its_parse(
             p.files(FOO)
         time.sleep(1.1)
         parsed: list[object] = []
+        parse = index_module._response_tables
         monkeypatch.setattr(
-            "resolver.index.parse_json_page", lambda *a, **k: parsed.append(a) or []
+            index_module, "_response_tables", lambda *a, **k: parsed.append(a) or parse(*a, **k)
         )
         # Nor is it encoded again: only its expiry changes.
         monkeypatch.setattr("resolver.parsed_cache._tables", lambda files: pytest.fail("encoded"))
