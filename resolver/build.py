@@ -301,8 +301,8 @@ class _SharedEnvs:
     environment cost an install, and each first import of setuptools compiled it again (about
     1.5 s of CPU per build). A shared environment is only ever used for the first hook; a
     backend that asks for more requirements gets an environment of its own, so nothing a
-    build installs reaches another build. Removed by ``cleanup`` (the command line calls it at
-    exit).
+    build installs reaches another build. They live in the run's scratch folder, which the end
+    of the run removes (``resolver.scratch``); ``cleanup`` removes them sooner (tests).
     """
 
     def __init__(self) -> None:

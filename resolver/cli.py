@@ -484,10 +484,8 @@ def main() -> None:
         code = 1
     if "resolver.trace" in sys.modules:  # loaded by whatever records spans
         sys.modules["resolver.trace"].finish()
-    if "resolver.build" in sys.modules:  # loaded by the first build
-        sys.modules["resolver.build"].cleanup()
     if "resolver.scratch" in sys.modules:  # loaded by the first download or build
-        sys.modules["resolver.scratch"].cleanup(final=True)
+        sys.modules["resolver.scratch"].cleanup(final=True)  # build environments included
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

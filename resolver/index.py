@@ -672,11 +672,7 @@ def _json_tables(
                 metadata = None if metadata is None else tuple(metadata.items())
         else:
             metadata = None
-        yanked = get("yanked")
-        if yanked is False:
-            yanked = None
-        elif yanked is not None and not isinstance(yanked, str):
-            yanked = ""
+        yanked = _yanked(get("yanked"))
         size = get("size")
         uploaded = get("upload-time")
         row = (
