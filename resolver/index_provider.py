@@ -171,6 +171,8 @@ class IndexProvider:
         # The specifier of the first requirement that led to each package fetched ahead (its
         # likely versions are the newest that meet it), and whether its marker names a Python.
         self._wanted: dict[NormalizedName, tuple[SpecifierSet, bool]] = {}
+        # How the resolver's windows are walked (see ``expect_windows``).
+        self._windows: dict[str, Any] = {}
 
     def _build_settings(self) -> BuildSettings:
         """How sdists are built here (made when the first build needs it: builds are rare, and
@@ -225,6 +227,12 @@ class IndexProvider:
         for file in files:
             by_version.setdefault(file.version, []).append(file)
         return by_version
+
+    def expect_windows(self, pythons: Sequence[Version], depth: int, build_places: int) -> None:
+        """How the resolver's first windows are made (``Universe._walk``): for each of
+        ``pythons``, the newest ``depth`` places of versions that run there, a version whose
+        metadata needs a build taking ``build_places``. Work fetched ahead follows it."""
+        self._windows = {"pythons": tuple(pythons), "depth": depth, "build_places": build_places}
 
     def prefetch(self, items: Iterable[tuple[NormalizedName, Version | None]]) -> None:
         """Start fetching these in the background. Offline, everything comes from local files,
@@ -394,7 +402,9 @@ class IndexProvider:
                 wanted, gated = self._wanted.get(name, (None, False))
             # No build ahead for a package first required for some Pythons only (backports
             # such as pickle5 or ordereddict, which a lock for newer Pythons never asks for).
-            versions = _likely_versions(files, wanted, builds=not (self.no_build or gated))
+            versions = _likely_versions(
+                files, wanted, builds=not (self.no_build or gated), **self._windows
+            )
             self._submit(((name, v) for v in versions), ahead=True, files=files)
         return files
 
@@ -440,23 +450,34 @@ def _likely_versions(
     files: Sequence[DistFile],
     wanted: SpecifierSet | None = None,
     *,
-    count: int = 2,
+    pythons: Sequence[Version] = (),
+    depth: int = 2,
+    build_places: int = 2,
     builds: bool = True,
+    scan: int = 40,
 ) -> list[Version]:
-    """The versions a resolver most likely asks for first (``files`` sorted by version, oldest
-    first): the newest final releases, not yanked, that meet ``wanted`` (the first requirement
-    seen on the package, if any), and whose metadata comes without a build; and, with
-    ``builds``, the newest such release even when its metadata needs one (no wheel, no PEP
-    658 file: an sdist-only package), which the resolver's window starts with and which takes
-    longest to come, so that its download and build start as soon as its page is read
-    instead of when the resolver gets to it; and the next one too when the newest needs no
-    build (a window two deep: paginate 0.5.7 and 0.5.6) or lists another Requires-Python (a
-    window per Python interval: pyspark 4.3.0 for >=3.11, 4.2.1 for >=3.10)."""
+    """The versions the resolver's first window of a package most likely holds (``files``
+    sorted by version, oldest first), picked as ``Universe._walk`` picks them: for each of
+    ``pythons`` (the lower ends of the space's Python intervals; none given: one Python that
+    every version runs on), the newest final releases, not yanked, that meet ``wanted`` (the
+    first requirement seen on the package, if any) and run there, until they fill ``depth``
+    places. A release whose metadata needs a build (no wheel, no PEP 658 file) fills
+    ``build_places``: it is what an sdist-only package's window starts with and it takes
+    longest to come, so its download and build start as soon as its page is read. Without
+    ``builds`` such releases are passed over. At most ``scan`` releases are looked at (a
+    package whose releases never run on some Python would be walked to its first release).
+
+    Fetching only the newest two missed every window that reaches back for older Pythons
+    (webapp's contourpy, numpy, tornado; large's sphinx, ...): the resolver then fetched
+    those itself, one round trip each, on its own critical path."""
+    lows: Sequence[Version | None] = tuple(pythons) or (None,)
+    places = [0] * len(lows)
+    left = set(range(len(lows)))
+    runs: dict[int, tuple[SpecifierSet | None, list[int]]] = {}
     found: list[Version] = []
-    seen = 0  # eligible versions so far
-    first: tuple[bool, object] = (False, None)  # the newest one's: cheap, Requires-Python
+    looked = 0
     end = len(files)
-    while end > 0 and len(found) < count:
+    while end > 0 and left and looked < scan:
         version = files[end - 1].version
         start = end - 1
         while start > 0 and files[start - 1].version == version:
@@ -467,15 +488,27 @@ def _likely_versions(
             continue
         if wanted is not None and not wanted.contains(version, prereleases=True):
             continue
+        looked += 1
         cheap = any(f.kind == "wheel" or f.core_metadata is not None for f in live)
-        python = live[0].requires_python
-        if cheap:
-            found.append(version)
-        elif builds and (seen == 0 or (seen == 1 and (first[0] or first[1] != python))):
-            found.append(version)
-        if seen == 0:
-            first = (cheap, python)
-        seen += 1
+        if not (cheap or builds):
+            continue
+        python = next((f.requires_python for f in live if f.requires_python is not None), None)
+        hit = runs.get(id(python))
+        if hit is None or hit[0] is not python:
+            where = [
+                i
+                for i, low in enumerate(lows)
+                if python is None or low is None or python.contains(low, prereleases=True)
+            ]
+            hit = runs[id(python)] = (python, where)
+        taken = [i for i in hit[1] if i in left]
+        if not taken:
+            continue
+        found.append(version)
+        for i in taken:
+            places[i] += 1 if cheap else build_places
+            if places[i] >= depth:
+                left.discard(i)
     return found
 
 

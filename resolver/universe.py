@@ -193,6 +193,10 @@ class Universe:
         self._final: tuple[tuple, EnvironmentSpace] | None = None
         # What resolver/facts.py keeps from one solve round to the next.
         self.memo: dict[str, object] = {}
+        # A provider that fetches ahead picks the versions these windows will start with.
+        expect = getattr(provider, "expect_windows", None)
+        if expect is not None:
+            expect([low for low, _high in space.pythons], INITIAL_WINDOW, BUILD_PLACES)
 
     # -- collection ----------------------------------------------------------------------
 

@@ -14,12 +14,15 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import resolver.metadata as metadata_module
+from resolver.environments import EnvironmentSpace
 from resolver.errors import SourceError
 from resolver.http import Http
 from resolver.index import fetch_project_page
 from resolver.index_provider import IndexProvider, _likely_versions
 from resolver.metadata import MetadataFetcher
+from resolver.project import load_project
 from resolver.provider import DistFile, MetadataUnavailable
+from resolver.universe import Universe
 
 FOO = canonicalize_name("foo")
 BAR = canonicalize_name("bar")
@@ -36,7 +39,7 @@ def _file(version: str, kind: str = "wheel", *, yanked: str | None = None) -> Di
     )
 
 
-def test_likely_versions_take_the_newest_sdist_only_release_and_meet_the_requirement() -> None:
+def test_likely_versions_are_the_first_window() -> None:
     files = [
         _file("1.0"),
         _file("1.5", "sdist"),
@@ -48,25 +51,55 @@ def test_likely_versions_take_the_newest_sdist_only_release_and_meet_the_require
         _file("3.5", yanked="broken"),
     ]
     files.sort(key=lambda f: (f.version, f.kind))
-    # 3.0 (sdist only) is what a resolver's window starts with: fetched (and built) ahead;
-    # 2.5 needs a build too, with the same Requires-Python: skipped for the next that needs
-    # none.
-    assert _likely_versions(files) == [Version("3.0"), Version("2.0")]
+    # 3.0 (sdist only) is what a resolver's window starts with, and it fills the window (a
+    # release whose metadata needs a build takes two places): fetched (and built) ahead alone.
+    assert _likely_versions(files) == [Version("3.0")]
     assert _likely_versions(files, builds=False) == [Version("2.0"), Version("1.0")]
     # The first requirement seen on the package chooses among the releases.
-    assert _likely_versions(files, SpecifierSet("<2")) == [Version("1.5"), Version("1.0")]
+    assert _likely_versions(files, SpecifierSet("<2")) == [Version("1.5")]
     assert _likely_versions(files, SpecifierSet(">5")) == []
-    assert _likely_versions(files, SpecifierSet("<=2.5,!=2.0")) == [Version("2.5"), Version("1.0")]
-    # After a newest release with a wheel, the next one is read even if it needs a build.
+    assert _likely_versions(files, SpecifierSet("<=2.5,!=2.0")) == [Version("2.5")]
+    # After a release with a wheel, the next one is read even if it needs a build.
     assert _likely_versions(files, SpecifierSet("<2.5")) == [Version("2.0"), Version("1.5")]
     assert _likely_versions(files, SpecifierSet("<2.5"), builds=False) == [
         Version("2.0"),
         Version("1.0"),
     ]
-    # A release for other Pythons than the newest's is read too.
+    assert _likely_versions(files, depth=3) == [Version("3.0"), Version("2.5")]
+
+
+def test_likely_versions_fill_each_python_of_the_space() -> None:
+    def made(version: str, requires_python: str) -> DistFile:
+        return dataclasses.replace(_file(version), requires_python=SpecifierSet(requires_python))
+
+    files = [
+        made("1.0", ">=3.8"),
+        made("1.1", ">=3.8"),
+        made("1.2", ">=3.8"),
+        made("2.0", ">=3.10"),
+        made("2.1", ">=3.11"),
+        made("2.2", ">=3.11"),
+        made("2.3", ">=3.11"),
+    ]
+    pythons = [Version("3.9"), Version("3.10"), Version("3.11")]
+    # The newest two that run on each Python: 3.11 takes 2.3 and 2.2, 3.10 takes 2.0 and
+    # 1.2, 3.9 takes 1.2 and 1.1; the walk stops there, before 1.0.
+    assert _likely_versions(files, pythons=pythons) == [
+        Version("2.3"),
+        Version("2.2"),
+        Version("2.0"),
+        Version("1.2"),
+        Version("1.1"),
+    ]
+    # Without the space's Pythons, only the newest two (as for a provider nobody told).
+    assert _likely_versions(files) == [Version("2.3"), Version("2.2")]
+    # A walk gives up after ``scan`` releases: no release of this page runs on 3.7.
+    assert _likely_versions(files, pythons=[Version("3.7")], scan=3) == []
+    # An sdist-only release for older Pythons than the newest's is read too (pyspark 4.3.0
+    # for >=3.11, 4.2.1 for >=3.10).
     older = dataclasses.replace(_file("2.5", "sdist"), requires_python=SpecifierSet(">=3.8"))
     newer = dataclasses.replace(_file("3.0", "sdist"), requires_python=SpecifierSet(">=3.11"))
-    assert _likely_versions([older, newer]) == [Version("3.0"), Version("2.5")]
+    assert _likely_versions([older, newer], pythons=pythons) == [Version("3.0"), Version("2.5")]
 
 
 def test_sdist_only_requirements_are_read_ahead_in_threads_of_their_own(
@@ -181,3 +214,38 @@ def test_no_build_ahead_for_requirements_of_old_pythons_only(tmp_path: Path, ind
             time.sleep(0.2)
             assert ("metadata", BAR, Version("1.0")) not in p._memo
         assert not [path for _, path, _ in served.requests if path.endswith("bar-1.0.tar.gz")]
+
+
+def test_work_fetched_ahead_fills_the_windows_of_older_pythons(
+    tmp_path: Path, index: Index
+) -> None:
+    # bar's newest releases need Python 3.11; a lock for >=3.10 also starts bar's window with
+    # the newest two that run on 3.10. The universe tells the provider its Pythons, so those
+    # are read ahead too, before the resolver asks for them; 0.9 is not.
+    index.add("foo", "1.0", requires=["bar"])
+    for version in ("0.9", "1.0", "1.1"):
+        index.add("bar", version, requires_python=">=3.9")
+    for version in ("2.0", "2.1"):
+        index.add("bar", version, requires_python=">=3.11")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["foo"]\n'
+    )
+    with index.serve() as served:
+        with IndexProvider(
+            index_urls=[served.url], cache_dir=tmp_path / "cache", warn=pytest.fail
+        ) as p:
+            Universe(
+                load_project(tmp_path / "project"),
+                p,
+                EnvironmentSpace.build(SpecifierSet(">=3.10")),
+                warn=pytest.fail,
+            )
+            p.prefetch([(FOO, None)])
+            wanted = {Version(v) for v in ("1.0", "1.1", "2.0", "2.1")}
+            served.wait_until(lambda: all(("metadata", BAR, v) in p._memo for v in wanted))
+            time.sleep(0.2)
+            assert ("metadata", BAR, Version("0.9")) not in p._memo
+        fetched = {path for _, path, _ in served.requests if "/bar-" in path}
+    assert not any("bar-0.9" in path for path in fetched)
