@@ -37,12 +37,14 @@ from packaging.version import Version
 
 from resolver.errors import SourceError
 from resolver.http import OfflineError, expiry, storable
+from resolver.page_worker import BIG_PAGE
 from resolver.parsed_cache import (
     CachedPage,
     PageCache,
     PageTables,
     TableRecord,
     collection_paused,
+    encoded_page,
     page_tables,
     parsed_page,
     response_digest,
@@ -52,6 +54,7 @@ from resolver.trace import trace
 
 if TYPE_CHECKING:
     from resolver.http import Http
+    from resolver.page_worker import PageWorker
 
 __all__ = [
     "SIMPLE_ACCEPT",
@@ -817,10 +820,12 @@ def _remote_page(
     project: NormalizedName | None,
     missing_ok: bool,
     what: str,
+    worker: PageWorker | None = None,
     **kwargs: Any,
 ) -> Sequence[DistFile] | None:
     """The normalized files of a remote page (a ``PageFiles`` when they are read from or
-    parsed into the page cache's tables); None for a 404/410 when ``missing_ok``.
+    parsed into the page cache's tables); None for a 404/410 when ``missing_ok``. A big page
+    is parsed by ``worker``, when given and there.
 
     With ``pages``, a fresh stored parse (any stored parse with ``--offline``) answers without
     HTTP; an expired one is revalidated with its ETag or Last-Modified, reused when the index
@@ -837,6 +842,8 @@ def _remote_page(
         headers["If-None-Match"] = cached.etag
     if cached is not None and cached.last_modified:
         headers["If-Modified-Since"] = cached.last_modified
+    if worker is not None:
+        worker.start()
     try:
         response = http.get(url, headers=headers)
     except SourceError:
@@ -878,19 +885,45 @@ def _remote_page(
             warnings.append(str(message))  # stored as a plain str (marshal)
             warn(message)
 
-        tables = None
-        waited = time.perf_counter()
-        with _ONE_PARSE_AT_A_TIME, collection_paused():
+        parsed = None
+        if not missing and worker is not None and len(body) >= BIG_PAGE:
             started = time.perf_counter()
-            trace("parse-wait", url, waited, started)
-            if not missing:
-                tables = _response_tables(
-                    body, content_type, response.url, warn=record, project=project, **kwargs
+            request = {
+                "content_type": content_type,
+                "page_url": response.url,
+                "index": kwargs.get("index"),
+                "project": project,
+            }
+            parsed = worker.parse(request, body)
+            if parsed is not None:
+                ok, tables_or_message, told = parsed
+                if not ok:
+                    raise SourceError(str(tables_or_message))
+                for note, text in told:
+                    record(PageNote(text) if note else text)
+                entry = encoded_page(
+                    expiry(response_headers),
+                    digest,
+                    tables_or_message,  # type: ignore[arg-type]
+                    warnings,
+                    etag,
+                    last_modified,
                 )
-            entry = parsed_page(
-                expiry(response_headers), digest, tables, warnings, etag, last_modified
-            )
-            trace("parse", f"{url} {len(body)}", started)
+                trace("parse-apart", f"{url} {len(body)}", started)
+        if parsed is None:
+            tables = None
+            waited = time.perf_counter()
+            with _ONE_PARSE_AT_A_TIME, collection_paused():
+                started = time.perf_counter()
+                trace("parse-wait", url, waited, started)
+                if not missing:
+                    tables = _response_tables(
+                        body, content_type, response.url, warn=record, project=project, **kwargs
+                    )
+                entry = parsed_page(
+                    expiry(response_headers), digest, tables, warnings, etag, last_modified
+                )
+                trace("parse", f"{url} {len(body)}", started)
     if pages is not None and storable(response_headers):
         started = time.perf_counter()
         pages.store(url, accept, entry, project)
@@ -905,9 +938,11 @@ def fetch_project_page(
     *,
     warn: Warn,
     pages: PageCache | None = None,
+    worker: PageWorker | None = None,
 ) -> Sequence[DistFile] | None:
     """The files of ``name`` on one index (normalized: see ``normalized``), or None when the
-    index does not have the project. ``pages`` caches parsed remote pages.
+    index does not have the project. ``pages`` caches parsed remote pages; ``worker`` parses
+    big ones in a child process.
 
     Raises ``SourceError`` naming the URL when the index fails (connection error, 5xx, ...).
     """
@@ -927,6 +962,7 @@ def fetch_project_page(
         pages=pages,
         missing_ok=True,
         what="",
+        worker=worker,
         **kwargs,
     )
 

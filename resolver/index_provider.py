@@ -27,6 +27,7 @@ from resolver.index import (
     to_url,
 )
 from resolver.metadata import MetadataFetcher
+from resolver.page_worker import PageWorker
 from resolver.parsed_cache import PageCache, PageFiles
 from resolver.provider import (
     CoreMetadata,
@@ -157,6 +158,8 @@ class IndexProvider:
             build_settings=self._build_settings,
             warn=self._emit,
         )
+        # Online, big index pages are parsed in a child process (resolver/page_worker.py).
+        self._worker = None if offline else PageWorker()
         self._memo = _Memo()
         self._executor: ThreadPoolExecutor | None = None  # work fetched ahead
         self._asked: ThreadPoolExecutor | None = None  # what the resolver prefetches
@@ -205,6 +208,8 @@ class IndexProvider:
         for executor in executors:
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
+        if self._worker is not None:
+            self._worker.close()
         self._http.close()
 
     # -- the Provider protocol -------------------------------------------------------------
@@ -412,7 +417,12 @@ class IndexProvider:
         found: Sequence[DistFile] | None = None
         for index_url in self.index_urls:
             found = fetch_project_page(
-                self._http, index_url, name, warn=self._emit, pages=self._pages
+                self._http,
+                index_url,
+                name,
+                warn=self._emit,
+                pages=self._pages,
+                worker=self._worker,
             )
             if found is not None:
                 break

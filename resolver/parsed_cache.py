@@ -420,7 +420,19 @@ def parsed_page(
     read from the tables as a stored page's are."""
     if tables is None:
         return CachedPage(expires, digest, None, tuple(warnings), None, etag, last_modified)
-    encoded = _encoded(tables)
+    return encoded_page(expires, digest, _encoded(tables), warnings, etag, last_modified)
+
+
+def encoded_page(
+    expires: float | None,
+    digest: bytes,
+    encoded: bytes,
+    warnings: Sequence[str],
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> CachedPage:
+    """A page parsed into its stored tables (``_encoded``: by resolver/page_worker.py's child
+    process, or ``parsed_page``), its files read from them as a stored page's are."""
     with collection_paused():
         page = _read_page(memoryview(encoded))
         page.digest = digest

@@ -6,7 +6,8 @@ calls it after a command, an error, Ctrl-C, SIGTERM or SIGHUP.
 
 A child is started in a session of its own and ended with its whole process group: a build
 backend's own children (compilers, pip) go with it, and one that went on writing into an
-unpacked sdist after its folder was removed would make that folder again.
+unpacked sdist after its folder was removed would make that folder again. A child that runs
+beside the run (``start``: the parser of big index pages) is ended the same way.
 """
 
 from __future__ import annotations
@@ -88,6 +89,36 @@ def run(
             with _LOCK:
                 _CHILDREN.discard(process)
     return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+def start(args: Sequence[str], **options: Any) -> subprocess.Popen:
+    """``subprocess.Popen(args, ...)`` for a child that runs beside the run (it is given its
+    input as it goes), ended with its process group by ``stop`` or, if the run ends first, by
+    ``cleanup``. Raises ``OSError`` when it cannot start, ``RuntimeError`` when the run is
+    ending."""
+    with _LOCK:
+        if _CLOSED:
+            raise RuntimeError("the run is ending: no new child process")
+        process = subprocess.Popen(args, start_new_session=True, **options)
+        _CHILDREN.add(process)
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End a child that ``start`` started, and forget it."""
+    _end(process)
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    with _LOCK:
+        _CHILDREN.discard(process)
 
 
 def _end(process: subprocess.Popen) -> None:
