@@ -37,33 +37,39 @@ class PageWorker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # one page at a time through the pipes
+        self._starting = threading.Lock()  # never held while a page is parsed
         self._process: subprocess.Popen | None = None
         self._broken = False
 
     def start(self) -> None:
-        """Start the child, if it is not running yet (it imports while the first page comes)."""
-        with self._lock:
+        """Start the child, if it is not running yet (it imports while the first page comes).
+        Never waits for a page being parsed: every remote page asks this before its request
+        (waiting here held each page's request back behind the big pages' parses)."""
+        if self._process is None and not self._broken:
             self._started()
 
     def _started(self) -> subprocess.Popen | None:
-        if self._process is None and not self._broken:
-            from resolver import scratch
+        with self._starting:
+            if self._process is None and not self._broken:
+                from resolver import scratch
 
-            environ = dict(os.environ)
-            root = str(Path(__file__).resolve().parent.parent)
-            environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environ.get("PYTHONPATH")]))
-            environ.pop("ASPEN_TRACE", None)
-            try:
-                self._process = scratch.start(
-                    [sys.executable, "-c", _CHILD],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    env=environ,
+                environ = dict(os.environ)
+                root = str(Path(__file__).resolve().parent.parent)
+                environ["PYTHONPATH"] = os.pathsep.join(
+                    filter(None, [root, environ.get("PYTHONPATH")])
                 )
-            except (OSError, RuntimeError):  # cannot start, or the run is ending
-                self._broken = True
-        return self._process
+                environ.pop("ASPEN_TRACE", None)
+                try:
+                    self._process = scratch.start(
+                        [sys.executable, "-c", _CHILD],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
+                        env=environ,
+                    )
+                except (OSError, RuntimeError):  # cannot start, or the run is ending
+                    self._broken = True
+            return self._process
 
     def parse(
         self, request: dict[str, Any], body: bytes
@@ -94,13 +100,14 @@ class PageWorker:
     def _give_up(self, process: subprocess.Popen) -> None:
         from resolver import scratch
 
-        self._broken = True
-        self._process = None
+        with self._starting:
+            self._broken = True
+            self._process = None
         scratch.stop(process)
 
     def close(self) -> None:
         """End the child (no page is parsed by it after this)."""
-        with self._lock:
+        with self._lock, self._starting:
             process, self._process = self._process, None
             self._broken = True
         if process is not None:

@@ -3,6 +3,7 @@ and stored page as a parse in the process, and the process's own parse when the 
 
 from __future__ import annotations
 
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -145,3 +146,18 @@ def test_the_provider_ends_its_child_when_it_closes(
             assert len(provider.files(FOO)) == len(
                 list(index_module.normalized(provider.files(FOO)))
             )
+
+
+def test_starting_the_child_never_waits_for_a_page_being_parsed() -> None:
+    # Every remote page asks the worker to start before its request: a page's request must
+    # not wait behind a big page that the child is parsing.
+    worker = PageWorker()
+    try:
+        with worker._lock:  # a page being parsed
+            asking = threading.Thread(target=worker.start)
+            asking.start()
+            asking.join(5)
+            assert not asking.is_alive()
+        assert worker._process is not None
+    finally:
+        worker.close()
