@@ -1,15 +1,16 @@
-"""Big index pages parsed in a child process: a cold lock is bound by the interpreter lock,
+"""Big index pages parsed in child processes: a cold lock is bound by the interpreter lock,
 and the parse of a few pages listing thousands of files each (pydantic-core, ruff, sqlalchemy,
 psycopg-binary, greenlet, websockets: 90% of the 22 MB of webapp's pages) took most of the
-time the fetch threads held it. In a child, those parses run on another core beside the
+time the fetch threads held it. In children, those parses run on other cores beside the
 resolver, the metadata reads and the small pages' parses.
 
-An index provider has one child, started with its first remote page (its start-up overlaps
-that page's round trip) and ended when the provider closes (or by ``scratch.cleanup`` when the
-run is interrupted). It turns a response (JSON or HTML) into the page cache's stored tables,
-as ``index`` would in the process, and sends them back with the parse's warnings: the process
-decodes the tables as it decodes a stored page, and stores them as they are. When the child
-cannot start or fails, pages are parsed in the process again, for the rest of the run.
+An index provider has a ``PageWorker`` of ``CHILDREN`` children, started with its first remote
+page (their start-up overlaps that page's round trip) and ended when the provider closes (or
+by ``scratch.cleanup`` when the run is interrupted). A child turns a response (JSON or HTML)
+into the page cache's stored tables, as ``index`` would in the process, and sends them back
+with the parse's warnings: the process decodes the tables as it decodes a stored page, and
+stores them as they are. A big page that finds every child busy (or gone: a child that cannot
+start or fails is not asked again) is parsed in the process.
 """
 
 from __future__ import annotations
@@ -23,34 +24,69 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-# Responses at least this large go to the child. Below it, the round trip through the pipes
-# and a wait behind a big page cost more than the parse itself (a 100 KB page parses in about
-# 5 ms).
+# Responses at least this large go to a child. Below it, the round trip through the pipes
+# costs more than the parse itself (a 100 KB page parses in about 5 ms).
 BIG_PAGE = 256 * 1024
+# One child left the big pages queued behind each other (webapp's uvloop, 284 KB, waited
+# 0.8 s behind pydantic-core's 6.9 MB while the process was idle); two, and the process
+# itself when both are busy, keep them moving on a machine of two cores.
+CHILDREN = 2
 _CHILD = "from resolver.page_worker import serve; serve()"
 _LENGTH = 8  # bytes of each length prefix
 _OK, _SOURCE_ERROR, _FAILED = b"0", b"1", b"2"
 
+Parsed = tuple[bool, "bytes | str", list[tuple[bool, str]]]
+
 
 class PageWorker:
-    """The run's child that parses big pages; ``parse`` answers None when it is not there."""
+    """The children that parse big pages; ``parse`` answers None when none is free."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()  # one page at a time through the pipes
-        self._starting = threading.Lock()  # never held while a page is parsed
-        self._process: subprocess.Popen | None = None
-        self._broken = False
+    def __init__(self, children: int = CHILDREN) -> None:
+        self._children = [_Child() for _ in range(children)]
 
     def start(self) -> None:
-        """Start the child, if it is not running yet (it imports while the first page comes).
-        Never waits for a page being parsed: every remote page asks this before its request
-        (waiting here held each page's request back behind the big pages' parses)."""
-        if self._process is None and not self._broken:
-            self._started()
+        """Start the children not running yet (they import while the first page comes). Never
+        waits for a page being parsed: every remote page asks this before its request."""
+        for child in self._children:
+            child.start()
 
-    def _started(self) -> subprocess.Popen | None:
+    def parse(self, request: dict[str, Any], body: bytes) -> Parsed | None:
+        """``(True, stored tables, warnings)`` of a response, ``(False, message, [])`` when the
+        response does not parse (``index.SourceError``), or None when no child is free or
+        there (the caller parses the page itself). ``request``: the ``index._response_tables``
+        arguments but the body and the warning callback. Warnings are (is a page note, text)."""
+        for child in self._children:
+            if child.lock.acquire(blocking=False):
+                try:
+                    if child.started() is not None:
+                        return child.parse(request, body)
+                finally:
+                    child.lock.release()
+        return None
+
+    def close(self) -> None:
+        """End the children (no page is parsed by them after this)."""
+        for child in self._children:
+            child.close()
+
+
+class _Child:
+    """One child process and the pipes to it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one page at a time through the pipes
+        self._starting = threading.Lock()  # never held while a page is parsed
+        self.process: subprocess.Popen | None = None
+        self.broken = False
+
+    def start(self) -> None:
+        if self.process is None and not self.broken:
+            self.started()
+
+    def started(self) -> subprocess.Popen | None:
+        """The child, started if it is not yet; None when it cannot be (or failed)."""
         with self._starting:
-            if self._process is None and not self._broken:
+            if self.process is None and not self.broken:
                 from resolver import scratch
 
                 environ = dict(os.environ)
@@ -60,7 +96,7 @@ class PageWorker:
                 )
                 environ.pop("ASPEN_TRACE", None)
                 try:
-                    self._process = scratch.start(
+                    self.process = scratch.start(
                         [sys.executable, "-c", _CHILD],
                         stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
@@ -68,30 +104,24 @@ class PageWorker:
                         env=environ,
                     )
                 except (OSError, RuntimeError):  # cannot start, or the run is ending
-                    self._broken = True
-            return self._process
+                    self.broken = True
+            return self.process
 
-    def parse(
-        self, request: dict[str, Any], body: bytes
-    ) -> tuple[bool, bytes | str, list[tuple[bool, str]]] | None:
-        """``(True, stored tables, warnings)`` of a response, ``(False, message, [])`` when the
-        response does not parse (``index.SourceError``), or None when the child is not there
-        (the caller parses the page itself). ``request``: the ``index._response_tables``
-        arguments but the body and the warning callback. Warnings are (is a page note, text)."""
-        with self._lock:
-            process = self._started()
-            if process is None:
-                return None
-            try:
-                assert process.stdin is not None and process.stdout is not None
-                _send(process.stdin, json.dumps(request).encode(), body)
-                status = process.stdout.read(1)
-                payload = _receive(process.stdout)
-            except (OSError, ValueError):  # the child died, or its pipes are closed
-                payload = None
-            if payload is None or status not in (_OK, _SOURCE_ERROR):
-                self._give_up(process)
-                return None
+    def parse(self, request: dict[str, Any], body: bytes) -> Parsed | None:
+        """``PageWorker.parse`` through this child (its lock held by the caller)."""
+        process = self.process
+        if process is None:
+            return None
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            _send(process.stdin, json.dumps(request).encode(), body)
+            status = process.stdout.read(1)
+            payload = _receive(process.stdout)
+        except (OSError, ValueError):  # the child died, or its pipes are closed
+            payload = None
+        if payload is None or status not in (_OK, _SOURCE_ERROR):
+            self._give_up(process)
+            return None
         if status == _SOURCE_ERROR:
             return False, payload.decode("utf-8", errors="replace"), []
         tables, warnings = marshal.loads(payload)
@@ -101,15 +131,14 @@ class PageWorker:
         from resolver import scratch
 
         with self._starting:
-            self._broken = True
-            self._process = None
+            self.broken = True
+            self.process = None
         scratch.stop(process)
 
     def close(self) -> None:
-        """End the child (no page is parsed by it after this)."""
-        with self._lock, self._starting:
-            process, self._process = self._process, None
-            self._broken = True
+        with self.lock, self._starting:
+            process, self.process = self.process, None
+            self.broken = True
         if process is not None:
             from resolver import scratch
 

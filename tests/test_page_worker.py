@@ -57,7 +57,7 @@ def test_a_big_page_parsed_in_the_child_reads_as_one_parsed_here(
             apart = fetch_project_page(
                 Http(), served.url, "foo", warn=told.append, pages=pages, worker=worker
             )
-            process = worker._process
+            process = worker._children[0].process
             assert process is not None and process.poll() is None  # the child is serving
             assert process in scratch._CHILDREN  # ended with the run if the run is cut short
         finally:
@@ -97,7 +97,7 @@ def test_a_child_that_fails_leaves_the_parse_to_the_process(
         here = fetch_project_page(Http(), served.url, "foo", warn=lambda m: None)
     assert foo is not None and here is not None and list(foo) == list(here)
     assert bar is not None and [f.filename for f in bar] == ["bar-1.0-py3-none-any.whl"]
-    assert worker._process is None and worker._broken
+    assert all(c.process is None and c.broken for c in worker._children)
     assert every_page_apart == [project_url(served.url, n) for n in ("foo", "bar", "foo")]
 
 
@@ -115,7 +115,7 @@ def test_a_big_page_that_does_not_parse_names_its_url(every_page_apart: list[str
         try:
             with pytest.raises(SourceError) as apart:
                 fetch_project_page(Http(), url, "foo", warn=lambda m: None, worker=worker)
-            assert worker._process is not None  # the child is still there for other pages
+            assert worker._children[0].process is not None  # still there for other pages
         finally:
             worker.close()
         with pytest.raises(SourceError) as here:
@@ -134,7 +134,7 @@ def test_the_provider_ends_its_child_when_it_closes(
             index_urls=[served.url], cache_dir=tmp_path / "cache", warn=lambda m: None
         ) as provider:
             assert [str(f.version) for f in provider.files(FOO)][:1] == ["1.0"]
-            process = provider._worker._process  # type: ignore[union-attr]
+            process = provider._worker._children[0].process  # type: ignore[union-attr]
             assert process is not None and process.poll() is None
         assert process.poll() is not None
         assert every_page_apart == []
@@ -148,16 +148,41 @@ def test_the_provider_ends_its_child_when_it_closes(
             )
 
 
-def test_starting_the_child_never_waits_for_a_page_being_parsed() -> None:
+def test_starting_the_children_never_waits_for_a_page_being_parsed() -> None:
     # Every remote page asks the worker to start before its request: a page's request must
-    # not wait behind a big page that the child is parsing.
+    # not wait behind a big page that a child is parsing.
     worker = PageWorker()
     try:
-        with worker._lock:  # a page being parsed
+        with worker._children[0].lock:  # a page being parsed
             asking = threading.Thread(target=worker.start)
             asking.start()
             asking.join(5)
             assert not asking.is_alive()
-        assert worker._process is not None
+        assert all(c.process is not None for c in worker._children)
     finally:
         worker.close()
+
+
+def test_a_big_page_that_finds_every_child_busy_is_parsed_in_the_process(
+    tmp_path: Path, index: Index, every_page_apart: list[str]
+) -> None:
+    _foo(index)
+    index.add("bar", "1.0")
+    with index.serve() as served:
+        worker = PageWorker()
+        try:
+            held = worker._children[0].lock
+            with held, worker._children[1].lock:  # both busy with other pages
+                foo = fetch_project_page(
+                    Http(), served.url, "foo", warn=lambda m: None, worker=worker
+                )
+            with held:  # one busy: the other parses
+                bar = fetch_project_page(
+                    Http(), served.url, "bar", warn=lambda m: None, worker=worker
+                )
+        finally:
+            worker.close()
+        here = fetch_project_page(Http(), served.url, "foo", warn=lambda m: None)
+    assert foo is not None and here is not None and list(foo) == list(here)
+    assert bar is not None and [f.filename for f in bar] == ["bar-1.0-py3-none-any.whl"]
+    assert every_page_apart == [project_url(served.url, "foo")] * 2
