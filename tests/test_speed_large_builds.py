@@ -114,3 +114,30 @@ def test_an_older_version_that_needs_a_build_is_fetched_when_no_lock_exists_with
     resolution = lock_project(load_project(tmp_path), wheels, warn=lambda m: None)
     assert [(e.name, str(e.version)) for e in resolution.entries] == [("s", "1.4")]
     assert wheels.fetched("s") == ["1.2", "1.3", "1.4", "1.5"]
+
+
+def test_versions_that_need_a_build_are_read_after_everything_else(tmp_path):
+    # s (sdist only) and w are required by the project, w requires x, x requires y: the
+    # collection reads w, x and y before it waits for s's build; s's own requirement (z) is
+    # read after it. The whole lock is the same as with wheels everywhere.
+    packages = {
+        "s": {"1.0": ["z"]},
+        "w": {"1.0": ["x"]},
+        "x": {"1.0": ["y"]},
+        "y": {"1.0": []},
+        "z": {"1.0": []},
+    }
+    provider = SdistProvider(packages, {"s"})
+    universe = collected(tmp_path, provider, ["s", "w"])
+    order = [name for name, _version in provider.metadata_calls]
+    assert order == ["w", "x", "y", "s", "z"]
+    assert sorted(universe.packages) == ["s", "w", "x", "y", "z"]
+    locked = lock_project(
+        load_project(tmp_path), SdistProvider(packages, {"s"}), warn=lambda m: None
+    )
+    wheels = lock_project(
+        load_project(tmp_path), SdistProvider(packages, set()), warn=lambda m: None
+    )
+    assert [(e.name, str(e.version)) for e in locked.entries] == [
+        (e.name, str(e.version)) for e in wheels.entries
+    ]
