@@ -825,7 +825,7 @@ def _remote_page(
 ) -> Sequence[DistFile] | None:
     """The normalized files of a remote page (a ``PageFiles`` when they are read from or
     parsed into the page cache's tables); None for a 404/410 when ``missing_ok``. A big page
-    is parsed by ``worker``, when given and there.
+    goes to ``worker``'s children when one is free.
 
     With ``pages``, a fresh stored parse (any stored parse with ``--offline``) answers without
     HTTP; an expired one is revalidated with its ETag or Last-Modified, reused when the index
@@ -885,32 +885,23 @@ def _remote_page(
             warnings.append(str(message))  # stored as a plain str (marshal)
             warn(message)
 
-        parsed = None
+        encoded = None
         if not missing and worker is not None and len(body) >= BIG_PAGE:
-            started = time.perf_counter()
-            request = {
-                "content_type": content_type,
-                "page_url": response.url,
-                "index": kwargs.get("index"),
-                "project": project,
-            }
-            parsed = worker.parse(request, body)
-            if parsed is not None:
-                ok, tables_or_message, told = parsed
-                if not ok:
-                    raise SourceError(str(tables_or_message))
-                for note, text in told:
-                    record(PageNote(text) if note else text)
-                entry = encoded_page(
-                    expiry(response_headers),
-                    digest,
-                    tables_or_message,  # type: ignore[arg-type]
-                    warnings,
-                    etag,
-                    last_modified,
-                )
-                trace("parse-apart", f"{url} {len(body)}", started)
-        if parsed is None:
+            encoded = _parsed_apart(
+                worker,
+                body,
+                content_type,
+                response.url,
+                url=url,
+                record=record,
+                index=kwargs.get("index"),
+                project=project,
+            )
+        if encoded is not None:
+            entry = encoded_page(
+                expiry(response_headers), digest, encoded, warnings, etag, last_modified
+            )
+        else:
             tables = None
             waited = time.perf_counter()
             with _ONE_PARSE_AT_A_TIME, collection_paused():
@@ -929,6 +920,39 @@ def _remote_page(
         pages.store(url, accept, entry, project)
         trace("page-store", url, started)
     return entry.files
+
+
+def _parsed_apart(
+    worker: PageWorker,
+    body: bytes,
+    content_type: str,
+    page_url: str,
+    *,
+    url: str,
+    record: Warn,
+    index: str | None,
+    project: NormalizedName | None,
+) -> bytes | None:
+    """A big page's stored tables, parsed by one of ``worker``'s children (their warnings go
+    to ``record``); None when no child is free. Raises ``SourceError`` when the page does not
+    parse, as the parse in the process does."""
+    started = time.perf_counter()
+    request = {
+        "content_type": content_type,
+        "page_url": page_url,
+        "index": index,
+        "project": project,
+    }
+    parsed = worker.parse(request, body)
+    if parsed is None:
+        return None
+    ok, tables_or_message, told = parsed
+    if not ok:
+        raise SourceError(str(tables_or_message))
+    for note, text in told:
+        record(PageNote(text) if note else text)
+    trace("parse-apart", f"{url} {len(body)}", started)
+    return tables_or_message  # type: ignore[return-value]
 
 
 def fetch_project_page(
