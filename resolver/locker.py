@@ -120,7 +120,9 @@ def lock_project(
             facts, solution, fine = _rounds(universe, report, fine=False)
         else:
             report.remembered = True
-    elif memory is not None and (fine or any(p.widenings for p in universe.packages.values())):
+    elif memory is not None and (
+        fine or any(p.widenings or p.at for p in universe.packages.values())
+    ):
         learned = widths.state(universe)
         if learned is not None:
             memory.write({**learned, "fine": fine, "selection": widths.selection(facts, solution)})
@@ -168,7 +170,7 @@ def _rounds(
             report.reused += 1
             solution = solved[1]
             grow = _edges(universe, facts, solution)
-            if not grow or not universe.widen(grow):
+            if not grow or not universe.widen(set(grow), grow):
                 return facts, solution, fine
             report.widened.append(sorted(grow))
             continue
@@ -198,21 +200,39 @@ def _rounds(
                 continue
             if widest is None:
                 raise _no_lock(universe, facts, solver)
-            grow = {facts.names[p] for p in solver.every_outside(widest)}
+            grow = _taken_outside(facts, widest, solver.every_outside(widest))
             solution = None
         if grow:
             report.widened.append(sorted(grow))
-        if solution is not None and (not grow or not universe.widen(grow)):
+        if solution is not None and (not grow or not universe.widen(set(grow), grow)):
             _add(report.timings, solver.stats)
             return facts, solution, fine
-        if solution is None and not universe.widen(grow):
+        if solution is None and not universe.widen(set(grow), grow):
             raise _no_lock(universe, facts, solver)
     raise NoLockError(
         f"no lock found for {universe.project.name} after {MAX_ROUNDS} rounds of widening"
     )
 
 
-def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[NormalizedName]:
+def _taken_outside(
+    facts: FactBase, fewest: Solution, packages: set[int]
+) -> dict[NormalizedName, set[Version]]:
+    """The packages some selection with as few versions outside the windows as ``fewest`` takes
+    outside (``Solver.every_outside``), each with the Python intervals (lower ends) where
+    ``fewest`` takes it outside; none for a package that only another selection takes outside
+    (its window grows everywhere)."""
+    found: dict[NormalizedName, set[Version]] = {facts.names[p]: set() for p in packages}
+    for (pid, rank), classes in fewest.selected.items():
+        if facts.outside.get(pid) == rank:
+            found[facts.names[pid]].update(
+                cell.python_low for k in classes for cell in facts.classes[pid][k].cells
+            )
+    return found
+
+
+def _edges(
+    universe: Universe, facts: FactBase, solution: Solution
+) -> dict[NormalizedName, set[Version]]:
     """Packages where a less preferred version outside the window might serve the objective
     better: the chosen version is the last window version (the oldest, or the newest with
     --resolution lowest) that meets the requirements active on it, and some unfetched version
@@ -220,13 +240,20 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
     (Package.needs_build: the whole sdist downloaded, usually built) joins a window only when the
     windows leave no lock without it (the solver takes the outside version), not on the
     chance that it serves the objective better: on examples/large's cold lock, pyspark's
-    older versions are 456 MB sdists each, built one after another."""
+    older versions are 456 MB sdists each, built one after another.
+
+    Each package comes with the Python intervals (lower ends) of its classes on the edge, where
+    its window grows (``Universe.widen``). Where a window grows changes nothing in the argument:
+    a class's answer depends only on its versions inside and outside the window, the optimum is
+    kept only once no class of any package is on an edge (or no window can grow: then no
+    version outside is left to take), and a window that grows elsewhere leaves an edge class
+    where it was, found again next round."""
     active: dict[tuple[int, int], list[Requirement]] = {}
     for did, k in solution.active:
         req = facts.requirements[did]
         pid = facts.package_ids[canonicalize_name(req.name)]
         active.setdefault((pid, k), []).append(req)
-    grow: set[NormalizedName] = set()
+    grow: dict[NormalizedName, set[Version]] = {}
     for (pid, rank), classes in solution.selected.items():
         if pid not in facts.outside:
             continue
@@ -262,8 +289,9 @@ def _edges(universe: Universe, facts: FactBase, solution: Solution) -> set[Norma
                     )
                 answers[key] = edge
             if edge:
-                grow.add(package.name)
-                break
+                grow.setdefault(package.name, set()).update(
+                    c.python_low for c in facts.classes[pid][k].cells
+                )
     return grow
 
 

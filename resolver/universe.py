@@ -10,7 +10,7 @@ outside the window are not fetched until the solver asks for them (see ``widen``
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 from packaging.markers import Marker
@@ -50,6 +50,13 @@ _UNKNOWN = object()
 BUILD_PLACES = 2
 
 
+def _deeper(depth: int, widenings: int) -> int:
+    """The depth of a window widened for the ``widenings``-th time (see ``Universe.widen``)."""
+    if depth >= 64:
+        return depth + 64
+    return depth * (2 if widenings <= 2 else 8)
+
+
 def marker_extras(marker: Marker | None) -> set[str]:
     """The extra names an ``extra == "x"`` comparison in the marker mentions."""
     if marker is None:
@@ -71,6 +78,12 @@ class Package:
     window: set[Version] = field(default_factory=set)
     depth: int = INITIAL_WINDOW  # how many versions per specifier and Python interval
     widenings: int = 0  # how often the solver asked for more versions
+    # Python intervals (by their lower end) whose windows grew on their own, where the solver
+    # asked for more versions there only: their depth and widenings, which stand for
+    # ``depth`` and ``widenings`` there (see ``Universe.widen``).
+    at: dict[Version, tuple[int, int]] = field(default_factory=dict)
+    # The Python intervals of the last widening that named them (``Universe.widen``).
+    wanted_at: frozenset[Version] | None = None
     # How many versions got metadata with a Requires-Python other than their files' (which
     # can change the window): Universe._load_metadata counts them.
     rp_changes: int = 0
@@ -94,6 +107,10 @@ class Package:
         self.outside_memo: tuple[list[Version], set[Version], int, list[Version]] | None = None
         # The distinct Requires-Python of those versions (resolver/facts.py).
         self.outside_rps: tuple[list[Version], list[SpecifierSet | None]] | None = None
+
+    def depth_at(self, python: Version) -> int:
+        """The window's depth at this Python interval (its lower end)."""
+        return max(self.depth, self.at.get(python, (0, 0))[0])
 
     def needs_build(self, version: Version) -> bool:
         """Whether the version's metadata needs a build (or at least the whole sdist): see
@@ -240,18 +257,69 @@ class Universe:
             for name in new:
                 self._load_package(name)
 
-    def widen(self, names: set[NormalizedName]) -> bool:
-        """Deepen the windows of these packages: twice as deep the first two times, then
-        eight times each time (a package that needs more a third time is likely to need many
-        more: prefect on examples/large goes back 340 versions, reached in four widenings
-        instead of eight); False if no window grew."""
+    def widen(
+        self,
+        names: set[NormalizedName],
+        where: Mapping[NormalizedName, Collection[Version]] | None = None,
+    ) -> bool:
+        """Deepen the windows of these packages; False if no window grew.
+
+        ``where`` names, for some packages, the Python intervals (lower ends) where the solver
+        took the version outside the window: only those grow. A package it does not name grows
+        at the intervals of its last widening that named some (the parts of a conflict that
+        resolver/explain.py widens name packages only: on examples/large, prefect is taken
+        outside its window at Python 3.15 alone, where its 3.x releases do not run and the 141
+        newer ones that do fail through their requirements; its window elsewhere stays 2 deep
+        instead of going back through its whole history), and everywhere if there is none.
+        Where that grows nothing, the package grows everywhere: which windows grow only
+        decides how soon the optimum is found, never which one (``locker._edges``).
+
+        A window grows twice as deep the first two times, then eight times (a package that
+        needs more a third time is likely to need many more), then by 64 versions at a time
+        once it is 64 deep: reads past the version needed cost most in old releases, which are
+        sdists to build more often and pull old requirements with them. prefect at 3.15 needs
+        143 versions: 64 -> 512 read its whole history (410 versions, among them prefect 0.x,
+        which needs 5 builds: its own 0.9.4 and old python-slugify and mypy-extensions);
+        64 -> 128 -> 256 read 258 versions, 64 -> 128 -> 192 read 194 and build none, in a
+        part round more (explain.refute), which costs far less than the reads it spares."""
         before = {name: set(self.packages[name].window) for name in names}
+        lows = [low for low, _high in self.space.pythons]
+        located = set()
         for name in sorted(names):
             package = self.packages[name]
-            package.widenings += 1
-            package.depth *= 2 if package.widenings <= 2 else 8
+            asked = where.get(name) if where is not None else None
+            if asked:
+                # The solver's Python intervals may be cut finer than the space's: each is
+                # inside the space's interval with the highest lower end not above its own.
+                package.wanted_at = frozenset(
+                    max((low for low in lows if low <= python), default=lows[0]) for python in asked
+                )
+            at = package.wanted_at
+            if at and len(at) < len(lows):
+                located.add(name)
+                for low in sorted(at):
+                    depth, widenings = package.at.get(low, (package.depth, package.widenings))
+                    package.at[low] = (_deeper(depth, widenings + 1), widenings + 1)
+            else:
+                self._deepen_everywhere(package)
         self.collect()
-        return any(self.packages[name].window != before[name] for name in names)
+        grew = {name for name in names if self.packages[name].window != before[name]}
+        # Where the Python intervals asked have no more versions, the package grows everywhere.
+        missed = sorted(located - grew)
+        for name in missed:
+            self.packages[name].wanted_at = None
+            self._deepen_everywhere(self.packages[name])
+        if missed:
+            self.collect()
+            grew |= {name for name in missed if self.packages[name].window != before[name]}
+        return bool(grew)
+
+    @staticmethod
+    def _deepen_everywhere(package: Package) -> None:
+        package.widenings += 1
+        package.depth = _deeper(package.depth, package.widenings)
+        for low, (depth, widenings) in list(package.at.items()):
+            package.at[low] = (_deeper(depth, widenings + 1), widenings + 1)
 
     def _scan_all(self) -> int:
         """Follow the requirements of fetched versions under every extra asked of them so far;
@@ -404,6 +472,7 @@ class Universe:
         state = (
             len(demand.specifiers),
             package.depth,
+            tuple(sorted(package.at.items())),
             package.rp_changes,
             len(package.failed),
             id(eligible),
@@ -419,7 +488,13 @@ class Universe:
         # walks that one alone (examples/large: 2,358 walks, 1,491 of them distinct).
         walked = package.walks
         for spec in self._window_specifiers(package.name, demand):
-            key = (id(spec), package.depth, package.rp_changes, self._eligible[package.name][0])
+            key = (
+                id(spec),
+                package.depth,
+                tuple(sorted(package.at.items())),
+                package.rp_changes,
+                self._eligible[package.name][0],
+            )
             taken = walked.get(key)
             if taken is None:
                 taken = walked[key] = self._walk(package, spec, eligible)
@@ -431,6 +506,7 @@ class Universe:
         versions fitting ``spec`` that run on each Python; the walk stops as soon as every Python
         has them, so long histories are not scanned."""
         pythons = [low for low, _high in self.space.pythons]
+        depths = [package.depth_at(low) for low in pythons]
         order = eligible[::-1] if self.lowest(package.name) else eligible
         found: set[Version] = set()
         taken = [0] * len(pythons)  # by position in `pythons`
@@ -448,7 +524,7 @@ class Universe:
                 # build uses up two.
                 if self._installable_at(package, v, pythons[p]):
                     taken[p] += BUILD_PLACES if package.needs_build(v) else 1
-                if taken[p] >= package.depth:
+                if taken[p] >= depths[p]:
                     left.remove(p)
         return found
 

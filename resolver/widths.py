@@ -9,10 +9,11 @@ A memory is taken only when it reproduces the lock made without it, byte for byt
   ``why-not``'s pins), the provider's indexes and ``--no-build``, and every module and
   encoding of aspen by size and modification time (so edited code never meets an old memory);
 - it records each package's index page (the digest of the response its files were read from),
-  its depth, window and skipped versions, the packages no index has, and whether the lock let
-  every package fork on every marker. Before any metadata is read, every recorded package's page
-  must be the same; after collection, the universe must be the one recorded (same packages,
-  windows and skipped versions: hence the same metadata, requirements and facts);
+  its depth (and its depths at single Python intervals), window and skipped versions, the
+  packages no index has, and whether the lock let every package fork on every marker. Before
+  any metadata is read, every recorded package's page must be the same; after collection, the
+  universe must be the one recorded (same packages, windows and skipped versions: hence the
+  same metadata, requirements and facts);
 - it records the selection the solver chose; if the lock made from the memory chose another
   (an equally good one, found by another search path), the lock is made again without it.
 
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
 from resolver.options import LockOptions
 from resolver.parsed_cache import PageVersions, listed_on_page, sha256
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from resolver.solve import Solution
     from resolver.universe import Universe
 
-FORMAT = 1
+FORMAT = 2  # 2: with each package's depths at single Python intervals
 KEPT = 32  # memories kept in a cache folder, the most recently written
 
 
@@ -84,8 +86,11 @@ class Memory:
             return None
         if not all(map(_text, found["missing"])) or not all(
             isinstance(entry, list)
-            and [type(x) for x in entry] == [str, int, int, list, list]
+            and [type(x) for x in entry] == [str, int, int, list, list, list]
             and all(map(_text, entry[3] + entry[4]))
+            and all(
+                isinstance(at, list) and [type(x) for x in at] == [str, int, int] for at in entry[5]
+            )
             for entry in found["packages"].values()
         ):
             return None
@@ -181,6 +186,7 @@ def state(universe: Universe, pages: Mapping[str, str] | None = None) -> dict[st
             package.widenings,
             sorted(map(str, package.window)),
             sorted(map(str, package.failed)),
+            [[str(low), *grown] for low, grown in sorted(package.at.items())],
         ]
     return {"packages": packages, "missing": sorted(universe.missing)}
 
@@ -195,11 +201,12 @@ def start_from(universe: Universe, recorded: Mapping[str, Any]) -> dict[str, str
     universe.load_packages([*packages, *missing])  # type: ignore[list-item]
     if sorted(universe.missing) != missing:
         return None
-    for name, (digest, depth, widenings, *_rest) in packages.items():
+    for name, (digest, depth, widenings, _window, _failed, at) in packages.items():
         package = universe.packages.get(name)  # type: ignore[call-overload]
         if package is None or page_digest(package.files) != digest:
             return None
         package.depth, package.widenings = depth, widenings
+        package.at = {Version(low): (d, w) for low, d, w in at}
     return {name: entry[0] for name, entry in packages.items()}
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import tomlkit
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from resolver.environments import EnvironmentSpace
 from resolver.facts import build_facts
@@ -56,17 +57,60 @@ def test_every_package_some_fewest_selection_takes_outside_is_widened(tmp_path):
     assert solver.fewest_outside().cost[0] == 1
 
 
-def test_windows_grow_twice_as_deep_twice_then_eight_times(tmp_path):
+def test_windows_grow_twice_as_deep_twice_then_eight_times_then_64_more(tmp_path):
     history = {f"1.{m}": ["ghost"] for m in range(200)}
     universe = universe_for(tmp_path, {"a": history, "ghost": {}}, ["a"])
     package = universe.packages["a"]
     depths = [package.depth]
-    for _ in range(4):
+    for _ in range(6):
         assert universe.widen({"a"})
         depths.append(package.depth)
-    assert depths == [2, 4, 8, 64, 512]
-    assert package.window == set(package.versions)  # 200 versions, all in a 512-deep window
+    assert depths == [2, 4, 8, 64, 128, 192, 256]
+    assert package.window == set(package.versions)  # 200 versions, all in a 256-deep window
     assert not universe.widen({"a"})  # nothing left to add
+
+
+# a's ten newest versions do not run on Python 3.12 and later: there its window starts at 1.9.
+SPLIT = {
+    "a": {
+        **{f"1.{m}": [] for m in range(10)},
+        **{f"1.{m}": {"requires_python": "<3.12"} for m in range(10, 20)},
+    }
+}
+
+
+def test_a_window_grows_only_at_the_python_intervals_asked(tmp_path):
+    universe = universe_for(tmp_path, SPLIT, ["a"])
+    package = universe.packages["a"]
+    old, new = Version("3.9"), Version("3.12")
+    assert package.window == {Version(v) for v in ("1.19", "1.18", "1.9", "1.8")}
+    # The solver's intervals may be cut finer than the space's: 3.12.4 is inside 3.12's.
+    assert universe.widen({"a"}, {"a": {Version("3.12.4"), Version("3.14")}})
+    assert (package.depth_at(old), package.depth_at(new), package.depth) == (2, 4, 2)
+    assert package.window == {Version(f"1.{m}") for m in (19, 18, 9, 8, 7, 6)}
+    # A widening that names no interval (a conflict's part, resolver/explain.py) grows the
+    # intervals the last one named.
+    assert universe.widen({"a"})
+    assert (package.depth_at(old), package.depth_at(new)) == (2, 8)
+    assert package.window == {Version(f"1.{m}") for m in (19, 18, *range(2, 10))}
+    assert universe.widen({"a"})  # 1.1 and 1.0 are all that is left at 3.12: 64 deep
+    assert package.window == {Version(f"1.{m}") for m in (19, 18, *range(10))}
+    # Nothing is left where it was asked: it grows everywhere instead.
+    assert universe.widen({"a"})
+    assert package.depth_at(old) == 4 and package.wanted_at is None
+    assert package.window == {Version(f"1.{m}") for m in (19, 18, 17, 16, *range(10))}
+
+
+def test_a_window_widened_at_some_pythons_equals_one_collected_at_those_depths(tmp_path):
+    widened = universe_for(tmp_path, SPLIT, ["a"])
+    widened.widen({"a"}, {"a": {Version("3.13")}})
+    widened.widen({"a"})
+    fresh = Universe(widened.project, MemoryProvider(SPLIT), widened.space)
+    fresh.collect()
+    fresh.packages["a"].at = dict(widened.packages["a"].at)
+    fresh.collect()
+    assert widened.packages["a"].window == fresh.packages["a"].window
+    assert build_facts(widened).text() == build_facts(fresh).text()
 
 
 def test_a_widened_window_equals_one_collected_at_that_depth(tmp_path):

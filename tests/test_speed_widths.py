@@ -9,11 +9,15 @@ import os
 
 import pytest
 import tomlkit
+from packaging.version import Version
 
+from resolver import widths
+from resolver.environments import EnvironmentSpace
 from resolver.index_provider import IndexProvider
 from resolver.locker import LockReport, lock_project
 from resolver.lockfile import lock_data, render_lock_data
 from resolver.project import load_project
+from resolver.universe import Universe
 from resolver.widths import Memory
 
 # a's two newest versions need c, whose two newest need a package no index has: the first
@@ -137,3 +141,38 @@ def test_only_the_most_recently_written_memories_are_kept(tmp_path, monkeypatch)
         os.utime(folder / f"{n}.json", (n, n))  # written one after the other
     assert sorted(p.name for p in folder.glob("*.json")) == ["2.json", "3.json"]
     assert Memory(folder / "3.json").read() is None  # no selection recorded: not a memory
+
+
+def test_depths_at_single_pythons_are_recorded_and_restored(tmp_path, served):
+    lock(tmp_path, served)
+    (recorded,) = memories(tmp_path)
+    data = json.loads(recorded.read_text())
+    assert data["format"] == 2 and all(len(entry) == 6 for entry in data["packages"].values())
+    # As if c's window had grown at Python 3.12 alone: a fresh universe starts from that.
+    data["packages"]["c"][5] = [["3.12", 8, 3]]
+    recorded.write_text(json.dumps(data))
+    project = load_project(tmp_path / "project")
+    provider = IndexProvider(index_urls=[served.url], cache_dir=tmp_path / "cache")
+    with provider:
+        universe = Universe(
+            project, provider, EnvironmentSpace.build(project.requires_python), warn=print
+        )
+        assert widths.start_from(universe, Memory(recorded).read()) is not None
+        assert universe.packages["c"].at == {Version("3.12"): (8, 3)}
+        universe.collect()
+        assert widths.state(universe)["packages"]["c"][5] == [["3.12", 8, 3]]
+
+
+def test_a_memory_written_before_depths_at_single_pythons_is_ignored(tmp_path, served):
+    first, _report = lock(tmp_path, served)
+    (recorded,) = memories(tmp_path)
+
+    def as_format_1(data):
+        data["format"] = 1
+        for entry in data["packages"].values():
+            del entry[5]
+
+    tamper(recorded, as_format_1)
+    again, report = lock(tmp_path, served)
+    assert not report.remembered and report.rounds > 1 and again == first
+    assert json.loads(recorded.read_text())["format"] == 2  # learned again
