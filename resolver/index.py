@@ -842,8 +842,6 @@ def _remote_page(
         headers["If-None-Match"] = cached.etag
     if cached is not None and cached.last_modified:
         headers["If-Modified-Since"] = cached.last_modified
-    if worker is not None:
-        worker.start()
     try:
         response = http.get(url, headers=headers)
     except SourceError:

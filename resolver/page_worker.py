@@ -4,9 +4,10 @@ psycopg-binary, greenlet, websockets: 90% of the 22 MB of webapp's pages) took m
 time the fetch threads held it. In children, those parses run on other cores beside the
 resolver, the metadata reads and the small pages' parses.
 
-An index provider has a ``PageWorker`` of ``CHILDREN`` children, started with its first remote
-page (their start-up overlaps that page's round trip) and ended when the provider closes (or
-by ``scratch.cleanup`` when the run is interrupted). A child turns a response (JSON or HTML)
+An index provider has a ``PageWorker`` of ``CHILDREN`` children, started by its first big page
+(which the process parses itself while they start: a project whose pages are all small, as in
+the tests, starts none) and ended when the provider closes (or by ``scratch.cleanup`` when the
+run is interrupted). A child turns a response (JSON or HTML)
 into the page cache's stored tables, as ``index`` would in the process, and sends them back
 with the parse's warnings: the process decodes the tables as it decodes a stored page, and
 stores them as they are. A big page that finds every child busy (or gone: a child that cannot
@@ -43,22 +44,23 @@ class PageWorker:
 
     def __init__(self, children: int = CHILDREN) -> None:
         self._children = [_Child() for _ in range(children)]
-
-    def start(self) -> None:
-        """Start the children not running yet (they import while the first page comes). Never
-        waits for a page being parsed: every remote page asks this before its request."""
-        for child in self._children:
-            child.start()
+        self._started = False
 
     def parse(self, request: dict[str, Any], body: bytes) -> Parsed | None:
         """``(True, stored tables, warnings)`` of a response, ``(False, message, [])`` when the
         response does not parse (``index.SourceError``), or None when no child is free or
-        there (the caller parses the page itself). ``request``: the ``index._response_tables``
+        there (the caller parses the page itself): the first big page starts the children and
+        is parsed by the caller while they start. ``request``: the ``index._response_tables``
         arguments but the body and the warning callback. Warnings are (is a page note, text)."""
+        if not self._started:
+            self._started = True
+            for child in self._children:
+                child.started()
+            return None
         for child in self._children:
             if child.lock.acquire(blocking=False):
                 try:
-                    if child.started() is not None:
+                    if child.process is not None:
                         return child.parse(request, body)
                 finally:
                     child.lock.release()
@@ -78,10 +80,6 @@ class _Child:
         self._starting = threading.Lock()  # never held while a page is parsed
         self.process: subprocess.Popen | None = None
         self.broken = False
-
-    def start(self) -> None:
-        if self.process is None and not self.broken:
-            self.started()
 
     def started(self) -> subprocess.Popen | None:
         """The child, started if it is not yet; None when it cannot be (or failed)."""

@@ -3,7 +3,6 @@ and stored page as a parse in the process, and the process's own parse when the 
 
 from __future__ import annotations
 
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -45,15 +44,47 @@ def every_page_apart(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return parsed_here
 
 
+def _started(worker: PageWorker, url: str) -> None:
+    """The worker after its first big page (index's ``bar``), which the process parses while
+    the children start."""
+    fetch_project_page(Http(), url, "bar", warn=lambda m: None, worker=worker)
+    assert all(c.process is not None for c in worker._children)
+
+
+def test_the_first_big_page_starts_the_children_and_small_pages_none(
+    index: Index, every_page_apart: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _foo(index)
+    index.add("bar", "1.0")
+    with index.serve() as served:
+        worker = PageWorker()
+        try:
+            monkeypatch.setattr(index_module, "BIG_PAGE", 1 << 30)  # every page small
+            fetch_project_page(Http(), served.url, "foo", warn=lambda m: None, worker=worker)
+            assert all(c.process is None for c in worker._children)
+            monkeypatch.setattr(index_module, "BIG_PAGE", 1)  # every page big
+            fetch_project_page(Http(), served.url, "bar", warn=lambda m: None, worker=worker)
+            assert all(c.process is not None for c in worker._children)
+            fetch_project_page(Http(), served.url, "foo", warn=lambda m: None, worker=worker)
+        finally:
+            worker.close()
+    # Parsed here: foo (small), bar (the first big page, while the children start); not foo
+    # the second time.
+    assert every_page_apart == [project_url(served.url, n) for n in ("foo", "bar")]
+
+
 def test_a_big_page_parsed_in_the_child_reads_as_one_parsed_here(
     tmp_path: Path, index: Index, every_page_apart: list[str]
 ) -> None:
     _foo(index)
+    index.add("bar", "1.0")
     pages = PageCache(tmp_path / "pages")
     with index.serve() as served:
         worker = PageWorker()
         told: list[str] = []
         try:
+            _started(worker, served.url)
+            every_page_apart.clear()
             apart = fetch_project_page(
                 Http(), served.url, "foo", warn=told.append, pages=pages, worker=worker
             )
@@ -90,6 +121,7 @@ def test_a_child_that_fails_leaves_the_parse_to_the_process(
     with index.serve() as served:
         worker = PageWorker()
         try:
+            _started(worker, served.url)
             foo = fetch_project_page(Http(), served.url, "foo", warn=lambda m: None, worker=worker)
             bar = fetch_project_page(Http(), served.url, "bar", warn=lambda m: None, worker=worker)
         finally:
@@ -98,7 +130,7 @@ def test_a_child_that_fails_leaves_the_parse_to_the_process(
     assert foo is not None and here is not None and list(foo) == list(here)
     assert bar is not None and [f.filename for f in bar] == ["bar-1.0-py3-none-any.whl"]
     assert all(c.process is None and c.broken for c in worker._children)
-    assert every_page_apart == [project_url(served.url, n) for n in ("foo", "bar", "foo")]
+    assert every_page_apart == [project_url(served.url, n) for n in ("bar", "foo", "bar", "foo")]
 
 
 def test_a_big_page_that_does_not_parse_names_its_url(every_page_apart: list[str]) -> None:
@@ -113,31 +145,33 @@ def test_a_big_page_that_does_not_parse_names_its_url(every_page_apart: list[str
         url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
         worker = PageWorker()
         try:
+            with pytest.raises(SourceError) as here:  # the first big page: parsed here
+                fetch_project_page(Http(), url, "foo", warn=lambda m: None, worker=worker)
             with pytest.raises(SourceError) as apart:
                 fetch_project_page(Http(), url, "foo", warn=lambda m: None, worker=worker)
             assert worker._children[0].process is not None  # still there for other pages
         finally:
             worker.close()
-        with pytest.raises(SourceError) as here:
-            fetch_project_page(Http(), url, "foo", warn=lambda m: None)
     assert str(apart.value) == str(here.value)
     assert "http://127.0.0.1" in str(apart.value) and "invalid JSON" in str(apart.value)
     assert every_page_apart == [project_url(url, "foo")]  # the one parse here
 
 
-def test_the_provider_ends_its_child_when_it_closes(
+def test_the_provider_ends_its_children_when_it_closes(
     tmp_path: Path, index: Index, every_page_apart: list[str]
 ) -> None:
     _foo(index)
+    index.add("bar", "1.0")
     with index.serve() as served:
         with IndexProvider(
             index_urls=[served.url], cache_dir=tmp_path / "cache", warn=lambda m: None
         ) as provider:
+            provider.files(canonicalize_name("bar"))  # the first big page starts the children
             assert [str(f.version) for f in provider.files(FOO)][:1] == ["1.0"]
-            process = provider._worker._children[0].process  # type: ignore[union-attr]
-            assert process is not None and process.poll() is None
-        assert process.poll() is not None
-        assert every_page_apart == []
+            processes = [c.process for c in provider._worker._children]  # type: ignore[union-attr]
+            assert all(p is not None and p.poll() is None for p in processes)
+        assert all(p is not None and p.poll() is not None for p in processes)
+        assert every_page_apart == [project_url(served.url, "bar")]
         # Offline, no child is started.
         with IndexProvider(
             index_urls=[served.url], cache_dir=tmp_path / "cache", offline=True
@@ -148,21 +182,6 @@ def test_the_provider_ends_its_child_when_it_closes(
             )
 
 
-def test_starting_the_children_never_waits_for_a_page_being_parsed() -> None:
-    # Every remote page asks the worker to start before its request: a page's request must
-    # not wait behind a big page that a child is parsing.
-    worker = PageWorker()
-    try:
-        with worker._children[0].lock:  # a page being parsed
-            asking = threading.Thread(target=worker.start)
-            asking.start()
-            asking.join(5)
-            assert not asking.is_alive()
-        assert all(c.process is not None for c in worker._children)
-    finally:
-        worker.close()
-
-
 def test_a_big_page_that_finds_every_child_busy_is_parsed_in_the_process(
     tmp_path: Path, index: Index, every_page_apart: list[str]
 ) -> None:
@@ -171,6 +190,8 @@ def test_a_big_page_that_finds_every_child_busy_is_parsed_in_the_process(
     with index.serve() as served:
         worker = PageWorker()
         try:
+            _started(worker, served.url)
+            every_page_apart.clear()
             held = worker._children[0].lock
             with held, worker._children[1].lock:  # both busy with other pages
                 foo = fetch_project_page(
