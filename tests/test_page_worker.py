@@ -23,10 +23,12 @@ FOO = canonicalize_name("foo")
 
 
 def _foo(index: Index) -> None:
+    """foo, whose page has a note on its listing, and bar."""
     index.add("foo", "1.0", requires_python=">=3.8")
     index.add("foo", "1.1", sdist=True, wheel_tags=("py3-none-any", "cp312-cp312-win_amd64"))
     index.add("foo", "2.0", yanked="broken")
     index.add_raw_file("foo", "foo-latest.tar.gz", b"not an archive")  # a note on the listing
+    index.add("bar", "1.0")
 
 
 @pytest.fixture
@@ -55,7 +57,6 @@ def test_the_first_big_page_starts_the_children_and_small_pages_none(
     index: Index, every_page_apart: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _foo(index)
-    index.add("bar", "1.0")
     with index.serve() as served:
         worker = PageWorker()
         try:
@@ -77,7 +78,6 @@ def test_a_big_page_parsed_in_the_child_reads_as_one_parsed_here(
     tmp_path: Path, index: Index, every_page_apart: list[str]
 ) -> None:
     _foo(index)
-    index.add("bar", "1.0")
     pages = PageCache(tmp_path / "pages")
     with index.serve() as served:
         worker = PageWorker()
@@ -116,7 +116,6 @@ def test_a_child_that_fails_leaves_the_parse_to_the_process(
     tmp_path: Path, index: Index, every_page_apart: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _foo(index)
-    index.add("bar", "1.0")
     monkeypatch.setattr(page_worker, "_CHILD", "import sys; sys.exit(3)")
     with index.serve() as served:
         worker = PageWorker()
@@ -161,7 +160,6 @@ def test_the_provider_ends_its_children_when_it_closes(
     tmp_path: Path, index: Index, every_page_apart: list[str]
 ) -> None:
     _foo(index)
-    index.add("bar", "1.0")
     with index.serve() as served:
         with IndexProvider(
             index_urls=[served.url], cache_dir=tmp_path / "cache", warn=lambda m: None
@@ -186,7 +184,6 @@ def test_a_big_page_that_finds_every_child_busy_is_parsed_in_the_process(
     tmp_path: Path, index: Index, every_page_apart: list[str]
 ) -> None:
     _foo(index)
-    index.add("bar", "1.0")
     with index.serve() as served:
         worker = PageWorker()
         try:
