@@ -22,8 +22,12 @@ reading an entry back copies none of them and makes no Python object per file. p
 every field into plain ``DistFile`` records over 100 ms.
 
 Files are written to a temporary name and renamed, so readers (and concurrent runs) only ever
-see whole entries; every entry carries a CRC of its contents, and an entry that does not decode
-(truncated, corrupt, another format) counts as missing.
+see whole entries. Every entry carries a CRC of its header and hot tables, and each run's cold
+rows a CRC of their own, checked when they are first read: a warm lock of examples/large reads
+463 pages (50 MB) and the cold rows of a few versions of each, and a CRC of every byte cost 187 M
+instructions of its 13,300 M. An entry that does not decode (truncated, its header or tables
+corrupt, another format) counts as missing; cold rows found corrupt when read remove the entry
+and stop the run with an error that says to run it again (the index is asked again then).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
 from packaging.version import Version
 
+from resolver.errors import SourceError
 from resolver.provider import DistFile
 
 # hashlib's sha256 (the same digests) without hashlib, which loads OpenSSL's bindings and blake2
@@ -79,7 +84,7 @@ __all__ = [
 ]
 
 # Bump when the layout of an entry, or what parsing a page yields, changes.
-FORMAT = 6
+FORMAT = 7
 _MAGIC = b"aspen-page\n"
 # Columns are stored as machine integers (``array``): this machine's byte order and int size.
 _VERSION = f"{FORMAT}/{_packaging_version}/{sys.byteorder}/{array('I').itemsize}"
@@ -133,12 +138,13 @@ class PageCache:
 
     def load(self, url: str, accept: str, project: str | None = None) -> CachedPage | None:
         """The stored page, or None when there is none or it does not decode."""
+        path = self._path(url, accept, project)
         try:
-            data = self._path(url, accept, project).read_bytes()
+            data = path.read_bytes()
         except OSError:
             return None
         try:
-            return _decode(data, url, accept)
+            return _decode(data, url, accept, path)
         except Exception:  # a damaged or foreign entry is a miss, never an error
             return None
 
@@ -185,9 +191,11 @@ def _tag_text(tags: frozenset[Tag]) -> str:
 
 
 def _encode(url: str, accept: str, page: CachedPage) -> bytes:
-    """An entry: the magic, a CRC of the rest, the length of the header, the header (marshal:
-    format, URL, Accept, expiry, digest, warnings, whether the project was found, validators)
-    and the files as stored (``_encoded``; nothing when the project was not found)."""
+    """An entry: the magic, a CRC of the checked part of the rest and that part's length, then
+    the rest: the length of the header, the header (marshal: format, URL, Accept, expiry,
+    digest, warnings, whether the project was found, validators) and the files as stored
+    (``_encoded``; nothing when the project was not found). The checked part ends with the hot
+    tables (the cold rows carry CRCs of their own)."""
     encoded = page.encoded
     if encoded is None:
         encoded = b"" if page.files is None else _encoded(_tables(page.files))
@@ -205,17 +213,19 @@ def _encode(url: str, accept: str, page: CachedPage) -> bytes:
         )
     )
     rest = b"".join((len(header).to_bytes(4, "big"), header, encoded))
-    return _MAGIC + zlib.crc32(rest).to_bytes(4, "big") + rest
+    checked = 4 + len(header) + (4 + int.from_bytes(encoded[:4], "big") if encoded else 0)
+    crc = zlib.crc32(memoryview(rest)[:checked])
+    return b"".join((_MAGIC, crc.to_bytes(4, "big"), checked.to_bytes(4, "big"), rest))
 
 
 def _encoded(tables: PageTables) -> bytes:
     """A page's tables as stored: the length of the hot part, the hot part (marshal: the
     distinct versions, Requires-Python and tag sets as text, the kinds, the yanked files, and
     each column as the bytes of an array of machine integers with its type code: the runs'
-    starts, versions and cold rows' offsets, each file's Requires-Python and tag set) and the
-    cold rows of each run, one blob after another (see ``_blob``). A stored page is read with
-    two small marshal loads and no copy of its cold rows, whose blobs are inflated in place (if
-    compressed) and loaded when a file of theirs is read."""
+    starts, versions, cold rows' offsets and their CRCs, each file's Requires-Python and tag
+    set) and the cold rows of each run, one blob after another (see ``_blob``). A stored page is
+    read with two small marshal loads and no copy of its cold rows, whose blobs are checked and
+    inflated in place (if compressed) and loaded when a file of theirs is read."""
     versions, specifiers, tag_sets, versions_of, kinds, specifiers_of, tags_of, yanked, groups = (
         tables
     )
@@ -235,6 +245,7 @@ def _encoded(tables: PageTables) -> bytes:
             *_column(offsets),
             *_column(specifiers_of),
             *_column(tags_of),
+            *_column([zlib.crc32(blob) for _start, blob in groups]),
         )
     )
     return b"".join((len(hot).to_bytes(4, "big"), hot, *(blob for _start, blob in groups)))
@@ -294,7 +305,10 @@ def _read_page(encoded: memoryview) -> _Page:
         raise ValueError("inconsistent page groups")
     specifiers_of = _indices(columns[6], columns[7], len(specifiers))
     tags_of = _indices(columns[8], columns[9], len(tag_sets))
-    if not len(specifiers_of) == len(tags_of) == count:
+    if columns[10] not in _CODES:
+        raise ValueError("inconsistent page tables")
+    crcs = memoryview(columns[11]).cast(columns[10])
+    if not len(specifiers_of) == len(tags_of) == count or len(crcs) != len(starts):
         raise ValueError("inconsistent page tables")
     return _Page(
         versions,
@@ -308,6 +322,7 @@ def _read_page(encoded: memoryview) -> _Page:
         blobs,
         specifiers_of,
         tags_of,
+        crcs,
     )
 
 
@@ -441,12 +456,18 @@ def encoded_page(
     )
 
 
-def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
+def _decode(data: bytes, url: str, accept: str, path: Path | None = None) -> CachedPage | None:
+    """The page stored in ``data`` (read from ``path``), or None."""
     if not data.startswith(_MAGIC):
         return None
-    start = len(_MAGIC) + 4
+    start = len(_MAGIC) + 8
     view = memoryview(data)
-    if zlib.crc32(view[start:]) != int.from_bytes(data[len(_MAGIC) : start], "big"):
+    checked = int.from_bytes(data[start - 4 : start], "big")
+    if checked > len(data) - start:
+        return None
+    if zlib.crc32(view[start : start + checked]) != int.from_bytes(
+        data[start - 8 : start - 4], "big"
+    ):
         return None
     end = start + 4 + int.from_bytes(view[start : start + 4], "big")
     (version, stored_url, stored_accept, expires, digest, warnings, found, *validators) = (
@@ -462,10 +483,13 @@ def _decode(data: bytes, url: str, accept: str) -> CachedPage | None:
     if not isinstance(digest, bytes) or not all(isinstance(w, str) for w in warnings):
         return None
     encoded = view[end:]  # the page's tables, kept as read (no copy)
+    if end + (4 + int.from_bytes(encoded[:4], "big") if found else 0) != start + checked:
+        return None  # the checked part is not the header and the hot tables
     if found:
         with collection_paused(keep=True):
             page = _read_page(encoded)
             page.digest = digest
+            page.path = path
             files: PageFiles | None = PageFiles(page)
     else:
         files = None
@@ -557,6 +581,8 @@ class _Page:
         "runs",
         "lists",
         "views",
+        "crcs",
+        "path",
     )
 
     def __init__(
@@ -572,11 +598,13 @@ class _Page:
         blobs: bytes | memoryview,
         specifier_column: Sequence[int],
         tag_column: Sequence[int],
+        crcs: Sequence[int],
     ) -> None:
         """The page of checked tables (see ``_read_page``): runs of one version each start at
         ``starts`` (``page_tables`` starts one wherever the version changes), with the
         version ``run_versions`` gives, and their cold rows (``_blob``) between ``offsets``
-        in ``blobs``; the columns give each file's Requires-Python and tag set."""
+        in ``blobs``, whose CRCs ``crcs`` gives; the columns give each file's Requires-Python
+        and tag set."""
         get = _VERSIONS.get
         self.count = len(kinds)
         self.version_table = [get(text) or _version(text) for text in versions]
@@ -599,6 +627,8 @@ class _Page:
         self.runs: dict[Version, list[int]] | None = None  # see by_version()
         self.lists: dict[Version, list[DistFile]] = {}  # see of_version()
         self.views: PageVersions | None = None
+        self.crcs = crcs
+        self.path: Path | None = None  # the entry the page was read from
 
     def file(self, group: int, i: int) -> StoredFile:
         file = _NEW(StoredFile)
@@ -612,15 +642,11 @@ class _Page:
         written otherwise, "1.0" and "1.0.0", are one)."""
         runs = self.runs
         if runs is None:
+            # One lookup per run: each hashes a Version in Python (examples/large: 41,000 runs).
             runs = {}
             table = self.version_table
             for group, k in enumerate(self.run_versions):
-                version = table[k]
-                found = runs.get(version)
-                if found is None:
-                    runs[version] = [group]
-                else:
-                    found.append(group)
+                runs.setdefault(table[k], []).append(group)
             self.runs = runs
         return runs
 
@@ -656,10 +682,23 @@ class _Page:
                 rows = self.cold[group]
                 if rows is None:
                     blob = self.blobs[self.offsets[group] : self.offsets[group + 1]]
+                    if zlib.crc32(blob) != self.crcs[group]:
+                        self.damaged()
                     if blob[0] == _ZLIB_HEADER:
                         blob = zlib.decompress(blob)
                     rows = self.cold[group] = marshal.loads(blob)
         return rows[i - self.starts[group]]
+
+    def damaged(self) -> None:
+        """Remove the entry the page was read from, whose cold rows are corrupt, and stop: the
+        files read so far may be wrong, and the next run asks the index again."""
+        if self.path is not None:
+            with suppress(OSError):
+                self.path.unlink()
+        where = f" ({self.path})" if self.path is not None else ""
+        raise SourceError(
+            f"a cached index page{where} is damaged; it was removed: run the command again"
+        )
 
     def row(self, group: int, i: int) -> tuple[Any, ...]:
         """(filename, url, hashes, size, upload_time, core_metadata, index) of file ``i``,
@@ -790,15 +829,16 @@ class PageVersions(Mapping[Version, list[DistFile]]):
         Requires-Python)."""
         page = self._page
         table, column, bounds = page.specifier_table, page.specifier_column, page.bounds
-        versions, runs = page.version_table, page.run_versions
         found: dict[Version, SpecifierSet | None] = {}
-        for group in range(len(runs)):
-            version = versions[runs[group]]
-            if found.get(version) is not None:
-                continue  # an earlier run of the version (written otherwise) has one
+        # By version, from the runs of each (one Version hash each, not one per run and two
+        # per version): the first file that has one, in the page's order.
+        for version, groups in self._runs.items():
             first = None
-            for i in range(bounds[group], bounds[group + 1]):
-                first = table[column[i]]
+            for group in groups:
+                for i in range(bounds[group], bounds[group + 1]):
+                    first = table[column[i]]
+                    if first is not None:
+                        break
                 if first is not None:
                     break
             found[version] = first

@@ -142,17 +142,42 @@ def test_wheels_install_only_where_their_platform_tag_fits():
     assert cygwin.installable([linux, sdist])
 
 
-def test_equal_specifier_sets_share_their_answers(monkeypatch) -> None:
+def test_plain_comparisons_are_answered_without_packaging(monkeypatch) -> None:
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version
 
     from resolver.environments import spec_contains
 
-    first, second = SpecifierSet(">=3.9.1,<4"), SpecifierSet("<4, >=3.9.1")
-    version = Version("3.9.7")
-    assert spec_contains(first, version) is True
-    monkeypatch.setattr(SpecifierSet, "contains", lambda *a, **k: pytest.fail("asked again"))
-    assert spec_contains(second, version) is True
+    monkeypatch.setattr(SpecifierSet, "contains", lambda *a, **k: pytest.fail("asked packaging"))
+    for text in (">=3.9.1,<4", "<4, >=3.9.1", "==3.9.7", "!=3.9.6,<=3.10", ""):
+        assert spec_contains(SpecifierSet(text), Version("3.9.7")) is True
+    assert spec_contains(SpecifierSet("<4"), Version("4.0rc1")) is False
+
+
+_VERSIONS = [
+    "0.9", "1.0", "1.0.0", "1.0.dev0", "1.0a1", "1.0a1.dev2", "1.0rc1", "1.0.post1",
+    "1.0.post1.dev1", "1.0.1", "1.0+local", "1.0.1+local", "1!0.5", "2", "2.0.0.0", "2.0b1",
+    "2.0.dev3", "2.0.post2", "2.1",
+]  # fmt: skip
+_SPECIFIERS = [
+    "", ">=1.0", ">=1.0.0,<2", "<2", "<2.0.0", "<2.0b1", "<2.0.post1", "<1!1", "<=1.0",
+    "==1.0", "==1.0+local", "!=1.0+local", "==1.*", "!=1.0", "!=1.0.*", "~=1.0", ">1.0",
+    ">1.0.post1", "===1.0", ">=1.0.dev0,<2.0.dev0", "!=2.0b1,>=1.0a1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", _SPECIFIERS)
+def test_specifiers_answer_as_packaging_does(text: str) -> None:
+    # Plain comparisons are answered as Version comparisons (see environments._comparisons);
+    # every other form, and versions with a local part, by packaging.
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from resolver.environments import spec_contains
+
+    spec = SpecifierSet(text)
+    for version in map(Version, _VERSIONS):
+        assert spec_contains(spec, version) is spec.contains(version, prereleases=True), version
 
 
 def test_answers_by_identity_never_answer_for_another_version() -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import marshal
 import os
 import subprocess
 import sys
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -226,8 +228,8 @@ def test_version_entry_names_its_file_and_hash(tmp_path: Path) -> None:
         filename="foo-1.0.tar.gz", kind="sdist", hashes={"sha256": "cc"}, index="https://o/"
     )
     assert cache.load_version(FOO, Version("1.0"), [wheel, elsewhere]) is None
-    (entry,) = (tmp_path / "foo").glob("*.version.json")
-    entry.write_text('{"format": 1, "file": "foo-1.0.tar.gz", "index": "https://x.org/simple/",')
+    (entry,) = (tmp_path / "foo").glob("*.version")
+    entry.write_bytes(entry.read_bytes()[:-3])
     assert cache.load_version(FOO, Version("1.0"), [wheel, sdist]) is None  # damaged: a miss
 
 
@@ -249,14 +251,79 @@ def test_damaged_entries_of_any_shape_are_misses(tmp_path: Path, entry: str) -> 
     files = [a_file()]
     cache.store(FOO, files[0], META, "pep658")
     cache.store_version(FOO, files, files[0], META, "pep658")
-    for path in (tmp_path / "foo").iterdir():
-        version_entry = json.loads(path.read_text())
-        damaged = json.loads(entry)
-        if isinstance(damaged, dict) and path.name.endswith(".version.json"):
-            damaged.update({k: version_entry[k] for k in ("file", "index", "digest")})
-        path.write_text(json.dumps(damaged))
+    (path,) = (tmp_path / "foo").glob("*.json")
+    path.write_text(entry)
     assert cache.load(FOO, files[0]) is None
+
+
+def _version_entry(body: bytes) -> bytes:
+    """A version entry holding ``body``, with its right CRC."""
+    return b"aspen-metadata-version\n" + zlib.crc32(body).to_bytes(4, "big") + body
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:-1],
+        lambda data: data[:-1] + bytes([data[-1] ^ 1]),
+        lambda data: b"",
+        lambda data: data.replace(b"aspen-metadata-version", b"aspen-metadata-versiom"),
+        lambda data: _version_entry(b"garbage"),
+        lambda data: _version_entry(marshal.dumps((2, 1))),
+        lambda data: _version_entry(marshal.dumps(["not", "a", "tuple"])),
+    ],
+)
+def test_damaged_version_entries_are_misses(tmp_path: Path, damage: object) -> None:
+    cache = MetadataCache(tmp_path)
+    files = [a_file()]
+    cache.store_version(FOO, files, files[0], META, "pep658")
+    (path,) = (tmp_path / "foo").glob("*.version")
+    assert cache.load_version(FOO, Version("1.0"), files) == META
+    path.write_bytes(damage(path.read_bytes()))  # type: ignore[operator]
     assert cache.load_version(FOO, Version("1.0"), files) is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"format": 1},
+        {"requires_dist": [1]},
+        {"requires_dist": (1,)},
+        {"requires_dist": (("x",),)},
+        {"requires_dist": ["bar"]},
+        {"requires_dist": "bar"},
+        {"requires_dist": ("bar>=",)},
+        {"requires_python": 3},
+        {"requires_python": ">=3.x"},
+        {"provides_extra": [1]},
+        {"provides_extra": ([],)},
+    ],
+)
+def test_version_entries_of_any_shape_are_misses(tmp_path: Path, fields: dict) -> None:
+    cache = MetadataCache(tmp_path)
+    files = [a_file()]
+    cache.store_version(FOO, files, files[0], META, "pep658")
+    (path,) = (tmp_path / "foo").glob("*.version")
+    names = ("format", "file", "index", "digest", "page", "requires_dist", "requires_python")
+    names += ("provides_extra", "path")
+    stored = marshal.loads(path.read_bytes()[len(b"aspen-metadata-version\n") + 4 :])
+    entry = dict(zip(names, stored, strict=True))
+    path.write_bytes(_version_entry(marshal.dumps(tuple({**entry, **fields}.values()))))
+    assert cache.load_version(FOO, Version("1.0"), files) is None
+
+
+def test_version_entries_of_format_1_are_not_read(tmp_path: Path) -> None:
+    # Format 1 wrote JSON files named *.version.json: a cache of an older aspen finds its
+    # versions through their files' entries once, and records them anew.
+    fetcher = MetadataFetcher(Http(offline=True), cache_dir=tmp_path, warn=pytest.fail)
+    files = [a_file()]
+    cache = MetadataCache(tmp_path / "metadata")
+    cache.store(FOO, files[0], META, "range")
+    folder = tmp_path / "metadata" / "foo"
+    (folder / "0123.version.json").write_text('{"format": 1}')
+    assert cache.load_version(FOO, Version("1.0"), files) is None
+    assert fetcher.fetch(FOO, Version("1.0"), files) == META
+    assert cache.load_version(FOO, Version("1.0"), files) == META  # recorded anew
 
 
 def test_version_entry_of_the_same_page_is_read_without_decoding_its_files(
@@ -294,7 +361,7 @@ def test_a_warm_fetch_reads_the_version_entry_only(
     files = [a_file(filename="foo-1.0.tar.gz", kind="sdist", hashes={"sha256": "cc"}), a_file()]
     MetadataCache(tmp_path / "metadata").store(FOO, files[1], META, "range")  # an older cache
     assert fetcher.fetch(FOO, Version("1.0"), files) == META  # found by trying each file
-    assert list((tmp_path / "metadata" / "foo").glob("*.version.json"))  # and recorded
+    assert list((tmp_path / "metadata" / "foo").glob("*.version"))  # and recorded
 
     def unordered(file: DistFile) -> object:
         raise AssertionError("files ordered")
@@ -319,6 +386,11 @@ def test_a_warm_fetch_reads_the_version_entry_only(
         "bar>=1,",
         "bar (>=1)",
         "bar[x]>=1",
+        "bar [ x , Y_z ] >=1 ; extra == 'a'",
+        "bar[]",
+        "bar[x,]",
+        "bar[x-]>=1",
+        "bar[x] (>=1)",
         "bar===foo",
         "bar==1.0+local.7",
         "bar>=",

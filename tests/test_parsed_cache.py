@@ -20,6 +20,7 @@ from packaging.version import Version
 
 import resolver.index as index_module
 import resolver.parsed_cache as parsed_cache
+from resolver.errors import SourceError
 from resolver.http import OfflineError
 from resolver.index_provider import IndexProvider
 from resolver.parsed_cache import CachedPage, PageCache, StoredFile
@@ -168,11 +169,21 @@ def test_missing_project_and_expiry_round_trip(tmp_path: Path) -> None:
     assert cache.load(URL, ACCEPT, "foo") is None
 
 
+def _checked(data: bytes) -> int:
+    """The length of an entry's checked part (its header and hot tables)."""
+    return int.from_bytes(data[len(b"aspen-page\n") + 4 :][:4], "big")
+
+
+def _flipped(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x40]) + data[at + 1 :]
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         lambda data: data[: len(data) // 2],  # truncated
-        lambda data: data[:-1] + bytes([data[-1] ^ 0x40]),  # one bit flipped
+        lambda data: _flipped(data, 40),  # a bit of the header
+        lambda data: _flipped(data, len(b"aspen-page\n") + 8 + _checked(data) - 5),  # tables
         lambda data: b"",
         lambda data: b"garbage" * 100,
         lambda data: data.replace(b"aspen-page", b"aspen-pagf"),  # another format
@@ -183,6 +194,43 @@ def test_damaged_entries_are_misses(tmp_path: Path, damage: object) -> None:
     cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
     (path,) = (tmp_path / "foo").iterdir()
     path.write_bytes(damage(path.read_bytes()))  # type: ignore[operator]
+    assert cache.load(URL, ACCEPT, "foo") is None
+
+
+def test_damaged_cold_rows_stop_the_run_and_remove_the_entry(tmp_path: Path) -> None:
+    # Cold rows are checked when first read, not when the page is loaded: a CRC of every byte
+    # of every page cost a warm lock of examples/large 187 M instructions.
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
+    (path,) = (tmp_path / "foo").iterdir()
+    data = path.read_bytes()
+    path.write_bytes(_flipped(data, len(data) - 1))  # in the last run's cold rows
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+    first, last = loaded.files[0], loaded.files[-1]
+    assert first.url == sample_files()[0].url  # another run's rows are whole
+    assert last.version == Version("2.0rc1")  # hot fields are read from the checked tables
+    with pytest.raises(SourceError, match="damaged; it was removed"):
+        last.url  # noqa: B018
+    assert not path.exists()
+    assert cache.load(URL, ACCEPT, "foo") is None
+
+
+def test_entries_of_the_previous_format_are_misses(tmp_path: Path) -> None:
+    # Format 6 checked its whole entry with one CRC placed right after the magic.
+    import marshal
+    import zlib
+
+    from packaging import __version__ as packaging_version
+
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
+    (path,) = (tmp_path / "foo").iterdir()
+    header = marshal.dumps(
+        (f"6/{packaging_version}", URL, ACCEPT, None, b"d", (), True, None, None)
+    )
+    rest = len(header).to_bytes(4, "big") + header + b"\0" * 64
+    path.write_bytes(b"aspen-page\n" + zlib.crc32(rest).to_bytes(4, "big") + rest)
     assert cache.load(URL, ACCEPT, "foo") is None
 
 
