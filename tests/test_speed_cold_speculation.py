@@ -249,3 +249,36 @@ def test_work_fetched_ahead_fills_the_windows_of_older_pythons(
             assert ("metadata", BAR, Version("0.9")) not in p._memo
         fetched = {path for _, path, _ in served.requests if "/bar-" in path}
     assert not any("bar-0.9" in path for path in fetched)
+
+
+def test_what_the_resolvers_work_leads_to_first_runs_in_its_threads(
+    tmp_path: Path, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The resolver asks for foo's page: foo's first window (1.0) is fetched ahead in the
+    # resolver's own threads ("aspen-asked"), since it is what the resolver asks next; what
+    # that leads to (bar's page, then bar's window) is fetched ahead as usual ("aspen-fetch").
+    index.add("foo", "1.0", requires=["bar"])
+    index.add("bar", "1.0")
+    threads: dict[str, str] = {}
+    fetch, listed = MetadataFetcher.fetch, IndexProvider._listed
+
+    def fetch_spy(self: MetadataFetcher, name: str, version: Version, files: object) -> object:
+        threads[f"metadata {name}"] = threading.current_thread().name
+        return fetch(self, name, version, files)  # type: ignore[arg-type]
+
+    def listed_spy(self: IndexProvider, name: str) -> object:
+        threads[f"page {name}"] = threading.current_thread().name
+        return listed(self, name)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MetadataFetcher, "fetch", fetch_spy)
+    monkeypatch.setattr(IndexProvider, "_listed", listed_spy)
+    with index.serve() as served:
+        with IndexProvider(
+            index_urls=[served.url], cache_dir=tmp_path / "cache", warn=pytest.fail
+        ) as p:
+            p.files(FOO)
+            served.wait_until(lambda: ("metadata", BAR, Version("1.0")) in p._memo)
+    assert threads["page foo"] == "MainThread"
+    assert threads["metadata foo"].startswith("aspen-asked")
+    assert threads["page bar"].startswith("aspen-fetch")
+    assert threads["metadata bar"].startswith("aspen-fetch")
