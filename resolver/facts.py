@@ -114,6 +114,9 @@ class PackageClass:
 
     index: int
     cells: list[Cell]
+    # The positions of its cells among the cells of the facts: looking a cell up by value
+    # calls its Python __hash__ (90,000 times a round on examples/large).
+    at: list[int] = field(default_factory=list)
 
     @property
     def cell(self) -> Cell:
@@ -193,7 +196,6 @@ def build_facts(
     preferred one dominates (see ``_dominated``)."""
     space = universe.final_space()
     cells = [c for c in space.cells if only is None or only(c)]
-    position = {cell: i for i, cell in enumerate(cells)}
     project = universe.project
     packages = universe.packages
 
@@ -219,8 +221,10 @@ def build_facts(
         return req_ids[key]
 
     # What each package depends on for its classes: the (package, requirement, extra) edges
-    # into it, and its versions' Requires-Python.
-    columns: dict[int, set[Column]] = {pid: set() for pid in range(len(names))}
+    # into it, and its versions' Requires-Python. Columns by identity (``_Columns`` hands out
+    # one object per marker and extra): a set of them hashed every column of 180 cells at each
+    # of the 35,000 requirements of examples/large's windows.
+    columns: dict[int, dict[int, Column]] = {pid: {} for pid in range(len(names))}
     parents: dict[int, set[int]] = {pid: set() for pid in range(len(names))}
 
     def add_dep(
@@ -229,8 +233,11 @@ def build_facts(
         name, under, live = truth.requirement(req, extras)
         target = package_ids[name]
         if gate is not None:
-            under = [tuple(a and b for a, b in zip(col, gate, strict=True)) for col in under]
-            live = any(any(col) for col in under)
+            gated = [
+                tuple(a and b for a, b in zip(col, gate, strict=True)) for col in under.values()
+            ]
+            under = {id(col): col for col in gated}
+            live = any(any(col) for col in gated)
         if not live:
             return  # never active: its marker holds nowhere under the extras asked of it
         deps.append((pid, rank, intern(req, root=pid == ROOT)))
@@ -242,7 +249,8 @@ def build_facts(
         target = package_ids.get(canonicalize_name(req.name))
         if target is not None:
             constraint_ids.append(intern(req))
-            columns[target].add(truth.marker(req.marker, ""))
+            column = truth.marker(req.marker, "")
+            columns[target][id(column)] = column
     roots: dict[int, list[Source]] = {}
     for source, req in project.requirements():
         if canonicalize_name(req.name) in package_ids:
@@ -268,18 +276,22 @@ def build_facts(
             for req in package.metadata[v].requires_dist:
                 if truth.name(req) in package_ids:
                     add_dep(pid, package.rank[v], req, asked)
-        columns[pid].update(truth.admits(rp) for rp in _requires_pythons(package, window))
-        rps = _outside_requires_pythons(package, rests[name])
-        columns[pid].update(truth.admits(rp) for rp in rps)
+        for rp in (
+            *_requires_pythons(package, window),
+            *_outside_requires_pythons(package, rests[name]),
+        ):
+            column = truth.admits(rp)
+            columns[pid][id(column)] = column
 
     class_of = _partitions(cells, columns, parents, fine)
     classes: dict[int, list[PackageClass]] = {}
     for pid, assignment in class_of.items():
         mine: list[PackageClass] = []
-        for cell, k in zip(cells, assignment, strict=True):
+        for i, (cell, k) in enumerate(zip(cells, assignment, strict=True)):
             if k == len(mine):
                 mine.append(PackageClass(k, []))
             mine[k].cells.append(cell)
+            mine[k].at.append(i)
         classes[pid] = mine
 
     extras: list[str] = []
@@ -313,8 +325,7 @@ def build_facts(
         for parent in sorted(parents[pid]):
             assignment = class_of[parent]
             emit["within"] += [
-                f"within({pid},{c.index},{parent},{assignment[position[c.cell]]})"
-                for c in classes[pid]
+                f"within({pid},{c.index},{parent},{assignment[c.at[0]]})" for c in classes[pid]
             ]
     emit["package"].append(f"package({ROOT})")
     emit["version"].append(f"version({ROOT},0)")
@@ -343,7 +354,7 @@ def build_facts(
         package = packages.get(name)
         if package is None:
             continue  # not on any index: required anywhere, the solve is unsatisfiable
-        mine = [(c.index, [position[cell] for cell in c.cells]) for c in classes[pid]]
+        mine = [(c.index, c.at) for c in classes[pid]]
         for v in windows[name]:
             rank = package.rank[v]
             version.append(f"version({pid},{rank})")
@@ -376,7 +387,7 @@ def build_facts(
             emit["outside"].append(f"outside({pid},{pseudo})")
             runs = [truth.admits(rp) for rp in _outside_requires_pythons(package, rest)]
             for c in classes[pid]:
-                if any(col[position[c.cell]] for col in runs):
+                if any(col[c.at[0]] for col in runs):
                     about_outside("avail_outside")
                     emit["avail_outside"].append(f"avail_outside({pid},{pseudo},{c.index})")
         pseudo = base.outside.get(pid)
@@ -409,7 +420,7 @@ def build_facts(
         named = sorted(marker_extras(req.marker))
         gate = gates.get(did)
         for c in classes[qid]:
-            if gate is not None and not gate[position[c.cell]]:
+            if gate is not None and not gate[c.at[0]]:
                 continue
             if c.cell.holds(req.marker):
                 req_on.append(f"req_on({did},{c.index})")
@@ -511,19 +522,21 @@ class _Columns:
 
     def requirement(
         self, req: Requirement, extras: frozenset[str]
-    ) -> tuple[NormalizedName, list[Column], bool]:
+    ) -> tuple[NormalizedName, dict[int, Column], bool]:
         """The package a requirement names, where its marker holds plainly and under each extra
-        asked of its owner that the marker names, and whether it holds anywhere."""
+        asked of its owner that the marker names (by identity), and whether it holds
+        anywhere."""
         key = (id(req), extras)
         hit = self._requirements.get(key)
         if hit is None:
             self._kept.append(req)
-            under = [
-                self.marker(req.marker, e)
+            under = {
+                id(col): col
                 for e in ("", *sorted(marker_extras(req.marker)))
                 if e == "" or e in extras
-            ]
-            hit = (self.name(req), under, any(any(col) for col in under))
+                for col in [self.marker(req.marker, e)]
+            }
+            hit = (self.name(req), under, any(any(col) for col in under.values()))
             self._requirements[key] = hit
         return hit
 
@@ -569,7 +582,7 @@ def _renumber(columns: Iterable[Column]) -> list[int]:
 
 def _partitions(
     cells: Sequence[Cell],
-    columns: dict[int, set[Column]],
+    columns: dict[int, dict[int, Column]],
     parents: dict[int, set[int]],
     fine: bool,
 ) -> dict[int, list[int]]:
@@ -581,10 +594,15 @@ def _partitions(
     fixpoint (dependency cycles included); they only ever split, so the number of classes of
     each package tells when nothing changes any more."""
     if fine:
-        everything = _renumber(set().union(*columns.values()) or {(0,) * len(cells)})
+        every = {key: col for mine in columns.values() for key, col in mine.items()}
+        everything = _renumber(list(every.values()) or [(0,) * len(cells)])
         return {pid: everything for pid in columns}
     python = _python_columns(cells, columns, parents)
-    part = {pid: _renumber(columns[pid] | {python[pid]}) for pid in columns}
+    # Each package's classes by its own columns alone: refining them by its parents' classes
+    # renumbers these labels and the parents', not every column again (the fixpoint renumbers
+    # 1,000 times a round on examples/large).
+    own = {pid: _renumber([*columns[pid].values(), python[pid]]) for pid in columns}
+    part = dict(own)
     count = {pid: max(assignment) for pid, assignment in part.items()}
     # The parents' class counts each package's classes were last computed from: a package
     # none of whose parents split since then would get the same classes again.
@@ -600,7 +618,7 @@ def _partitions(
             if basis.get(pid) == now:
                 continue
             basis[pid] = now
-            new = _renumber(columns[pid] | {python[pid]} | {tuple(part[p]) for p in parents[pid]})
+            new = _renumber([own[pid], *(part[p] for p in order[pid])])
             if max(new) != count[pid]:
                 changed = True
                 count[pid] = max(new)
@@ -609,7 +627,7 @@ def _partitions(
 
 
 def _python_columns(
-    cells: Sequence[Cell], columns: dict[int, set[Column]], parents: dict[int, set[int]]
+    cells: Sequence[Cell], columns: dict[int, dict[int, Column]], parents: dict[int, set[int]]
 ) -> dict[int, Column]:
     """For each package, the Python interval of every cell, merged where nothing in the
     package's dependency closure changes between neighbouring intervals."""
@@ -628,7 +646,7 @@ def _python_columns(
         return hit
 
     cuts: dict[int, set[int]] = {
-        pid: set().union(*map(changes, cols)) for pid, cols in columns.items()
+        pid: set().union(*map(changes, cols.values())) for pid, cols in columns.items()
     }
     children: dict[int, set[int]] = {pid: set() for pid in columns}
     for pid, mine in parents.items():
