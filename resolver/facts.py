@@ -17,7 +17,8 @@ marker does; the locker uses it only when the classes leave no lock.
 
 Atoms (all arguments are integers):
 
-- ``class(P,K,Y)``: class K of package P covers Python interval Y (one fact per interval).
+- ``class(P,K,Y)``: class K of package P covers Python interval Y (one fact per interval),
+  stated only for the project and where P ``forks``: nothing asks elsewhere.
   Package 0 is the project itself, with the one version 0.
 - ``within(Q,K,P,KP)``: class K of Q lies inside class KP of P, a package that requires Q.
 - ``forks(P,Y)``: more than one class of P covers Python interval Y (P may have more than one
@@ -314,8 +315,15 @@ def build_facts(
     required = [any(cell.holds(m) for m in required_markers) for cell in cells]
 
     for pid in sorted(classes):
-        emit["class"] += [f"class({pid},{c.index},{y})" for c in classes[pid] for y in c.pythons]
         covering = Counter(y for c in classes[pid] for y in c.pythons)
+        # Only where P forks (and for the project): elsewhere the encodings never ask, and
+        # examples/large has 5,036 class facts of which 4,300 are not on a fork.
+        emit["class"] += [
+            f"class({pid},{c.index},{y})"
+            for c in classes[pid]
+            for y in c.pythons
+            if pid == ROOT or covering[y] > 1
+        ]
         emit["forks"] += [f"forks({pid},{y})" for y in sorted(covering) if covering[y] > 1]
         if pid != ROOT:
             for c in classes[pid]:
@@ -474,6 +482,7 @@ class _Columns:
         self._markers: dict[tuple[int, str], Column] = {}
         self._specs: dict[int, Column] = {}
         self._files: dict[int, Column] = {}
+        self._tags: dict[frozenset, Column] = {}
         self._requirements: dict[tuple[int, frozenset[str]], tuple] = {}
         self._names: dict[int, NormalizedName] = {}
         self._texts: dict[int, str] = {}
@@ -568,7 +577,12 @@ class _Columns:
             if any(f.kind == "sdist" for f in files):
                 hit = self.everywhere
             else:
-                hit = tuple(c.installable(files) for c in self.cells)
+                # Wheels install where their tags fit, so versions with the same tag sets
+                # share an answer (the index hands out one tag set object per text).
+                tags = frozenset(f.tags for f in files)
+                hit = self._tags.get(tags)
+                if hit is None:
+                    hit = self._tags[tags] = tuple(c.installable(files) for c in self.cells)
             self._files[id(files)] = hit
         return hit
 
