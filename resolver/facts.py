@@ -34,7 +34,8 @@ Atoms (all arguments are integers):
   that the same versions of it have: ``bundle(P,V,B)``: version V of P has the requirements
   of bundle B, ``bundled(B,P,D)``: requirement D is one of them (a bundle belongs to one
   package). ``req_pkg(D,Q)``, ``req_extra(D,E)``;
-  ``req_on(D,K)``: D's marker holds in class K of Q; ``req_extra_on(D,E,K)``: it holds there
+  ``req_on(D,K)``: D's marker holds in class K of Q (``req_all(D)`` instead: in every class of
+  Q); ``req_extra_on(D,E,K)``: it holds there
   under extra E.
 - ``req_ok(D,W)``: version W of D's package satisfies D's specifier.
 - ``uninstallable(P,V,K,N)``: in N cells of class K no file of V installs (no sdist, no wheel
@@ -104,6 +105,7 @@ PREDICATES = {
     "req_pkg": 2,
     "req_extra": 2,
     "req_on": 2,
+    "req_all": 1,
     "req_extra_on": 3,
     "req_ok": 2,
 }
@@ -427,15 +429,22 @@ def build_facts(
             emit["req_extra"].append(f"req_extra({did},{extra_id(extra)})")
         named = sorted(marker_extras(req.marker))
         gate = gates.get(did)
+        plain: list[int] = []
         for c in classes[qid]:
             if gate is not None and not gate[c.at[0]]:
                 continue
             if c.cell.holds(req.marker):
-                req_on.append(f"req_on({did},{c.index})")
+                plain.append(c.index)
             else:
                 for extra in named:
                     if c.cell.holds(req.marker, extra):
                         req_extra_on.append(f"req_extra_on({did},{extra_id(extra)},{c.index})")
+        # One fact for a requirement that holds in every class of its package (on
+        # examples/large, 10,365 of 11,190 req_on facts: 1,331 requirements).
+        if len(plain) == len(classes[qid]):
+            emit["req_all"].append(f"req_all({did})")
+        else:
+            req_on += [f"req_on({did},{k})" for k in plain]
         package = packages.get(target)
         if package is None:
             continue
