@@ -566,7 +566,18 @@ class _Columns:
         hit = self._meets.get(key)
         if hit is None:
             self._kept += (spec, versions)
-            hit = self._meets[key] = any(spec_contains(spec, v) for v in versions)
+            # The versions come newest first: past the specifier's lower bound, none of the
+            # rest can meet it (examples/large: most requirements exclude every version
+            # outside the window, 22,000 checks a round without this).
+            floor = _floor(spec)
+            hit = False
+            for v in versions:
+                if floor is not None and v < floor:
+                    break
+                if spec_contains(spec, v):
+                    hit = True
+                    break
+            self._meets[key] = hit
         return hit
 
     def admits(self, spec: SpecifierSet | None) -> Column:
@@ -594,6 +605,18 @@ class _Columns:
                     hit = self._tags[tags] = tuple(c.installable(files) for c in self.cells)
             self._files[id(files)] = hit
         return hit
+
+
+def _floor(spec: SpecifierSet) -> Version | None:
+    """The highest lower bound (``>=`` or ``>``) of the specifier set: no older version meets
+    it."""
+    floor = None
+    for clause in spec:
+        if clause.operator in (">=", ">"):
+            bound = Version(clause.version)
+            if floor is None or bound > floor:
+                floor = bound
+    return floor
 
 
 def _renumber(columns: Iterable[Column]) -> list[int]:
