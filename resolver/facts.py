@@ -17,7 +17,8 @@ marker does; the locker uses it only when the classes leave no lock.
 
 Atoms (all arguments are integers):
 
-- ``class(P,K,Y)``: class K of package P covers Python interval Y (one fact per interval).
+- ``class(P,K,Y)``: class K of package P covers Python interval Y (one fact per interval),
+  stated only for the project and where P ``forks``: nothing asks elsewhere.
   Package 0 is the project itself, with the one version 0.
 - ``within(Q,K,P,KP)``: class K of Q lies inside class KP of P, a package that requires Q.
 - ``forks(P,Y)``: more than one class of P covers Python interval Y (P may have more than one
@@ -29,8 +30,12 @@ Atoms (all arguments are integers):
 - ``avail(P,V,K)``: version V may be chosen in class K (window, metadata, Requires-Python).
 - ``outside(P,V)``: V stands for every eligible version outside P's window, whose metadata is not
   fetched; ``avail_outside(P,V,K)``: it can run in K. Choosing it means the window must grow.
-- ``dep(P,V,D)``: version V of P has requirement D; ``req_pkg(D,Q)``, ``req_extra(D,E)``;
-  ``req_on(D,K)``: D's marker holds in class K of Q; ``req_extra_on(D,E,K)``: it holds there
+- ``dep(0,0,D)``: the project has requirement D. A package's requirements come in bundles, those
+  that the same versions of it have: ``bundle(P,V,B)``: version V of P has the requirements
+  of bundle B, ``bundled(B,P,D)``: requirement D is one of them (a bundle belongs to one
+  package). ``req_pkg(D,Q)``, ``req_extra(D,E)``;
+  ``req_on(D,K)``: D's marker holds in class K of Q (``req_all(D)`` instead: in every class of
+  Q); ``req_extra_on(D,E,K)``: it holds there
   under extra E.
 - ``req_ok(D,W)``: version W of D's package satisfies D's specifier.
 - ``uninstallable(P,V,K,N)``: in N cells of class K no file of V installs (no sdist, no wheel
@@ -38,7 +43,8 @@ Atoms (all arguments are integers):
 - ``locked(P,V,K)``: the previous lock had version V of P in class K (absent with --upgrade);
   ``upgrade(P)``: --upgrade-package exempts P from keeping its locked version.
 - ``pref(P,V,C)``: the preference cost of version V: its rank from the newest, or from the
-  oldest where --resolution lowest applies (0 = most preferred).
+  oldest where --resolution lowest applies (0 = most preferred, stated by no fact: a cost of
+  0 adds nothing to any level).
 - ``constraint(D)``: requirement D is a tool.aspen constraint (binds, never makes needed).
 - ``required_fail(P,V,K)``: some cell of class K is a required environment where no file of V
   installs; ``fork_strategy_fewest``: --fork-strategy fewest.
@@ -94,9 +100,12 @@ PREDICATES = {
     "next_version": 3,
     "pref": 3,
     "dep": 3,
+    "bundle": 3,
+    "bundled": 3,
     "req_pkg": 2,
     "req_extra": 2,
     "req_on": 2,
+    "req_all": 1,
     "req_extra_on": 3,
     "req_ok": 2,
 }
@@ -108,6 +117,9 @@ class PackageClass:
 
     index: int
     cells: list[Cell]
+    # The positions of its cells among the cells of the facts: looking a cell up by value
+    # calls its Python __hash__ (90,000 times a round on examples/large).
+    at: list[int] = field(default_factory=list)
 
     @property
     def cell(self) -> Cell:
@@ -187,7 +199,6 @@ def build_facts(
     preferred one dominates (see ``_dominated``)."""
     space = universe.final_space()
     cells = [c for c in space.cells if only is None or only(c)]
-    position = {cell: i for i, cell in enumerate(cells)}
     project = universe.project
     packages = universe.packages
 
@@ -213,8 +224,10 @@ def build_facts(
         return req_ids[key]
 
     # What each package depends on for its classes: the (package, requirement, extra) edges
-    # into it, and its versions' Requires-Python.
-    columns: dict[int, set[Column]] = {pid: set() for pid in range(len(names))}
+    # into it, and its versions' Requires-Python. Columns by identity (``_Columns`` hands out
+    # one object per marker and extra): a set of them hashed every column of 180 cells at each
+    # of the 35,000 requirements of examples/large's windows.
+    columns: dict[int, dict[int, Column]] = {pid: {} for pid in range(len(names))}
     parents: dict[int, set[int]] = {pid: set() for pid in range(len(names))}
 
     def add_dep(
@@ -223,8 +236,11 @@ def build_facts(
         name, under, live = truth.requirement(req, extras)
         target = package_ids[name]
         if gate is not None:
-            under = [tuple(a and b for a, b in zip(col, gate, strict=True)) for col in under]
-            live = any(any(col) for col in under)
+            gated = [
+                tuple(a and b for a, b in zip(col, gate, strict=True)) for col in under.values()
+            ]
+            under = {id(col): col for col in gated}
+            live = any(any(col) for col in gated)
         if not live:
             return  # never active: its marker holds nowhere under the extras asked of it
         deps.append((pid, rank, intern(req, root=pid == ROOT)))
@@ -236,7 +252,8 @@ def build_facts(
         target = package_ids.get(canonicalize_name(req.name))
         if target is not None:
             constraint_ids.append(intern(req))
-            columns[target].add(truth.marker(req.marker, ""))
+            column = truth.marker(req.marker, "")
+            columns[target][id(column)] = column
     roots: dict[int, list[Source]] = {}
     for source, req in project.requirements():
         if canonicalize_name(req.name) in package_ids:
@@ -262,18 +279,22 @@ def build_facts(
             for req in package.metadata[v].requires_dist:
                 if truth.name(req) in package_ids:
                     add_dep(pid, package.rank[v], req, asked)
-        columns[pid].update(truth.admits(rp) for rp in _requires_pythons(package, window))
-        rps = _outside_requires_pythons(package, rests[name])
-        columns[pid].update(truth.admits(rp) for rp in rps)
+        for rp in (
+            *_requires_pythons(package, window),
+            *_outside_requires_pythons(package, rests[name]),
+        ):
+            column = truth.admits(rp)
+            columns[pid][id(column)] = column
 
     class_of = _partitions(cells, columns, parents, fine)
     classes: dict[int, list[PackageClass]] = {}
     for pid, assignment in class_of.items():
         mine: list[PackageClass] = []
-        for cell, k in zip(cells, assignment, strict=True):
+        for i, (cell, k) in enumerate(zip(cells, assignment, strict=True)):
             if k == len(mine):
                 mine.append(PackageClass(k, []))
             mine[k].cells.append(cell)
+            mine[k].at.append(i)
         classes[pid] = mine
 
     extras: list[str] = []
@@ -296,8 +317,15 @@ def build_facts(
     required = [any(cell.holds(m) for m in required_markers) for cell in cells]
 
     for pid in sorted(classes):
-        emit["class"] += [f"class({pid},{c.index},{y})" for c in classes[pid] for y in c.pythons]
         covering = Counter(y for c in classes[pid] for y in c.pythons)
+        # Only where P forks (and for the project): elsewhere the encodings never ask, and
+        # examples/large has 5,036 class facts of which 4,300 are not on a fork.
+        emit["class"] += [
+            f"class({pid},{c.index},{y})"
+            for c in classes[pid]
+            for y in c.pythons
+            if pid == ROOT or covering[y] > 1
+        ]
         emit["forks"] += [f"forks({pid},{y})" for y in sorted(covering) if covering[y] > 1]
         if pid != ROOT:
             for c in classes[pid]:
@@ -307,8 +335,7 @@ def build_facts(
         for parent in sorted(parents[pid]):
             assignment = class_of[parent]
             emit["within"] += [
-                f"within({pid},{c.index},{parent},{assignment[position[c.cell]]})"
-                for c in classes[pid]
+                f"within({pid},{c.index},{parent},{assignment[c.at[0]]})" for c in classes[pid]
             ]
     emit["package"].append(f"package({ROOT})")
     emit["version"].append(f"version({ROOT},0)")
@@ -337,7 +364,7 @@ def build_facts(
         package = packages.get(name)
         if package is None:
             continue  # not on any index: required anywhere, the solve is unsatisfiable
-        mine = [(c.index, [position[cell] for cell in c.cells]) for c in classes[pid]]
+        mine = [(c.index, c.at) for c in classes[pid]]
         for v in windows[name]:
             rank = package.rank[v]
             version.append(f"version({pid},{rank})")
@@ -370,7 +397,7 @@ def build_facts(
             emit["outside"].append(f"outside({pid},{pseudo})")
             runs = [truth.admits(rp) for rp in _outside_requires_pythons(package, rest)]
             for c in classes[pid]:
-                if any(col[position[c.cell]] for col in runs):
+                if any(col[c.at[0]] for col in runs):
                     about_outside("avail_outside")
                     emit["avail_outside"].append(f"avail_outside({pid},{pseudo},{c.index})")
         pseudo = base.outside.get(pid)
@@ -381,14 +408,18 @@ def build_facts(
                 about_outside("next_version")
             next_version.append(f"next_version({pid},{u},{v})")
         # Preference cost of each version: its rank from the newest, or from the oldest with
-        # --resolution lowest (0 = most preferred).
+        # --resolution lowest (0 = most preferred). No fact for cost 0: it adds nothing to any
+        # level (464 facts on examples/large).
         oldest = len(package.versions) - 1
         for r in ranks:
+            cost = oldest - r if lowest else r
+            if not cost:
+                continue
             if r == pseudo:
                 about_outside("pref")
-            pref.append(f"pref({pid},{r},{oldest - r if lowest else r})")
+            pref.append(f"pref({pid},{r},{cost})")
 
-    emit["dep"] += [f"dep({pid},{rank},{did})" for pid, rank, did in sorted(set(deps))]
+    _bundle_facts(base, deps)
     req_on, req_extra_on, req_ok = emit["req_on"], emit["req_extra_on"], emit["req_ok"]
     for did, req in enumerate(requirements):
         target = truth.name(req)
@@ -398,15 +429,22 @@ def build_facts(
             emit["req_extra"].append(f"req_extra({did},{extra_id(extra)})")
         named = sorted(marker_extras(req.marker))
         gate = gates.get(did)
+        plain: list[int] = []
         for c in classes[qid]:
-            if gate is not None and not gate[position[c.cell]]:
+            if gate is not None and not gate[c.at[0]]:
                 continue
             if c.cell.holds(req.marker):
-                req_on.append(f"req_on({did},{c.index})")
+                plain.append(c.index)
             else:
                 for extra in named:
                     if c.cell.holds(req.marker, extra):
                         req_extra_on.append(f"req_extra_on({did},{extra_id(extra)},{c.index})")
+        # One fact for a requirement that holds in every class of its package (on
+        # examples/large, 10,365 of 11,190 req_on facts: 1,331 requirements).
+        if len(plain) == len(classes[qid]):
+            emit["req_all"].append(f"req_all({did})")
+        else:
+            req_on += [f"req_on({did},{k})" for k in plain]
         package = packages.get(target)
         if package is None:
             continue
@@ -420,6 +458,28 @@ def build_facts(
     return base
 
 
+def _bundle_facts(base: FactBase, deps: Iterable[tuple[int, int, int]]) -> None:
+    """Adds the ``dep`` facts of the project and the ``bundle`` and ``bundled`` facts of the
+    packages: each package's requirements grouped by the set of its versions that have them.
+    A class's chosen version then brings one ``has`` atom per bundle instead of one per
+    requirement (on examples/large, the 61,124 ground rules that joined every selection with
+    each of its 9,463 requirements become 39,546: 798 bundles)."""
+    versions: dict[tuple[int, int], set[int]] = {}  # (package, requirement) -> ranks
+    for pid, rank, did in deps:
+        if pid == ROOT:
+            base.atoms["dep"].append(f"dep({ROOT},0,{did})")
+        else:
+            versions.setdefault((pid, did), set()).add(rank)
+    base.atoms["dep"].sort()
+    bundles: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+    for (pid, did), ranks in versions.items():
+        bundles.setdefault((pid, tuple(sorted(ranks))), []).append(did)
+    bundle, bundled = base.atoms["bundle"], base.atoms["bundled"]
+    for b, ((pid, ranks), dids) in enumerate(sorted(bundles.items())):
+        bundle += [f"bundle({pid},{rank},{b})" for rank in ranks]
+        bundled += [f"bundled({b},{pid},{did})" for did in sorted(dids)]
+
+
 class _Columns:
     """Truth values over every cell of the space, memoised: a marker under an extra, a
     Requires-Python, whether a version's files install. Markers, specifiers and file lists are
@@ -431,6 +491,7 @@ class _Columns:
         self._markers: dict[tuple[int, str], Column] = {}
         self._specs: dict[int, Column] = {}
         self._files: dict[int, Column] = {}
+        self._tags: dict[frozenset, Column] = {}
         self._requirements: dict[tuple[int, frozenset[str]], tuple] = {}
         self._names: dict[int, NormalizedName] = {}
         self._texts: dict[int, str] = {}
@@ -479,19 +540,21 @@ class _Columns:
 
     def requirement(
         self, req: Requirement, extras: frozenset[str]
-    ) -> tuple[NormalizedName, list[Column], bool]:
+    ) -> tuple[NormalizedName, dict[int, Column], bool]:
         """The package a requirement names, where its marker holds plainly and under each extra
-        asked of its owner that the marker names, and whether it holds anywhere."""
+        asked of its owner that the marker names (by identity), and whether it holds
+        anywhere."""
         key = (id(req), extras)
         hit = self._requirements.get(key)
         if hit is None:
             self._kept.append(req)
-            under = [
-                self.marker(req.marker, e)
+            under = {
+                id(col): col
                 for e in ("", *sorted(marker_extras(req.marker)))
                 if e == "" or e in extras
-            ]
-            hit = (self.name(req), under, any(any(col) for col in under))
+                for col in [self.marker(req.marker, e)]
+            }
+            hit = (self.name(req), under, any(any(col) for col in under.values()))
             self._requirements[key] = hit
         return hit
 
@@ -503,7 +566,18 @@ class _Columns:
         hit = self._meets.get(key)
         if hit is None:
             self._kept += (spec, versions)
-            hit = self._meets[key] = any(spec_contains(spec, v) for v in versions)
+            # The versions come newest first: past the specifier's lower bound, none of the
+            # rest can meet it (examples/large: most requirements exclude every version
+            # outside the window, 22,000 checks a round without this).
+            floor = _floor(spec)
+            hit = False
+            for v in versions:
+                if floor is not None and v < floor:
+                    break
+                if spec_contains(spec, v):
+                    hit = True
+                    break
+            self._meets[key] = hit
         return hit
 
     def admits(self, spec: SpecifierSet | None) -> Column:
@@ -523,9 +597,26 @@ class _Columns:
             if any(f.kind == "sdist" for f in files):
                 hit = self.everywhere
             else:
-                hit = tuple(c.installable(files) for c in self.cells)
+                # Wheels install where their tags fit, so versions with the same tag sets
+                # share an answer (the index hands out one tag set object per text).
+                tags = frozenset(f.tags for f in files)
+                hit = self._tags.get(tags)
+                if hit is None:
+                    hit = self._tags[tags] = tuple(c.installable(files) for c in self.cells)
             self._files[id(files)] = hit
         return hit
+
+
+def _floor(spec: SpecifierSet) -> Version | None:
+    """The highest lower bound (``>=`` or ``>``) of the specifier set: no older version meets
+    it."""
+    floor = None
+    for clause in spec:
+        if clause.operator in (">=", ">"):
+            bound = Version(clause.version)
+            if floor is None or bound > floor:
+                floor = bound
+    return floor
 
 
 def _renumber(columns: Iterable[Column]) -> list[int]:
@@ -537,7 +628,7 @@ def _renumber(columns: Iterable[Column]) -> list[int]:
 
 def _partitions(
     cells: Sequence[Cell],
-    columns: dict[int, set[Column]],
+    columns: dict[int, dict[int, Column]],
     parents: dict[int, set[int]],
     fine: bool,
 ) -> dict[int, list[int]]:
@@ -549,10 +640,15 @@ def _partitions(
     fixpoint (dependency cycles included); they only ever split, so the number of classes of
     each package tells when nothing changes any more."""
     if fine:
-        everything = _renumber(set().union(*columns.values()) or {(0,) * len(cells)})
+        every = {key: col for mine in columns.values() for key, col in mine.items()}
+        everything = _renumber(list(every.values()) or [(0,) * len(cells)])
         return {pid: everything for pid in columns}
     python = _python_columns(cells, columns, parents)
-    part = {pid: _renumber(columns[pid] | {python[pid]}) for pid in columns}
+    # Each package's classes by its own columns alone: refining them by its parents' classes
+    # renumbers these labels and the parents', not every column again (the fixpoint renumbers
+    # 1,000 times a round on examples/large).
+    own = {pid: _renumber([*columns[pid].values(), python[pid]]) for pid in columns}
+    part = dict(own)
     count = {pid: max(assignment) for pid, assignment in part.items()}
     # The parents' class counts each package's classes were last computed from: a package
     # none of whose parents split since then would get the same classes again.
@@ -568,7 +664,7 @@ def _partitions(
             if basis.get(pid) == now:
                 continue
             basis[pid] = now
-            new = _renumber(columns[pid] | {python[pid]} | {tuple(part[p]) for p in parents[pid]})
+            new = _renumber([own[pid], *(part[p] for p in order[pid])])
             if max(new) != count[pid]:
                 changed = True
                 count[pid] = max(new)
@@ -577,7 +673,7 @@ def _partitions(
 
 
 def _python_columns(
-    cells: Sequence[Cell], columns: dict[int, set[Column]], parents: dict[int, set[int]]
+    cells: Sequence[Cell], columns: dict[int, dict[int, Column]], parents: dict[int, set[int]]
 ) -> dict[int, Column]:
     """For each package, the Python interval of every cell, merged where nothing in the
     package's dependency closure changes between neighbouring intervals."""
@@ -596,7 +692,7 @@ def _python_columns(
         return hit
 
     cuts: dict[int, set[int]] = {
-        pid: set().union(*map(changes, cols)) for pid, cols in columns.items()
+        pid: set().union(*map(changes, cols.values())) for pid, cols in columns.items()
     }
     children: dict[int, set[int]] = {pid: set() for pid in columns}
     for pid, mine in parents.items():

@@ -136,13 +136,16 @@ class Solution:
 
 
 class Solver:
-    """The facts, grounded and solved in phases under two switches (externals):
-    ``allow_outside`` lets versions outside the windows be chosen, ``full_objective`` turns on
-    every level below the outside one. The facts about versions outside the windows are
-    grounded only once a phase may choose them (see ``_need``).
+    """The facts, grounded and solved in phases under a switch (an external): ``allow_outside``
+    lets versions outside the windows be chosen. The facts about versions outside the windows
+    are grounded only once a phase may choose them (see ``_need``).
 
     The levels below the outside one (encodings/objective.lp) are grounded as a second program
-    part, only by ``optimum``: a round whose windows hold no lock never needs them, and without
+    part, only by ``optimum``, and only for phases that optimise them: a phase that optimises
+    without them (``fewest_outside``, ``every_outside``) grounds again without them (see
+    ``_need``), so that they need no switch of their own (a ``full_objective`` external in each
+    of their conditions cost examples/large 11,700 ground rules and atoms, and its warm lock
+    130M instructions). A round whose windows hold no lock never needs them, and without
     them it grounds and finds its conflict in about half the time (examples/large's three
     conflicting rounds: grounding and the first search 0.44, 0.61, 0.65 s instead of 0.71,
     0.81, 1.12 s; the round that locks spends about 0.1-0.2 s more, its optimisation
@@ -196,16 +199,23 @@ class Solver:
         self._objective = objective
         self.stats["ground_s"] += time.perf_counter() - started
 
-    def _need(self, *, outside: bool) -> None:
+    def _need(self, *, outside: bool, levels: bool = True) -> None:
         """A grounding for a phase that may (``outside``) or may not choose versions outside
         the windows. A round starts with the phases that may not (its windows are expected to
         hold a lock), which ground the program without those versions: on
         examples/fastapi-standard 14,071 atoms and 18,479 rules instead of 18,546 and 24,372,
         grounded and solved in 323M instructions instead of 412M. A round that then needs
         them grounds everything again: examples/large's lock without learned widths, three of
-        whose rounds do, still took 31,833M instructions instead of 32,362M."""
-        if self._grounded is None or (outside and not self._grounded):
-            self._ground(outside=outside)
+        whose rounds do, still took 31,833M instructions instead of 32,362M. ``levels``:
+        whether the phase may have the objective's levels below the outside one; one that
+        optimises without them grounds again without them (the locker never asks: a round that
+        needs versions outside the windows needs them grounded anyway)."""
+        if (
+            self._grounded is None
+            or (outside and not self._grounded)
+            or (self._objective and not levels)
+        ):
+            self._ground(outside=outside or bool(self._grounded))
 
     def ground_objective(self) -> None:
         """Ground every level of the objective below the outside one (once)."""
@@ -223,11 +233,10 @@ class Solver:
     ) -> Solution | None:
         """A selection, or None when none exists; ``read``: read the selection from the model
         (else the solution says only that one exists: no atoms, no cost)."""
-        self._need(outside=outside)
+        self._need(outside=outside, levels=full or not optimise)
         started = time.perf_counter()
         self.ctl.configuration.solve.opt_mode = "opt" if optimise else "ignore"
         self.ctl.assign_external(clingo.Function("allow_outside"), outside)
-        self.ctl.assign_external(clingo.Function("full_objective"), full)
         found: list[clingo.Symbol] = []
         cost: list[int] = []
         priorities: list[int] = []
@@ -264,7 +273,7 @@ class Solver:
         """The packages that some selection as good as ``fewest`` (as few packages outside
         their windows) takes outside: ``fewest``'s own, then one more solve per selection that
         adds some, until none does."""
-        self._need(outside=True)
+        self._need(outside=True, levels=False)
         started = time.perf_counter()
         found = {p for (p, v) in fewest.selected if self.outside.get(p) == v}
         config = self.ctl.configuration.solve
@@ -344,8 +353,7 @@ class Solver:
         for symbol in self.inputs:
             self.ctl.assign_external(literals[symbol], None)
         self.ctl.assign_external(clingo.Function("allow_outside"), outside)
-        self.ctl.assign_external(clingo.Function("full_objective"), False)
-        self.ctl.configuration.solve.opt_mode = "ignore"
+        self.ctl.configuration.solve.opt_mode = "ignore"  # the objective's levels are ignored
         by_literal = {-literals[symbol]: symbol for symbol in held}
         found: list[int] = []
         result = self.ctl.solve(

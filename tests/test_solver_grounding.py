@@ -70,3 +70,26 @@ def test_versions_outside_the_windows_are_grounded_only_once_a_phase_may_choose_
     # A round that needs them after all grounds everything again.
     assert inside.fewest_outside() is not None
     assert f"avail_outside({a},2,0)" in atoms(inside.ctl)
+
+
+def test_a_phase_that_optimises_without_the_objective_grounds_again_without_it(tmp_path):
+    # The objective's levels carry no switch (encodings/objective.lp): a phase that optimises
+    # only the outside level must not see them.
+    facts = build_facts(universe_for(tmp_path, SPLIT, ["a"]), prune=True)
+    a = facts.package_ids["a"]
+    solver = Solver(facts, objective=True)
+    optimum = solver.fitting_optimum()
+    assert optimum is not None and optimum.priorities[0] == 100 and len(optimum.priorities) > 1
+    assert any(atom.startswith("chosen(") for atom in atoms(solver.ctl))
+
+    fewest = solver.fewest_outside()
+    assert fewest is not None and fewest.priorities == [100] and fewest.cost == [0]
+    assert not any(atom.startswith("chosen(") for atom in atoms(solver.ctl))
+    assert f"avail_outside({a},2,0)" in atoms(solver.ctl)
+    assert solver.every_outside(fewest) == set()
+
+    # With the objective again (on top of the versions outside), the same optimum.
+    again = solver.optimum()
+    assert again.selected == optimum.selected and again.cost == optimum.cost
+    assert solver.every_outside(fewest) == set()
+    assert not any(atom.startswith("chosen(") for atom in atoms(solver.ctl))
