@@ -18,7 +18,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -556,14 +556,7 @@ class MetadataCache:
                     return None
             if type(requires_dist) is not tuple or type(extras) is not tuple:
                 return None
-            known = _REQUIREMENTS.get
-            return CoreMetadata(
-                name=name,
-                version=version,
-                requires_dist=tuple([known(r) or _requirement(r) for r in requires_dist]),
-                requires_python=_specifier_set(python) if python is not None else None,
-                provides_extra=frozenset(extras),
-            )
+            return _from_texts(name, version, requires_dist, python, extras)
         except (OSError, ValueError, LookupError, TypeError, AttributeError, EOFError):
             return None  # damaged: a miss
 
@@ -576,16 +569,7 @@ class MetadataCache:
         texts = entry["requires_dist"]
         if type(texts) is not list or type(entry["provides_extra"]) is not list:
             return None
-        # Most texts were read before (versions repeat their requirements): looked up here,
-        # without a call each. Anything but a string fails in the lookup or the parse (a miss).
-        known = _REQUIREMENTS.get
-        return CoreMetadata(
-            name=name,
-            version=version,
-            requires_dist=tuple([known(r) or _requirement(r) for r in texts]),
-            requires_python=_specifier_set(python) if python is not None else None,
-            provides_extra=frozenset(entry["provides_extra"]),
-        )
+        return _from_texts(name, version, texts, python, entry["provides_extra"])
 
     def _failure_path(self, name: NormalizedName, file: DistFile) -> Path | None:
         path = self._path(name, file)
@@ -664,6 +648,26 @@ class MetadataCache:
 
 
 _VERSION_MAGIC = b"aspen-metadata-version\n"
+
+
+def _from_texts(
+    name: NormalizedName,
+    version: Version,
+    texts: Sequence[str],
+    python: str | None,
+    extras: Iterable[str],
+) -> CoreMetadata:
+    """The metadata a cache entry stores as texts. Most requirement texts were read before
+    (versions repeat their requirements): looked up here, without a call each. Anything but a
+    string fails in the lookup or the parse (the caller's miss)."""
+    known = _REQUIREMENTS.get
+    return CoreMetadata(
+        name=name,
+        version=version,
+        requires_dist=tuple([known(r) or _requirement(r) for r in texts]),
+        requires_python=_specifier_set(python) if python is not None else None,
+        provides_extra=frozenset(extras),
+    )
 
 
 def _digest(file: DistFile) -> str:
