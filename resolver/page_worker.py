@@ -7,11 +7,11 @@ resolver, the metadata reads and the small pages' parses.
 An index provider has a ``PageWorker`` of ``CHILDREN`` children, started by its first big page
 (which the process parses itself while they start: a project whose pages are all small, as in
 the tests, starts none) and ended when the provider closes (or by ``scratch.cleanup`` when the
-run is interrupted). A child turns a response (JSON or HTML)
-into the page cache's stored tables, as ``index`` would in the process, and sends them back
-with the parse's warnings: the process decodes the tables as it decodes a stored page, and
-stores them as they are. A big page that finds every child busy (or gone: a child that cannot
-start or fails is not asked again) is parsed in the process.
+run is interrupted). A child turns a response (JSON or HTML) into the page cache's stored
+tables, as ``index`` would in the process, and sends them back with the parse's warnings: the
+process decodes the tables as it decodes a stored page, and stores them as they are. A big page
+that finds every child busy (or gone: a child that cannot start or fails is not asked again) is
+parsed in the process.
 """
 
 from __future__ import annotations
