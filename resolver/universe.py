@@ -183,6 +183,8 @@ class Universe:
         self.locked = prior.versions() if prior else {}
         self.provider = provider
         self.space = space
+        # The lower ends of the space's Python intervals: the windows are walked per Python.
+        self.lows = [low for low, _high in space.pythons]
         self.options = options or LockOptions()
         self.direct = {canonicalize_name(r.name) for _s, r in project.requirements()}
         self.constraints: dict[NormalizedName, list[Requirement]] = {}
@@ -213,7 +215,7 @@ class Universe:
         # A provider that fetches ahead picks the versions these windows will start with.
         expect = getattr(provider, "expect_windows", None)
         if expect is not None:
-            expect([low for low, _high in space.pythons], INITIAL_WINDOW, BUILD_PLACES)
+            expect(self.lows, INITIAL_WINDOW, BUILD_PLACES)
 
     # -- collection ----------------------------------------------------------------------
 
@@ -283,7 +285,7 @@ class Universe:
         64 -> 128 -> 256 read 258 versions, 64 -> 128 -> 192 read 194 and build none, in a
         part round more (explain.refute), which costs far less than the reads it spares."""
         before = {name: set(self.packages[name].window) for name in names}
-        lows = [low for low, _high in self.space.pythons]
+        lows = self.lows
         located = set()
         for name in sorted(names):
             package = self.packages[name]
@@ -469,10 +471,11 @@ class Universe:
         # Everything the window depends on besides fixed settings; metadata can bring a
         # version's own Requires-Python. (Specifiers asked only grow: their count tells a
         # change; new metadata matters only with a Requires-Python of its own.)
+        at = tuple(sorted(package.at.items()))  # depths of intervals that grew on their own
         state = (
             len(demand.specifiers),
             package.depth,
-            tuple(sorted(package.at.items())),
+            at,
             package.rp_changes,
             len(package.failed),
             id(eligible),
@@ -488,13 +491,7 @@ class Universe:
         # walks that one alone (examples/large: 2,358 walks, 1,491 of them distinct).
         walked = package.walks
         for spec in self._window_specifiers(package.name, demand):
-            key = (
-                id(spec),
-                package.depth,
-                tuple(sorted(package.at.items())),
-                package.rp_changes,
-                self._eligible[package.name][0],
-            )
+            key = (id(spec), package.depth, at, package.rp_changes, self._eligible[package.name][0])
             taken = walked.get(key)
             if taken is None:
                 taken = walked[key] = self._walk(package, spec, eligible)
@@ -505,7 +502,7 @@ class Universe:
         """Most preferred first (newest, or oldest with --resolution lowest), the first `depth`
         versions fitting ``spec`` that run on each Python; the walk stops as soon as every Python
         has them, so long histories are not scanned."""
-        pythons = [low for low, _high in self.space.pythons]
+        pythons = self.lows
         depths = [package.depth_at(low) for low in pythons]
         order = eligible[::-1] if self.lowest(package.name) else eligible
         found: set[Version] = set()
@@ -534,7 +531,7 @@ class Universe:
         Requires-Python objects, and windows ask again and again)."""
         hit = self._rp_pythons.get(id(rp))
         if hit is None or hit[0] is not rp:
-            fits = tuple(rp is None or spec_contains(rp, low) for low, _high in self.space.pythons)
+            fits = tuple(rp is None or spec_contains(rp, low) for low in self.lows)
             hit = self._rp_pythons[id(rp)] = (rp, fits)
         return hit[1]
 
