@@ -369,8 +369,9 @@ def _lock(
     # the cyclic collector's view, so that its full collections, which a lock's growing heap
     # triggers, do not walk it again (webapp: one full collection instead of two, about 0.2 s
     # of CPU less in 1.0-1.4 s). Nothing else changes: cycles made from here on are collected
-    # as before. (Turning the collector off saves more, but a large lock makes enough cyclic
-    # garbage that examples/large grew past 1.3 GB instead of 535 MB.) Young collections run
+    # as before. (The locker turns the collector off while it locks and back on at a conflict:
+    # resolver/locker.py's lock_project. When this was written, a lock made enough cyclic
+    # garbage that examples/large grew past 1.3 GB without it.) Young collections run
     # every 10,000 allocations instead of 700, and older ones less often: on examples/large,
     # 82 collections instead of 1,170 (no full one instead of 5), 0.33 s of collecting
     # instead of 0.75-0.83 s, the same peak (368 MB against 371 MB); a few hundredths of a
@@ -398,6 +399,7 @@ def _lock(
         report=report,
         prior=None if upgrade else _kept(console, prior, options),
         upgrade=wanted,
+        collector_after=False,
     )
     locked_names = {e.name for e in resolution.entries}
     for name in sorted(set(wanted) - locked_names):
