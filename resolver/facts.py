@@ -24,8 +24,9 @@ Atoms (all arguments are integers):
 - ``forks(P,Y)``: more than one class of P covers Python interval Y (P may have more than one
   version there, on different platforms); ``solo(P,K,N)``: class K of P is the only class of
   P on N of the Python intervals it covers.
-- ``package(P)``, ``direct(P)``, ``version(P,V)``: ``V`` is the version's rank among all the
-  package's versions (0 = newest).
+- ``direct(P)``: the project requires P. A version is named by its rank among all the
+  package's versions (0 = newest). (No ``package(P)`` or ``version(P,V)`` facts: no rule read
+  them, and examples/large had 1,304 of them.)
 - ``next_version(P,U,V)``: V is the next older version of P after U among those in the facts.
 - ``avail(P,V,K)``: version V may be chosen in class K (window, metadata, Requires-Python).
 - ``outside(P,V)``: V stands for every eligible version outside P's window, whose metadata is not
@@ -37,7 +38,9 @@ Atoms (all arguments are integers):
   ``req_on(D,K)``: D's marker holds in class K of Q (``req_all(D)`` instead: in every class of
   Q); ``req_extra_on(D,E,K)``: it holds there
   under extra E.
-- ``req_ok(D,W)``: version W of D's package satisfies D's specifier.
+- ``req_fails(D,Q,W)``: version W of Q, D's package, does not satisfy D's specifier (most
+  requirements admit every version in the facts: examples/large has 746 of these where it
+  had 2,940 facts of the versions that do).
 - ``uninstallable(P,V,K,N)``: in N cells of class K no file of V installs (no sdist, no wheel
   with a fitting tag).
 - ``locked(P,V,K)``: the previous lock had version V of P in class K (absent with --upgrade);
@@ -87,8 +90,6 @@ PREDICATES = {
     "forks": 2,
     "solo": 3,
     "within": 4,
-    "package": 1,
-    "version": 2,
     "avail": 3,
     "direct": 1,
     "upgrade": 1,
@@ -107,7 +108,7 @@ PREDICATES = {
     "req_on": 2,
     "req_all": 1,
     "req_extra_on": 3,
-    "req_ok": 2,
+    "req_fails": 3,
 }
 
 
@@ -337,8 +338,6 @@ def build_facts(
             emit["within"] += [
                 f"within({pid},{c.index},{parent},{assignment[c.at[0]]})" for c in classes[pid]
             ]
-    emit["package"].append(f"package({ROOT})")
-    emit["version"].append(f"version({ROOT},0)")
     emit["avail"] += [f"avail({ROOT},0,{c.index})" for c in classes[ROOT]]
     direct = {canonicalize_name(req.name) for _s, req in project.requirements()}
     emit["direct"] += [f"direct({package_ids[name]})" for name in sorted(direct & set(package_ids))]
@@ -350,7 +349,7 @@ def build_facts(
         deps = [d for d in deps if d[0] == ROOT or d[:2] in kept]
     _lock_facts(universe, base, windows)
 
-    version, avail, pref = emit["version"], emit["avail"], emit["pref"]
+    avail, pref = emit["avail"], emit["pref"]
     next_version = emit["next_version"]
 
     def about_outside(name: str) -> None:
@@ -360,14 +359,12 @@ def build_facts(
     for name, pid in sorted(package_ids.items(), key=lambda kv: kv[1]):
         if pid == ROOT:
             continue
-        emit["package"].append(f"package({pid})")
         package = packages.get(name)
         if package is None:
             continue  # not on any index: required anywhere, the solve is unsatisfiable
         mine = [(c.index, c.at) for c in classes[pid]]
         for v in windows[name]:
             rank = package.rank[v]
-            version.append(f"version({pid},{rank})")
             admits = truth.admits(package.requires_python(v))
             installs = truth.installable(package.files[v])
             everywhere = installs is truth.everywhere
@@ -391,8 +388,6 @@ def build_facts(
             pseudo = package.rank[rest[-1] if lowest else rest[0]]
             ranks = sorted({*ranks, pseudo})
             base.outside[pid] = pseudo
-            about_outside("version")
-            version.append(f"version({pid},{pseudo})")
             about_outside("outside")
             emit["outside"].append(f"outside({pid},{pseudo})")
             runs = [truth.admits(rp) for rp in _outside_requires_pythons(package, rest)]
@@ -420,7 +415,7 @@ def build_facts(
             pref.append(f"pref({pid},{r},{cost})")
 
     _bundle_facts(base, deps)
-    req_on, req_extra_on, req_ok = emit["req_on"], emit["req_extra_on"], emit["req_ok"]
+    req_on, req_extra_on, req_fails = emit["req_on"], emit["req_extra_on"], emit["req_fails"]
     for did, req in enumerate(requirements):
         target = truth.name(req)
         qid = package_ids[target]
@@ -449,12 +444,14 @@ def build_facts(
         if package is None:
             continue
         spec = req.specifier
-        req_ok += [
-            f"req_ok({did},{package.rank[v]})" for v in windows[target] if spec_contains(spec, v)
+        req_fails += [
+            f"req_fails({did},{qid},{package.rank[v]})"
+            for v in windows[target]
+            if not spec_contains(spec, v)
         ]
-        if qid in base.outside and truth.meets_any(spec, rests[target]):
-            about_outside("req_ok")
-            req_ok.append(f"req_ok({did},{base.outside[qid]})")
+        if qid in base.outside and not truth.meets_any(spec, rests[target]):
+            about_outside("req_fails")
+            req_fails.append(f"req_fails({did},{qid},{base.outside[qid]})")
     return base
 
 
