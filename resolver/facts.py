@@ -232,8 +232,10 @@ def build_facts(
     parents: dict[int, set[int]] = {pid: set() for pid in range(len(names))}
 
     def add_dep(
-        pid: int, rank: int, req: Requirement, extras: Iterable[str], gate: Column | None = None
-    ) -> None:
+        pid: int, req: Requirement, extras: Iterable[str], gate: Column | None = None
+    ) -> int | None:
+        """The requirement's id, once its package's classes depend on it; None when it is
+        never active."""
         name, under, live = truth.requirement(req, extras)
         target = package_ids[name]
         if gate is not None:
@@ -243,10 +245,10 @@ def build_facts(
             under = {id(col): col for col in gated}
             live = any(any(col) for col in gated)
         if not live:
-            return  # never active: its marker holds nowhere under the extras asked of it
-        deps.append((pid, rank, intern(req, root=pid == ROOT)))
+            return None  # never active: its marker holds nowhere under the extras asked of it
         parents[target].add(pid)
         columns[target].update(under)
+        return intern(req, root=pid == ROOT)
 
     constraint_ids: list[int] = []
     for req in project.settings.constraints:
@@ -267,7 +269,8 @@ def build_facts(
             for did, sources in roots.items()
         }
     for did in roots:
-        add_dep(ROOT, 0, requirements[did], frozenset(), gates.get(did))
+        if add_dep(ROOT, requirements[did], frozenset(), gates.get(did)) is not None:
+            deps.append((ROOT, 0, did))
     windows: dict[NormalizedName, list[Version]] = {}
     rests = {name: universe.outside(package) for name, package in packages.items()}
     for name in sorted(packages):
@@ -276,10 +279,20 @@ def build_facts(
         windows[name] = window
         asked = frozenset(universe.demands[name].extras if name in universe.demands else {""})
         pid = package_ids[name]
+        # The versions of a package share most requirement objects (the metadata cache
+        # hands out one per text): each is added once per package (examples/large: 21,173
+        # requirements of window versions, 3,481 distinct).
+        known: dict[int, int | None] = {}  # by the requirement's id: its id in the facts
         for v in window:
+            rank = package.rank[v]
             for req in package.metadata[v].requires_dist:
-                if truth.name(req) in package_ids:
-                    add_dep(pid, package.rank[v], req, asked)
+                did = known.get(id(req), -1)
+                if did == -1:
+                    did = known[id(req)] = (
+                        add_dep(pid, req, asked) if truth.name(req) in package_ids else None
+                    )
+                if did is not None:
+                    deps.append((pid, rank, did))
         for rp in (
             *_requires_pythons(package, window),
             *_outside_requires_pythons(package, rests[name]),
@@ -422,24 +435,31 @@ def build_facts(
         emit["req_pkg"].append(f"req_pkg({did},{qid})")
         for extra in sorted(req.extras):
             emit["req_extra"].append(f"req_extra({did},{extra_id(extra)})")
-        named = sorted(marker_extras(req.marker))
-        gate = gates.get(did)
-        plain: list[int] = []
-        for c in classes[qid]:
-            if gate is not None and not gate[c.at[0]]:
-                continue
-            if c.cell.holds(req.marker):
-                plain.append(c.index)
-            else:
-                for extra in named:
-                    if c.cell.holds(req.marker, extra):
-                        req_extra_on.append(f"req_extra_on({did},{extra_id(extra)},{c.index})")
+        marker, gate = req.marker, gates.get(did)
         # One fact for a requirement that holds in every class of its package (on
-        # examples/large, 10,365 of 11,190 req_on facts: 1,331 requirements).
-        if len(plain) == len(classes[qid]):
+        # examples/large, 10,365 of 11,190 req_on facts: 1,331 requirements), such as every
+        # requirement without a marker. Where a marker holds is read from its columns, at each
+        # class's first cell.
+        if marker is None and gate is None:
             emit["req_all"].append(f"req_all({did})")
         else:
-            req_on += [f"req_on({did},{k})" for k in plain]
+            holds = truth.marker(marker, "")
+            named = sorted(marker_extras(marker))
+            plain: list[int] = []
+            for c in classes[qid]:
+                i = c.at[0]
+                if gate is not None and not gate[i]:
+                    continue
+                if holds[i]:
+                    plain.append(c.index)
+                else:
+                    for extra in named:
+                        if truth.marker(marker, extra)[i]:
+                            req_extra_on.append(f"req_extra_on({did},{extra_id(extra)},{c.index})")
+            if len(plain) == len(classes[qid]):
+                emit["req_all"].append(f"req_all({did})")
+            else:
+                req_on += [f"req_on({did},{k})" for k in plain]
         package = packages.get(target)
         if package is None:
             continue
@@ -586,6 +606,22 @@ class _Columns:
             hit = self._specs[id(spec)] = admits_column(self.cells, spec)
         return hit
 
+    @cached_property
+    def _wheel_groups(self) -> tuple[list[Cell], list[int]]:
+        """One cell of each platform and Python minor version, what ``Cell.installable``
+        answers by, and the group of every cell: the cells of a group are asked once
+        (examples/large: 108 of 180 cells)."""
+        index: dict[tuple[str, int, int], int] = {}
+        cells: list[Cell] = []
+        group: list[int] = []
+        for c in self.cells:
+            key = (c.platform.label, c.python_low.major, c.python_low.minor)
+            if key not in index:
+                index[key] = len(cells)
+                cells.append(c)
+            group.append(index[key])
+        return cells, group
+
     def installable(self, files: list[DistFile]) -> Column:
         """Where some file of a version installs (an sdist: everywhere)."""
         hit = self._files.get(id(files))
@@ -599,7 +635,9 @@ class _Columns:
                 tags = frozenset(f.tags for f in files)
                 hit = self._tags.get(tags)
                 if hit is None:
-                    hit = self._tags[tags] = tuple(c.installable(files) for c in self.cells)
+                    cells, group = self._wheel_groups
+                    answers = [c.installable(files) for c in cells]
+                    hit = self._tags[tags] = tuple(map(answers.__getitem__, group))
             self._files[id(files)] = hit
         return hit
 
@@ -647,6 +685,7 @@ def _partitions(
     own = {pid: _renumber([*columns[pid].values(), python[pid]]) for pid in columns}
     part = dict(own)
     count = {pid: max(assignment) for pid, assignment in part.items()}
+    alone = dict(count)  # the highest class index of each package by its own columns
     # The parents' class counts each package's classes were last computed from: a package
     # none of whose parents split since then would get the same classes again.
     basis: dict[int, tuple[int, ...]] = {}
@@ -661,7 +700,16 @@ def _partitions(
             if basis.get(pid) == now:
                 continue
             basis[pid] = now
-            new = _renumber([own[pid], *(part[p] for p in order[pid])])
+            # Parents of one class tell no cells apart, and classes already numbered in order
+            # of first appearance need no renumbering (examples/large: 382 renumberings a
+            # round instead of 580).
+            split = [part[p] for p in order[pid] if count[p]]
+            if not split:
+                new = own[pid]
+            elif len(split) == 1 and not alone[pid]:
+                new = split[0]
+            else:
+                new = _renumber([own[pid], *split])
             if max(new) != count[pid]:
                 changed = True
                 count[pid] = max(new)
