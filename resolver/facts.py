@@ -301,14 +301,20 @@ def build_facts(
             columns[pid][id(column)] = column
 
     class_of = _partitions(cells, columns, parents, fine)
+    # Packages with the same classes share them (they are read only): examples/large's 441
+    # packages have 30 different sets of classes.
     classes: dict[int, list[PackageClass]] = {}
+    shared: dict[tuple[int, ...], list[PackageClass]] = {}
     for pid, assignment in class_of.items():
-        mine: list[PackageClass] = []
-        for i, (cell, k) in enumerate(zip(cells, assignment, strict=True)):
-            if k == len(mine):
-                mine.append(PackageClass(k, []))
-            mine[k].cells.append(cell)
-            mine[k].at.append(i)
+        key = tuple(assignment)
+        mine = shared.get(key)
+        if mine is None:
+            mine = shared[key] = []
+            for i, (cell, k) in enumerate(zip(cells, assignment, strict=True)):
+                if k == len(mine):
+                    mine.append(PackageClass(k, []))
+                mine[k].cells.append(cell)
+                mine[k].at.append(i)
         classes[pid] = mine
 
     extras: list[str] = []
