@@ -24,8 +24,9 @@ Atoms (all arguments are integers):
 - ``forks(P,Y)``: more than one class of P covers Python interval Y (P may have more than one
   version there, on different platforms); ``solo(P,K,N)``: class K of P is the only class of
   P on N of the Python intervals it covers.
-- ``package(P)``, ``direct(P)``, ``version(P,V)``: ``V`` is the version's rank among all the
-  package's versions (0 = newest).
+- ``direct(P)``: the project requires P. A version is named by its rank among all the
+  package's versions (0 = newest). (No ``package(P)`` or ``version(P,V)`` facts: no rule read
+  them, and examples/large had 1,304 of them.)
 - ``next_version(P,U,V)``: V is the next older version of P after U among those in the facts.
 - ``avail(P,V,K)``: version V may be chosen in class K (window, metadata, Requires-Python).
 - ``outside(P,V)``: V stands for every eligible version outside P's window, whose metadata is not
@@ -37,7 +38,9 @@ Atoms (all arguments are integers):
   ``req_on(D,K)``: D's marker holds in class K of Q (``req_all(D)`` instead: in every class of
   Q); ``req_extra_on(D,E,K)``: it holds there
   under extra E.
-- ``req_ok(D,W)``: version W of D's package satisfies D's specifier.
+- ``req_fails(D,Q,W)``: version W of Q, D's package, does not satisfy D's specifier (most
+  requirements admit every version in the facts: examples/large has 746 of these where it
+  had 2,940 facts of the versions that do).
 - ``uninstallable(P,V,K,N)``: in N cells of class K no file of V installs (no sdist, no wheel
   with a fitting tag).
 - ``locked(P,V,K)``: the previous lock had version V of P in class K (absent with --upgrade);
@@ -87,8 +90,6 @@ PREDICATES = {
     "forks": 2,
     "solo": 3,
     "within": 4,
-    "package": 1,
-    "version": 2,
     "avail": 3,
     "direct": 1,
     "upgrade": 1,
@@ -107,7 +108,7 @@ PREDICATES = {
     "req_on": 2,
     "req_all": 1,
     "req_extra_on": 3,
-    "req_ok": 2,
+    "req_fails": 3,
 }
 
 
@@ -231,8 +232,10 @@ def build_facts(
     parents: dict[int, set[int]] = {pid: set() for pid in range(len(names))}
 
     def add_dep(
-        pid: int, rank: int, req: Requirement, extras: Iterable[str], gate: Column | None = None
-    ) -> None:
+        pid: int, req: Requirement, extras: Iterable[str], gate: Column | None = None
+    ) -> int | None:
+        """The requirement's id, once its package's classes depend on it; None when it is
+        never active."""
         name, under, live = truth.requirement(req, extras)
         target = package_ids[name]
         if gate is not None:
@@ -242,10 +245,10 @@ def build_facts(
             under = {id(col): col for col in gated}
             live = any(any(col) for col in gated)
         if not live:
-            return  # never active: its marker holds nowhere under the extras asked of it
-        deps.append((pid, rank, intern(req, root=pid == ROOT)))
+            return None  # never active: its marker holds nowhere under the extras asked of it
         parents[target].add(pid)
         columns[target].update(under)
+        return intern(req, root=pid == ROOT)
 
     constraint_ids: list[int] = []
     for req in project.settings.constraints:
@@ -266,7 +269,8 @@ def build_facts(
             for did, sources in roots.items()
         }
     for did in roots:
-        add_dep(ROOT, 0, requirements[did], frozenset(), gates.get(did))
+        if add_dep(ROOT, requirements[did], frozenset(), gates.get(did)) is not None:
+            deps.append((ROOT, 0, did))
     windows: dict[NormalizedName, list[Version]] = {}
     rests = {name: universe.outside(package) for name, package in packages.items()}
     for name in sorted(packages):
@@ -275,10 +279,20 @@ def build_facts(
         windows[name] = window
         asked = frozenset(universe.demands[name].extras if name in universe.demands else {""})
         pid = package_ids[name]
+        # The versions of a package share most requirement objects (the metadata cache
+        # hands out one per text): each is added once per package (examples/large: 21,173
+        # requirements of window versions, 3,481 distinct).
+        known: dict[int, int | None] = {}  # by the requirement's id: its id in the facts
         for v in window:
+            rank = package.rank[v]
             for req in package.metadata[v].requires_dist:
-                if truth.name(req) in package_ids:
-                    add_dep(pid, package.rank[v], req, asked)
+                did = known.get(id(req), -1)
+                if did == -1:
+                    did = known[id(req)] = (
+                        add_dep(pid, req, asked) if truth.name(req) in package_ids else None
+                    )
+                if did is not None:
+                    deps.append((pid, rank, did))
         for rp in (
             *_requires_pythons(package, window),
             *_outside_requires_pythons(package, rests[name]),
@@ -287,14 +301,20 @@ def build_facts(
             columns[pid][id(column)] = column
 
     class_of = _partitions(cells, columns, parents, fine)
+    # Packages with the same classes share them (they are read only): examples/large's 441
+    # packages have 30 different sets of classes.
     classes: dict[int, list[PackageClass]] = {}
+    shared: dict[tuple[int, ...], list[PackageClass]] = {}
     for pid, assignment in class_of.items():
-        mine: list[PackageClass] = []
-        for i, (cell, k) in enumerate(zip(cells, assignment, strict=True)):
-            if k == len(mine):
-                mine.append(PackageClass(k, []))
-            mine[k].cells.append(cell)
-            mine[k].at.append(i)
+        key = tuple(assignment)
+        mine = shared.get(key)
+        if mine is None:
+            mine = shared[key] = []
+            for i, (cell, k) in enumerate(zip(cells, assignment, strict=True)):
+                if k == len(mine):
+                    mine.append(PackageClass(k, []))
+                mine[k].cells.append(cell)
+                mine[k].at.append(i)
         classes[pid] = mine
 
     extras: list[str] = []
@@ -337,8 +357,6 @@ def build_facts(
             emit["within"] += [
                 f"within({pid},{c.index},{parent},{assignment[c.at[0]]})" for c in classes[pid]
             ]
-    emit["package"].append(f"package({ROOT})")
-    emit["version"].append(f"version({ROOT},0)")
     emit["avail"] += [f"avail({ROOT},0,{c.index})" for c in classes[ROOT]]
     direct = {canonicalize_name(req.name) for _s, req in project.requirements()}
     emit["direct"] += [f"direct({package_ids[name]})" for name in sorted(direct & set(package_ids))]
@@ -350,7 +368,7 @@ def build_facts(
         deps = [d for d in deps if d[0] == ROOT or d[:2] in kept]
     _lock_facts(universe, base, windows)
 
-    version, avail, pref = emit["version"], emit["avail"], emit["pref"]
+    avail, pref = emit["avail"], emit["pref"]
     next_version = emit["next_version"]
 
     def about_outside(name: str) -> None:
@@ -360,14 +378,12 @@ def build_facts(
     for name, pid in sorted(package_ids.items(), key=lambda kv: kv[1]):
         if pid == ROOT:
             continue
-        emit["package"].append(f"package({pid})")
         package = packages.get(name)
         if package is None:
             continue  # not on any index: required anywhere, the solve is unsatisfiable
         mine = [(c.index, c.at) for c in classes[pid]]
         for v in windows[name]:
             rank = package.rank[v]
-            version.append(f"version({pid},{rank})")
             admits = truth.admits(package.requires_python(v))
             installs = truth.installable(package.files[v])
             everywhere = installs is truth.everywhere
@@ -391,8 +407,6 @@ def build_facts(
             pseudo = package.rank[rest[-1] if lowest else rest[0]]
             ranks = sorted({*ranks, pseudo})
             base.outside[pid] = pseudo
-            about_outside("version")
-            version.append(f"version({pid},{pseudo})")
             about_outside("outside")
             emit["outside"].append(f"outside({pid},{pseudo})")
             runs = [truth.admits(rp) for rp in _outside_requires_pythons(package, rest)]
@@ -420,41 +434,50 @@ def build_facts(
             pref.append(f"pref({pid},{r},{cost})")
 
     _bundle_facts(base, deps)
-    req_on, req_extra_on, req_ok = emit["req_on"], emit["req_extra_on"], emit["req_ok"]
+    req_on, req_extra_on, req_fails = emit["req_on"], emit["req_extra_on"], emit["req_fails"]
     for did, req in enumerate(requirements):
         target = truth.name(req)
         qid = package_ids[target]
         emit["req_pkg"].append(f"req_pkg({did},{qid})")
         for extra in sorted(req.extras):
             emit["req_extra"].append(f"req_extra({did},{extra_id(extra)})")
-        named = sorted(marker_extras(req.marker))
-        gate = gates.get(did)
-        plain: list[int] = []
-        for c in classes[qid]:
-            if gate is not None and not gate[c.at[0]]:
-                continue
-            if c.cell.holds(req.marker):
-                plain.append(c.index)
-            else:
-                for extra in named:
-                    if c.cell.holds(req.marker, extra):
-                        req_extra_on.append(f"req_extra_on({did},{extra_id(extra)},{c.index})")
+        marker, gate = req.marker, gates.get(did)
         # One fact for a requirement that holds in every class of its package (on
-        # examples/large, 10,365 of 11,190 req_on facts: 1,331 requirements).
-        if len(plain) == len(classes[qid]):
+        # examples/large, 10,365 of 11,190 req_on facts: 1,331 requirements), such as every
+        # requirement without a marker. Where a marker holds is read from its columns, at each
+        # class's first cell.
+        if marker is None and gate is None:
             emit["req_all"].append(f"req_all({did})")
         else:
-            req_on += [f"req_on({did},{k})" for k in plain]
+            holds = truth.marker(marker, "")
+            named = sorted(marker_extras(marker))
+            plain: list[int] = []
+            for c in classes[qid]:
+                i = c.at[0]
+                if gate is not None and not gate[i]:
+                    continue
+                if holds[i]:
+                    plain.append(c.index)
+                else:
+                    for extra in named:
+                        if truth.marker(marker, extra)[i]:
+                            req_extra_on.append(f"req_extra_on({did},{extra_id(extra)},{c.index})")
+            if len(plain) == len(classes[qid]):
+                emit["req_all"].append(f"req_all({did})")
+            else:
+                req_on += [f"req_on({did},{k})" for k in plain]
         package = packages.get(target)
         if package is None:
             continue
         spec = req.specifier
-        req_ok += [
-            f"req_ok({did},{package.rank[v]})" for v in windows[target] if spec_contains(spec, v)
+        req_fails += [
+            f"req_fails({did},{qid},{package.rank[v]})"
+            for v in windows[target]
+            if not spec_contains(spec, v)
         ]
-        if qid in base.outside and truth.meets_any(spec, rests[target]):
-            about_outside("req_ok")
-            req_ok.append(f"req_ok({did},{base.outside[qid]})")
+        if qid in base.outside and not truth.meets_any(spec, rests[target]):
+            about_outside("req_fails")
+            req_fails.append(f"req_fails({did},{qid},{base.outside[qid]})")
     return base
 
 
@@ -589,6 +612,22 @@ class _Columns:
             hit = self._specs[id(spec)] = admits_column(self.cells, spec)
         return hit
 
+    @cached_property
+    def _wheel_groups(self) -> tuple[list[Cell], list[int]]:
+        """One cell of each platform and Python minor version, what ``Cell.installable``
+        answers by, and the group of every cell: the cells of a group are asked once
+        (examples/large: 108 of 180 cells)."""
+        index: dict[tuple[str, int, int], int] = {}
+        cells: list[Cell] = []
+        group: list[int] = []
+        for c in self.cells:
+            key = (c.platform.label, c.python_low.major, c.python_low.minor)
+            if key not in index:
+                index[key] = len(cells)
+                cells.append(c)
+            group.append(index[key])
+        return cells, group
+
     def installable(self, files: list[DistFile]) -> Column:
         """Where some file of a version installs (an sdist: everywhere)."""
         hit = self._files.get(id(files))
@@ -602,7 +641,9 @@ class _Columns:
                 tags = frozenset(f.tags for f in files)
                 hit = self._tags.get(tags)
                 if hit is None:
-                    hit = self._tags[tags] = tuple(c.installable(files) for c in self.cells)
+                    cells, group = self._wheel_groups
+                    answers = [c.installable(files) for c in cells]
+                    hit = self._tags[tags] = tuple(map(answers.__getitem__, group))
             self._files[id(files)] = hit
         return hit
 
@@ -650,6 +691,7 @@ def _partitions(
     own = {pid: _renumber([*columns[pid].values(), python[pid]]) for pid in columns}
     part = dict(own)
     count = {pid: max(assignment) for pid, assignment in part.items()}
+    alone = dict(count)  # the highest class index of each package by its own columns
     # The parents' class counts each package's classes were last computed from: a package
     # none of whose parents split since then would get the same classes again.
     basis: dict[int, tuple[int, ...]] = {}
@@ -664,7 +706,16 @@ def _partitions(
             if basis.get(pid) == now:
                 continue
             basis[pid] = now
-            new = _renumber([own[pid], *(part[p] for p in order[pid])])
+            # Parents of one class tell no cells apart, and classes already numbered in order
+            # of first appearance need no renumbering (examples/large: 382 renumberings a
+            # round instead of 580).
+            split = [part[p] for p in order[pid] if count[p]]
+            if not split:
+                new = own[pid]
+            elif len(split) == 1 and not alone[pid]:
+                new = split[0]
+            else:
+                new = _renumber([own[pid], *split])
             if max(new) != count[pid]:
                 changed = True
                 count[pid] = max(new)

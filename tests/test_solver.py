@@ -498,7 +498,7 @@ def test_upgrade_package_moves_provably_few_others(tmp_path):
         universe.collect()
         solver = Solver(build_facts(universe))
         solver.ground_objective()  # changed/1
-        newest = ":- upgrade(P), sel(P,V,_), version(P,W), W < V."
+        newest = ":- upgrade(P), sel(P,V,_), avail(P,W,_), W < V."
         solver.ctl.add("limit", [], f"{newest} :- #count {{ P : changed(P) }} >= {limit}.")
         solver.ctl.ground([("limit", [])])
         return solver.fits_windows()

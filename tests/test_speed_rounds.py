@@ -38,8 +38,8 @@ def test_versions_outside_the_window_are_remembered_until_the_window_changes(tmp
 
 def window_ranks(facts, name: str) -> list[int]:
     pid = facts.package_ids[name]
-    found = {int(r) for r in re.findall(rf"^version\({pid},(\d+)\)\.", facts.text(), re.M)}
-    return sorted(found - {facts.outside.get(pid)})
+    found = {int(r) for r in re.findall(rf"^avail\({pid},(\d+),\d+\)\.", facts.text(), re.M)}
+    return sorted(found)
 
 
 def test_versions_a_more_preferred_one_dominates_are_left_out_of_the_facts(tmp_path):
