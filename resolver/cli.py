@@ -399,7 +399,7 @@ def _lock(
         report=report,
         prior=None if upgrade else _kept(console, prior, options),
         upgrade=wanted,
-        collector_after=False,
+        ending=True,
     )
     locked_names = {e.name for e in resolution.entries}
     for name in sorted(set(wanted) - locked_names):

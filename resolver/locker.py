@@ -56,7 +56,7 @@ def lock_project(
     upgrade: Mapping[NormalizedName, SpecifierSet] | None = None,
     pins: Mapping[NormalizedName, SpecifierSet] | None = None,
     remember: bool = True,
-    collector_after: bool = True,
+    ending: bool = False,
 ) -> Resolution:
     """The optimal lock. ``prior`` is the lock to keep (None: lock afresh, as --upgrade does);
     ``upgrade`` maps the packages --upgrade-package frees to the specifier asked of them;
@@ -70,10 +70,14 @@ def lock_project(
     (177 MB) or from scratch (232 MB), and 4% more cold (382 MB against 366 MB), while its
     collections cost a warm lock about 0.1 s of 1.6 s (45 of them, though young collections
     run only every 10,000 allocations: resolver/cli.py). Turned on again, the collector's next
-    collection walks everything the lock made and kept (about 0.1 s on examples/large): with
-    ``collector_after=False``, a lock that met no conflict leaves it off (the command line,
-    which ends soon after)."""
-    with _collector_off(collector_after) as collecting:
+    collection walks everything the lock made and kept (about 0.1 s on examples/large).
+
+    ``ending``: the process ends soon after this lock (the command line), so a lock that met
+    no conflict leaves the collector off, and the solver of its last round is left for the
+    process's end to free (``_UNFREED``): freeing examples/large's ground program took 20-29
+    ms."""
+    with _collector_off(after=not ending) as collecting:
+        keep = _UNFREED if ending else None
         report = report if report is not None else LockReport()
         started = time.perf_counter()
         options = options or LockOptions()
@@ -125,7 +129,9 @@ def lock_project(
             )
         report.timings["collect_s"] = time.perf_counter() - started
         fine = recorded is not None and recorded["fine"]
-        facts, solution, fine = _rounds(universe, report, fine=fine, collecting=collecting)
+        facts, solution, fine = _rounds(
+            universe, report, fine=fine, collecting=collecting, keep=keep
+        )
         if memory is not None and recorded is not None:
             if widths.selection(facts, solution) != recorded["selection"]:
                 # Another optimum than the lock made without the memory (an equally good one,
@@ -133,7 +139,9 @@ def lock_project(
                 memory.forget()
                 universe = fresh()
                 universe.collect()
-                facts, solution, fine = _rounds(universe, report, fine=False, collecting=collecting)
+                facts, solution, fine = _rounds(
+                    universe, report, fine=False, collecting=collecting, keep=keep
+                )
             else:
                 report.remembered = True
         elif memory is not None and (
@@ -147,6 +155,10 @@ def lock_project(
             memory.forget()  # nothing to learn: windows kept their first widths
         report.timings["total_s"] = time.perf_counter() - started
         return read_resolution(universe, facts, solution)
+
+
+# The last solver of a lock made with ``ending``, left for the process's end to free.
+_UNFREED: list[Solver] = []
 
 
 @contextmanager
@@ -163,12 +175,17 @@ def _collector_off(after: bool) -> Iterator[bool]:
 
 
 def _rounds(
-    universe: Universe, report: LockReport, *, fine: bool, collecting: bool = False
+    universe: Universe,
+    report: LockReport,
+    *,
+    fine: bool,
+    collecting: bool = False,
+    keep: list[Solver] | None = None,
 ) -> tuple[FactBase, Solution, bool]:
     """Solve rounds until the optimum no longer needs versions outside the windows: the facts
     and optimum of the last round, and whether it let every package fork on every marker.
-    ``collecting``: turn the cyclic garbage collector on at the first conflict (see
-    ``lock_project``).
+    ``collecting``: turn the cyclic garbage collector on at the first conflict; ``keep``:
+    where to keep the last round's solver instead of freeing it (see ``lock_project``).
 
     The first round is solved for the optimum at once (``Solver.fitting_optimum``): its windows
     usually hold a lock (a re-lock's hold the locked versions; learned widths hold the lock's).
@@ -207,6 +224,8 @@ def _rounds(
             report.widened.append(sorted(grow))
             continue
         solver = last = Solver(facts, objective=expect_lock)
+        if keep is not None:
+            keep[:] = [solver]  # the last round's only: earlier ones are freed as before
         if expect_lock:
             expect_lock = False
             found = solver.fitting_optimum()

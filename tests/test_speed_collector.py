@@ -1,6 +1,7 @@
 """The cyclic garbage collector is off while a lock is made (resolver/locker.py's
 lock_project), back on from the first round whose windows hold no lock, and left as it was
-found once the lock is made, or off with ``collector_after=False`` (the command line)."""
+found once the lock is made, or off with ``ending=True`` (the command line), which also leaves
+the last solver for the process's end to free."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import gc
 import pytest
 import tomlkit
 
+from resolver import locker
 from resolver.errors import NoLockError
 from resolver.locker import lock_project
 from resolver.memory_provider import MemoryProvider
@@ -53,13 +55,13 @@ def test_the_collector_is_off_while_a_lock_is_made_and_on_again_after(tmp_path, 
 
 def test_the_command_line_leaves_the_collector_off_after_a_lock(tmp_path, collector_on):
     provider = Watching({"a": {"1.0": []}})
-    lock_project(project(tmp_path, ["a"]), provider, warn=lambda m: None, collector_after=False)
+    lock_project(project(tmp_path, ["a"]), provider, warn=lambda m: None, ending=True)
     assert not gc.isenabled()
 
 
 def test_after_a_conflict_the_collector_stays_on(tmp_path, collector_on):
     provider = Watching({"a": {"1.0": [], "2.0": ["c>=9"], "2.1": ["c>=9"]}, "c": {"1.0": []}})
-    lock_project(project(tmp_path, ["a"]), provider, warn=lambda m: None, collector_after=False)
+    lock_project(project(tmp_path, ["a"]), provider, warn=lambda m: None, ending=True)
     assert any(on for _n, _v, on in provider.seen)
     assert gc.isenabled()
 
@@ -86,3 +88,15 @@ def test_a_collector_that_was_off_stays_off(tmp_path, collector_on):
         lock_project(project(tmp_path, ["a"]), provider, warn=lambda m: None)
     assert not any(on for _n, _v, on in provider.seen)
     assert not gc.isenabled()
+
+
+def test_the_command_line_leaves_the_last_solver_for_the_process_end_to_free(
+    tmp_path, collector_on
+):
+    provider = Watching({"a": {"1.0": []}})
+    lock_project(project(tmp_path, ["a"]), provider, warn=lambda m: None, ending=True)
+    kept = list(locker._UNFREED)
+    assert len(kept) == 1 and kept[0].facts.names[1] == "a"
+    lock_project(project(tmp_path, ["a"]), provider, warn=lambda m: None)
+    assert locker._UNFREED == kept  # only locks made with ending keep one
+    locker._UNFREED.clear()
