@@ -22,6 +22,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
@@ -279,8 +280,52 @@ def _truth(marker: Marker, extra: str, environment: dict[str, str]) -> bool:
     key = (id(marker), extra, tuple([environment.get(v, "") for v in _named(marker)]))
     hit = _TRUTH.get(key)
     if hit is None:
-        hit = _TRUTH[key] = marker.evaluate({**environment, "extra": extra})
+        hit = _TRUTH[key] = _evaluate(marker._markers, {**environment, "extra": extra})
     return hit
+
+
+def _evaluate(markers: list[Any], environment: dict[str, str]) -> bool:
+    """``Marker.evaluate(environment)`` of a marker's parsed list, as packaging combines it
+    ("and" binds tighter than "or"; every comparison is evaluated, so one that cannot be
+    raises as there), each comparison answered by ``_comparison``."""
+    groups: list[list[bool]] = [[]]
+    for item in markers:
+        if isinstance(item, list):
+            groups[-1].append(_evaluate(item, environment))
+        elif isinstance(item, tuple):
+            groups[-1].append(_comparison(item, environment))
+        elif item == "or":
+            groups.append([])
+    return any(all(group) for group in groups)
+
+
+# Each comparison of a marker as a marker of its own (one per comparison text), and its truth
+# by the values of the variables it names: markers share their comparisons (``python_version <
+# "3.11"``, ``extra == "test"``), and packaging's evaluate() builds the environment and parses a
+# Specifier for each version comparison anew (examples/large evaluated markers 4,800 times).
+_ATOMS: dict[int, tuple[tuple[Any, Any, Any], tuple[str, ...], Marker]] = {}
+_ALONE: dict[str, Marker] = {}
+_ANSWERS: dict[tuple[int, tuple[str | None, ...]], bool] = {}
+
+
+def _comparison(atom: tuple[Any, Any, Any], environment: dict[str, str]) -> bool:
+    hit = _ATOMS.get(id(atom))
+    if hit is None or hit[0] is not atom:
+        lhs, op, rhs = atom
+        named = tuple(n.value for n in (lhs, rhs) if type(n).__name__ == "Variable")
+        text = f"{lhs.serialize()} {op.serialize()} {rhs.serialize()}"
+        alone = _ALONE.get(text)
+        if alone is None:
+            # The comparison as a marker, without parsing it again (as Marker's own ``&``).
+            alone = _ALONE[text] = Marker.__new__(Marker)
+            alone._markers = [atom]
+        hit = _ATOMS[id(atom)] = (atom, named, alone)
+    _atom, named, alone = hit
+    key = (id(alone), tuple([environment.get(name) for name in named]))
+    found = _ANSWERS.get(key)
+    if found is None:
+        found = _ANSWERS[key] = alone.evaluate(environment)
+    return found
 
 
 def marker_column(cells: Sequence[Cell], marker: Marker, extra: str = "") -> tuple[bool, ...]:

@@ -232,3 +232,30 @@ def test_spans_leave_out_versions_beyond_the_bounds() -> None:
     start, stop = spec_span(SpecifierSet("==1.3"), versions)
     assert [str(v) for v in versions[start:stop]] == ["1.3"]
     assert spec_span(SpecifierSet("!=1.3,~=1.0"), versions) == (0, 21)  # no upper bound here
+
+
+_MARKERS = [
+    'python_version < "3.11"',
+    'python_full_version >= "3.10.1" and sys_platform == "linux"',
+    'sys_platform == "win32" or platform_machine == "aarch64" and python_version >= "3.12"',
+    '(sys_platform == "darwin" or os_name == "nt") and extra == "Test_Extra"',
+    '"linux" in sys_platform and platform_system != "Linux"',
+    'python_version not in "3.10, 3.11" or implementation_name == "pypy"',
+    'platform_python_implementation == "CPython" and (extra == "a" or extra == "b")',
+    'python_version ~= "3.12" and platform_release >= "5"',
+    'python_version == "3.*" and sys_platform != "cygwin"',
+]
+
+
+@pytest.mark.parametrize("text", _MARKERS)
+def test_marker_truth_is_packagings(text: str) -> None:
+    # Markers are evaluated comparison by comparison, each comparison's answer remembered by
+    # the values of its variables (environments._comparison): the same truth as packaging's
+    # evaluate() of the whole marker, in every cell and under every extra.
+    from resolver.environments import marker_column
+
+    marker = Marker(text)
+    cells = space(">=3.9", cuts=["3.10.1"]).cells
+    for extra in ("", "a", "test-extra", "b"):
+        expected = tuple(marker.evaluate({**c.environment, "extra": extra}) for c in cells)
+        assert marker_column(cells, marker, extra) == expected, extra
