@@ -195,8 +195,8 @@ _COMPARISONS: dict[str, tuple[Any, Any, Any] | None] = {}
 def _flat_marker(text: str) -> Marker | None:
     """``Marker(text)`` for a marker of comparisons joined by "and" and "or"; None for
     anything else (and for anything that does not parse)."""
-    if "(" in text:
-        return None
+    if "(" in text or not (" and " in text or " or " in text):
+        return None  # a single comparison is parsed whole, as cheaply
     parts: list[Any] = []
     position = 0
     while True:

@@ -102,7 +102,11 @@ class Package:
 
     def __post_init__(self) -> None:
         self.rank = {v: i for i, v in enumerate(self.versions)}
-        self.prereleases = {v for v in self.versions if v.is_prerelease}
+        # A page's mapping reads its pre-releases off the versions as written.
+        pre = getattr(self.files, "prerelease_versions", None)
+        self.prereleases: set[Version] = (
+            pre() if pre is not None else {v for v in self.versions if v.is_prerelease}
+        )
         # A page's mapping tells its yanked versions from its table of yanked files.
         known = getattr(self.files, "yanked_versions", None)
         self.yanked_versions: set[Version] = (
@@ -171,6 +175,10 @@ class Demand:
     pinned: set[Version] = field(default_factory=set)
     explicit_prerelease: bool = False  # a project requirement names a pre-release
     extras: set[str] = field(default_factory=lambda: {""})  # "" stands for the plain requirements
+
+
+# What a package no requirement has reached yet is asked (read only: never added to).
+_NO_DEMAND = Demand()
 
 
 class Universe:
@@ -449,15 +457,17 @@ class Universe:
 
     def eligible(self, package: Package) -> list[Version]:
         """Versions policy allows at all (pre-releases, yanked), newest first."""
-        demand = self.demands.get(package.name, Demand())
-        finals = len(package.prereleases) < len(package.versions)
-        allow_pre = {
-            "allow": True,
-            "disallow": False,
-            "if-necessary": not finals,
-            "explicit": demand.explicit_prerelease,
-            "if-necessary-or-explicit": not finals or demand.explicit_prerelease,
-        }[self.options.prerelease]
+        demand = self.demands.get(package.name) or _NO_DEMAND
+        policy = self.options.prerelease
+        if policy == "allow" or policy == "disallow":
+            allow_pre = policy == "allow"
+        else:
+            finals = len(package.prereleases) < len(package.versions)
+            allow_pre = {
+                "if-necessary": not finals,
+                "explicit": demand.explicit_prerelease,
+                "if-necessary-or-explicit": not finals or demand.explicit_prerelease,
+            }[policy]
         # Pinned versions only grow, as failed ones do: their counts tell a change.
         key = (len(package.failed), len(demand.pinned), allow_pre)
         hit = self._eligible.get(package.name)
@@ -477,8 +487,10 @@ class Universe:
                 for v in package.versions
                 if v not in excluded and all(s.contains(v, prereleases=True) for s in wanted)
             ]
-        else:  # most packages: no generator per version
+        elif excluded:  # most packages: no generator per version
             found = [v for v in package.versions if v not in excluded]
+        else:
+            found = list(package.versions)
         self._eligible[package.name] = (key, found)
         return found
 
@@ -501,7 +513,7 @@ class Universe:
         return spec
 
     def _update_window(self, package: Package) -> None:
-        demand = self.demands.get(package.name, Demand())
+        demand = self.demands.get(package.name) or _NO_DEMAND
         eligible = self.eligible(package)
         # Everything the window depends on besides fixed settings; metadata can bring a
         # version's own Requires-Python. (Specifiers asked only grow: their count tells a
