@@ -844,10 +844,23 @@ class PageVersions(Mapping[Version, list[DistFile]]):
         Requires-Python)."""
         page = self._page
         table, column, bounds = page.specifier_table, page.specifier_column, page.bounds
+        runs = self._runs
+        if len(runs) == len(page.starts):
+            # One run per version (nearly every page): the runs' first files, in the runs'
+            # order, which is the versions' order; a run whose first file has none is read on.
+            firsts = [table[column[start]] for start in page.starts]
+            for group, first in enumerate(firsts):
+                if first is None:
+                    for i in range(bounds[group] + 1, bounds[group + 1]):
+                        first = table[column[i]]
+                        if first is not None:
+                            firsts[group] = first
+                            break
+            return dict(zip(runs, firsts, strict=True))
         found: dict[Version, SpecifierSet | None] = {}
         # By version, from the runs of each (one Version hash each, not one per run and two
         # per version): the first file that has one, in the page's order.
-        for version, groups in self._runs.items():
+        for version, groups in runs.items():
             first = None
             for group in groups:
                 for i in range(bounds[group], bounds[group + 1]):

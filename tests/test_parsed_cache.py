@@ -606,3 +606,34 @@ def test_a_pages_prereleases_are_read_off_its_versions_as_written(tmp_path: Path
         "1!3.0rc1",
         "3.0b2",
     }
+
+
+def test_file_requires_pythons_are_the_first_file_that_has_one(tmp_path: Path) -> None:
+    # One run per version: each version's first file, or the next one that has a
+    # Requires-Python when it has none (as a file-by-file scan finds them).
+    def sdist(version: str, python: str | None, suffix: str) -> DistFile:
+        return DistFile(
+            filename=f"foo-{version}{suffix}",
+            url=f"https://files.example.org/foo-{version}{suffix}",
+            kind="sdist",
+            version=Version(version),
+            requires_python=None if python is None else SpecifierSet(python),
+        )
+
+    files = [
+        sdist("1.0", None, ".tar.gz"),
+        sdist("1.0", ">=3.8", ".zip"),
+        sdist("2.0", ">=3.9", ".tar.gz"),
+        sdist("2.0", ">=3.10", ".zip"),
+        sdist("3.0", None, ".tar.gz"),
+    ]
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None
+    found = loaded.files.by_version().file_requires_pythons()
+    assert found == {
+        Version("1.0"): SpecifierSet(">=3.8"),
+        Version("2.0"): SpecifierSet(">=3.9"),
+        Version("3.0"): None,
+    }
