@@ -18,9 +18,11 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
@@ -278,8 +280,52 @@ def _truth(marker: Marker, extra: str, environment: dict[str, str]) -> bool:
     key = (id(marker), extra, tuple([environment.get(v, "") for v in _named(marker)]))
     hit = _TRUTH.get(key)
     if hit is None:
-        hit = _TRUTH[key] = marker.evaluate({**environment, "extra": extra})
+        hit = _TRUTH[key] = _evaluate(marker._markers, {**environment, "extra": extra})
     return hit
+
+
+def _evaluate(markers: list[Any], environment: dict[str, str]) -> bool:
+    """``Marker.evaluate(environment)`` of a marker's parsed list, as packaging combines it
+    ("and" binds tighter than "or"; every comparison is evaluated, so one that cannot be
+    raises as there), each comparison answered by ``_comparison``."""
+    groups: list[list[bool]] = [[]]
+    for item in markers:
+        if isinstance(item, list):
+            groups[-1].append(_evaluate(item, environment))
+        elif isinstance(item, tuple):
+            groups[-1].append(_comparison(item, environment))
+        elif item == "or":
+            groups.append([])
+    return any(all(group) for group in groups)
+
+
+# Each comparison of a marker as a marker of its own (one per comparison text), and its truth
+# by the values of the variables it names: markers share their comparisons (``python_version <
+# "3.11"``, ``extra == "test"``), and packaging's evaluate() builds the environment and parses a
+# Specifier for each version comparison anew (examples/large evaluated markers 4,800 times).
+_ATOMS: dict[int, tuple[tuple[Any, Any, Any], tuple[str, ...], Marker]] = {}
+_ALONE: dict[str, Marker] = {}
+_ANSWERS: dict[tuple[int, tuple[str | None, ...]], bool] = {}
+
+
+def _comparison(atom: tuple[Any, Any, Any], environment: dict[str, str]) -> bool:
+    hit = _ATOMS.get(id(atom))
+    if hit is None or hit[0] is not atom:
+        lhs, op, rhs = atom
+        named = tuple(n.value for n in (lhs, rhs) if type(n).__name__ == "Variable")
+        text = f"{lhs.serialize()} {op.serialize()} {rhs.serialize()}"
+        alone = _ALONE.get(text)
+        if alone is None:
+            # The comparison as a marker, without parsing it again (as Marker's own ``&``).
+            alone = _ALONE[text] = Marker.__new__(Marker)
+            alone._markers = [atom]
+        hit = _ATOMS[id(atom)] = (atom, named, alone)
+    _atom, named, alone = hit
+    key = (id(alone), tuple([environment.get(name) for name in named]))
+    found = _ANSWERS.get(key)
+    if found is None:
+        found = _ANSWERS[key] = alone.evaluate(environment)
+    return found
 
 
 def marker_column(cells: Sequence[Cell], marker: Marker, extra: str = "") -> tuple[bool, ...]:
@@ -385,6 +431,68 @@ def _comparisons(
     return found
 
 
+# Each specifier set's bounds (see _bounds), by identity; the sets are kept alive in _SPECS.
+_BOUNDS: dict[int, tuple[list[tuple[bool, Version]], Version | None]] = {}
+
+
+def spec_span(spec: SpecifierSet, versions: Sequence[Version]) -> tuple[int, int]:
+    """``(start, stop)``: no version of ``versions`` (newest first) outside ``versions[start:
+    stop]`` is in the specifier set, found by bisection on the set's upper and lower bounds.
+    A window's walk looks for the newest few versions that fit a requirement, and one that
+    pins a range a long history back (botocore ``>=1.44.5,<1.45.0``: one of 2,547 versions)
+    found them only after checking every version newer, and then every version older."""
+    bounds = _BOUNDS.get(id(spec))
+    if bounds is None:
+        _SPECS[id(spec)] = spec
+        bounds = _BOUNDS[id(spec)] = _bounds(spec)
+    ceilings, floor = bounds
+    start = 0
+    for strict, bound in ceilings:
+        # Versions above the bound come first: for ``<``, those not below it; for ``<=`` and
+        # ``==``, those whose public part is above it (a local version of the bound itself
+        # sorts above the bound, and meets ``<=`` and ``==``).
+        if strict:
+            start = bisect_left(versions, True, lo=start, key=lambda v, b=bound: not v >= b)
+        else:
+            start = bisect_left(versions, True, lo=start, key=lambda v, b=bound: not _above(v, b))
+    stop = len(versions)
+    if floor is not None:
+        # No version below the floor meets it: not even a local one, whose public part is
+        # lower still.
+        stop = bisect_left(versions, True, lo=start, key=lambda v: v < floor)
+    return start, max(start, stop)
+
+
+def _above(version: Version, bound: Version) -> bool:
+    """Whether the version's public part is above the bound."""
+    if version.local is None:
+        return version > bound
+    return Version(version.public) > bound
+
+
+def _bounds(spec: SpecifierSet) -> tuple[list[tuple[bool, Version]], Version | None]:
+    """The upper bounds of a specifier set (``<``: strict; ``<=`` and ``==``: on the public
+    part) and its highest lower bound (of ``>=``, ``>``, ``~=`` and ``==``); clauses of other
+    forms (wildcards, ``===``, ``!=``) bound nothing."""
+    ceilings: list[tuple[bool, Version]] = []
+    floor: Version | None = None
+    for item in spec:
+        op = item.operator
+        if op in ("===", "!=") or item.version.endswith(".*"):
+            continue
+        try:
+            bound = Version(item.version)
+        except InvalidVersion:
+            continue
+        if bound.local is not None:
+            continue
+        if op in ("<", "<=", "=="):
+            ceilings.append((op == "<", bound))
+        if op in (">=", ">", "~=", "==") and (floor is None or bound > floor):
+            floor = bound
+    return ceilings, floor
+
+
 def holds_somewhere(cells: Sequence[Cell], marker: Marker, extras: Iterable[str]) -> bool:
     """Whether the marker holds in some of the cells under some of the extras."""
     representatives = _grouping(cells, _named(marker))[0]
@@ -458,9 +566,21 @@ def marker_comparisons(marker: Marker) -> Iterator[tuple[str, str, str]]:
                 yield right.value, op.value, left.value
 
 
-def marker_cuts(marker: Marker) -> set[Version]:
+def marker_cuts(marker: Marker) -> frozenset[Version]:
     """Python versions where the marker's ``python_version``/``python_full_version`` comparisons
-    can change truth value."""
+    can change truth value; remembered with the marker (a lock notes thousands of requirements,
+    most with a marker seen before)."""
+    hit = _CUTS.get(id(marker))
+    if hit is None or hit[0] is not marker:
+        hit = _CUTS[id(marker)] = (marker, frozenset(_marker_cuts(marker)))
+    return hit[1]
+
+
+_CUTS: dict[int, tuple[Marker, frozenset[Version]]] = {}
+_PLATFORMS: dict[int, tuple[Marker, frozenset[Platform]]] = {}
+
+
+def _marker_cuts(marker: Marker) -> set[Version]:
     found: set[Version] = set()
     for variable, op, value in marker_comparisons(marker):
         if variable == "python_version":
@@ -487,9 +607,16 @@ _SYSTEM_NAMES = {
 }
 
 
-def marker_platforms(marker: Marker) -> set[Platform]:
+def marker_platforms(marker: Marker) -> frozenset[Platform]:
     """Platforms for the ``sys_platform`` and Linux ``platform_machine`` values a marker names
-    that PLATFORMS does not have, for CPython and PyPy."""
+    that PLATFORMS does not have, for CPython and PyPy; remembered with the marker."""
+    hit = _PLATFORMS.get(id(marker))
+    if hit is None or hit[0] is not marker:
+        hit = _PLATFORMS[id(marker)] = (marker, frozenset(_marker_platforms(marker)))
+    return hit[1]
+
+
+def _marker_platforms(marker: Marker) -> set[Platform]:
     systems: set[tuple[str, str, str, str]] = set()
     for variable, _op, value in marker_comparisons(marker):
         if variable == "sys_platform" and value not in {s[0] for s in _SYSTEMS}:

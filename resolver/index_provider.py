@@ -297,10 +297,10 @@ class IndexProvider:
         version's metadata."""
         name = canonicalize_name(name)
         if version is None:
-            return ("files", name), _traced(f"files {name}", lambda: self._files(name))
-        return ("metadata", name, version), _traced(
-            f"metadata {name} {version}", lambda: self._metadata(name, version)
-        )
+            key: tuple[Any, ...] = ("files", name)
+            return key, _traced(key, lambda: self._files(name))
+        key = ("metadata", name, version)
+        return key, _traced(key, lambda: self._metadata(name, version))
 
     def _get(self, key: Hashable, compute: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -590,7 +590,9 @@ def _version_of(file: DistFile) -> Version:
     return file.version
 
 
-def _traced(key: str, compute: Callable[[], T]) -> Callable[[], T]:
+def _traced(key: tuple[Any, ...], compute: Callable[[], T]) -> Callable[[], T]:
+    """``compute``, traced as "files NAME" or "metadata NAME VERSION" when tracing (the text
+    is made only then: a Version's str() is a Python call, and a warm lock asks thousands)."""
     if not tracing():
         return compute
 
@@ -599,7 +601,7 @@ def _traced(key: str, compute: Callable[[], T]) -> Callable[[], T]:
         try:
             return compute()
         finally:
-            trace("compute", key, started)
+            trace("compute", " ".join(map(str, key)), started)
 
     return run
 

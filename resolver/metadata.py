@@ -167,7 +167,7 @@ def _parse_requirement(text: str) -> Requirement:
         marker_text = after.strip()
         marker = _MARKERS.get(marker_text)
         if marker is None:
-            marker = _MARKERS[marker_text] = Marker(marker_text)
+            marker = _MARKERS[marker_text] = _flat_marker(marker_text) or Marker(marker_text)
     except (InvalidRequirement, InvalidMarker):
         return Requirement(text)
     requirement = Requirement.__new__(Requirement)
@@ -177,6 +177,61 @@ def _parse_requirement(text: str) -> Requirement:
     requirement.specifier = bare.specifier
     requirement.marker = marker
     return requirement
+
+
+# A marker without parentheses is its comparisons joined by "and" and "or", which packaging
+# parses into the list [comparison, "and", comparison, ...]: such a marker is put together from
+# its comparisons, each parsed once (``python_version < "3.11"`` and ``extra == "test"`` recur
+# in hundreds of markers; examples/large parses 770 distinct markers of 200 distinct comparisons,
+# and a whole parse costs 100,000 instructions or more). Anything else is parsed whole.
+_OPERAND = r"""(?:[A-Za-z_][A-Za-z0-9_.]*|"[^"]*"|'[^']*')"""
+_COMPARISON = re.compile(
+    rf"\s*({_OPERAND}\s*(?:===|==|~=|!=|<=|>=|<|>|not\s+in|in)\s*{_OPERAND})\s*"
+)
+_JOIN = re.compile(r"(and|or)(?=\s)")
+_COMPARISONS: dict[str, tuple[Any, Any, Any] | None] = {}
+
+
+def _flat_marker(text: str) -> Marker | None:
+    """``Marker(text)`` for a marker of comparisons joined by "and" and "or"; None for
+    anything else (and for anything that does not parse)."""
+    if "(" in text or not (" and " in text or " or " in text):
+        return None  # a single comparison is parsed whole, as cheaply
+    parts: list[Any] = []
+    position = 0
+    while True:
+        match = _COMPARISON.match(text, position)
+        if match is None:
+            return None
+        comparison = _comparison(match.group(1))
+        if comparison is None:
+            return None
+        parts.append(comparison)
+        position = match.end()
+        if position == len(text):
+            break
+        join = _JOIN.match(text, position)
+        if join is None:
+            return None
+        parts.append(join.group(1))
+        position = join.end()
+    marker = Marker.__new__(Marker)  # as packaging's own ``&`` and ``|`` make one
+    marker._markers = parts
+    return marker
+
+
+def _comparison(text: str) -> tuple[Any, Any, Any] | None:
+    """The parsed comparison of a one-comparison marker text, once per text; None when it does
+    not parse as one."""
+    if text not in _COMPARISONS:
+        try:
+            parsed = Marker(text)._markers
+        except InvalidMarker:
+            parsed = None
+        _COMPARISONS[text] = (
+            parsed[0] if parsed and len(parsed) == 1 and type(parsed[0]) is tuple else None
+        )
+    return _COMPARISONS[text]
 
 
 def _specifier_set(text: str) -> SpecifierSet:

@@ -180,6 +180,31 @@ def test_specifiers_answer_as_packaging_does(text: str) -> None:
         assert spec_contains(spec, version) is spec.contains(version, prereleases=True), version
 
 
+_MORE_SPECIFIERS = [
+    "<=1.0.1", "==1.0.1", "==2", ">=1.0.post1", "~=1.0.1", ">=1.0,!=1.0.1,<=2.0.post2",
+    "<1.0.1,>0.9", "==1.0a1", "<=1.0rc1", ">=3", "<0.1", ">=1!0",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", _SPECIFIERS + _MORE_SPECIFIERS)
+def test_spans_hold_every_version_in_the_specifier(text: str) -> None:
+    # A window walks only the versions within the specifier's bounds (spec_span): every
+    # version outside them, local versions and pre-releases included, must be outside the set.
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from resolver.environments import spec_span
+
+    spec = SpecifierSet(text)
+    versions = sorted(set(map(Version, _VERSIONS)), reverse=True)
+    for count in range(len(versions) + 1):
+        part = versions[:count]
+        start, stop = spec_span(spec, part)
+        assert 0 <= start <= stop <= len(part)
+        outside = part[:start] + part[stop:]
+        assert not [v for v in outside if spec.contains(v, prereleases=True)], (part, start, stop)
+
+
 def test_answers_by_identity_never_answer_for_another_version() -> None:
     # Answers are kept by the identity of the version asked: a version that is gone and
     # another one made in its place (often at the same address) gets its own answer.
@@ -193,3 +218,44 @@ def test_answers_by_identity_never_answer_for_another_version() -> None:
         text = "3.0" if round_ % 2 else "1.0"
         assert spec_contains(spec, Version(text)) is (text == "3.0")
     assert spec_contains(spec, Version("2.0")) is spec_contains(spec, Version("2.0.0")) is True
+
+
+def test_spans_leave_out_versions_beyond_the_bounds() -> None:
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from resolver.environments import spec_span
+
+    versions = [Version(f"1.{minor}") for minor in range(20, -1, -1)]  # 1.20 ... 1.0
+    start, stop = spec_span(SpecifierSet(">=1.5,<1.8"), versions)
+    assert [str(v) for v in versions[start:stop]] == ["1.7", "1.6", "1.5"]
+    start, stop = spec_span(SpecifierSet("==1.3"), versions)
+    assert [str(v) for v in versions[start:stop]] == ["1.3"]
+    assert spec_span(SpecifierSet("!=1.3,~=1.0"), versions) == (0, 21)  # no upper bound here
+
+
+_MARKERS = [
+    'python_version < "3.11"',
+    'python_full_version >= "3.10.1" and sys_platform == "linux"',
+    'sys_platform == "win32" or platform_machine == "aarch64" and python_version >= "3.12"',
+    '(sys_platform == "darwin" or os_name == "nt") and extra == "Test_Extra"',
+    '"linux" in sys_platform and platform_system != "Linux"',
+    'python_version not in "3.10, 3.11" or implementation_name == "pypy"',
+    'platform_python_implementation == "CPython" and (extra == "a" or extra == "b")',
+    'python_version ~= "3.12" and platform_release >= "5"',
+    'python_version == "3.*" and sys_platform != "cygwin"',
+]
+
+
+@pytest.mark.parametrize("text", _MARKERS)
+def test_marker_truth_is_packagings(text: str) -> None:
+    # Markers are evaluated comparison by comparison, each comparison's answer remembered by
+    # the values of its variables (environments._comparison): the same truth as packaging's
+    # evaluate() of the whole marker, in every cell and under every extra.
+    from resolver.environments import marker_column
+
+    marker = Marker(text)
+    cells = space(">=3.9", cuts=["3.10.1"]).cells
+    for extra in ("", "a", "test-extra", "b"):
+        expected = tuple(marker.evaluate({**c.environment, "extra": extra}) for c in cells)
+        assert marker_column(cells, marker, extra) == expected, extra

@@ -400,6 +400,11 @@ def test_a_warm_fetch_reads_the_version_entry_only(
         "bar; not a marker",
         "bar>=1; python_version < '3'; os_name == 'nt'",
         "; python_version < '3'",
+        "bar; python_version<'3.8'and os_name=='nt'",
+        "bar; sys_platform == 'win32'  and  extra  ==  'Test_X' or extra == 'y'",
+        "bar; extra == 'a' and",
+        "bar; os_name == 'a and b' or 'linux' in sys_platform",
+        "bar; extrain 'x'",
     ],
 )
 def test_requirements_parse_by_parts_as_whole(text: str) -> None:
@@ -903,3 +908,37 @@ def test_build_without_pyproject_or_setup_py(tmp_path: Path) -> None:
     sdist = make_sdist(tmp_path / "empty-1.0.tar.gz", {"README": "nothing to build"})
     with pytest.raises(BuildError, match="empty-1.0.tar.gz: neither pyproject.toml nor setup.py"):
         build_metadata(sdist)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'python_version < "3.11"',
+        'python_version<"3.8"and os_name=="nt"',
+        "extra == 'Foo_Bar' or extra=='x' and python_full_version >= '3.9.1'",
+        "'linux' in sys_platform and platform_machine not  in 'x86_64 aarch64'",
+        'platform.python_implementation == "CPython" or python_implementation == "PyPy"',
+        'os_name == "a and b" or os_name == "(c)"',
+        'python_version < "3.8" or (os_name == "nt" and extra == "x")',
+        'extra == "a" and',
+        'and extra == "a"',
+        'extrain "x"',
+        'python_version === "3.8" or implementation_name ~= "1"',
+    ],
+)
+def test_markers_put_together_from_comparisons_are_whole_parses(text: str) -> None:
+    # A marker without parentheses is put together from its comparisons, each parsed once
+    # (metadata._flat_marker): the same parse as packaging's of the whole, or none at all.
+    from packaging.markers import InvalidMarker, Marker
+
+    flat = metadata_module._flat_marker(text)
+    try:
+        whole = Marker(text)
+    except InvalidMarker:
+        assert flat is None
+        return
+    if flat is not None:
+        assert repr(flat._markers) == repr(whole._markers)
+        assert flat == whole and str(flat) == str(whole) and hash(flat) == hash(whole)
+    joined = " and " in text or " or " in text
+    assert (flat is None) == ("(" in text or not joined)

@@ -519,6 +519,7 @@ def test_a_pages_files_are_grouped_by_version_as_file_by_file(
     assert Version("4.0") not in by_version and by_version.get(Version("4.0")) is None
     # Yanked state and Requires-Python come from the page's tables: no file is made.
     assert by_version.yanked_versions() == {Version("2.0rc1")}
+    assert by_version.prerelease_versions() == {Version("2.0rc1")}
     assert by_version.file_requires_pythons() == {
         Version("1.0"): SpecifierSet(">=3.8"),
         Version("2.0rc1"): None,
@@ -578,3 +579,61 @@ def test_a_loaded_pages_files_leave_the_collectors_sight(tmp_path: Path) -> None
             assert out[1] == "True" and int(out[2]) >= 2000
         else:
             assert out[1:] == ["False", "0"]
+
+
+def test_a_pages_prereleases_are_read_off_its_versions_as_written(tmp_path: Path) -> None:
+    # Versions written with digits and dots only are final releases: only the others are
+    # parsed for pre-release and development parts.
+    texts = ["1.0", "1.0.0a1", "2.0.dev3", "2.0.post1", "1!3.0rc1", "3.0-beta.2", "4", "4.0+local"]
+    files = [
+        DistFile(
+            filename=f"foo-{text}.tar.gz",
+            url=f"https://files.example.org/foo-{text}.tar.gz",
+            kind="sdist",
+            version=Version(text),
+        )
+        for text in texts
+    ]
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None
+    versions = loaded.files.by_version()
+    assert versions.prerelease_versions() == {v for v in versions if v.is_prerelease}
+    assert {str(v) for v in versions.prerelease_versions()} == {
+        "1.0.0a1",
+        "2.0.dev3",
+        "1!3.0rc1",
+        "3.0b2",
+    }
+
+
+def test_file_requires_pythons_are_the_first_file_that_has_one(tmp_path: Path) -> None:
+    # One run per version: each version's first file, or the next one that has a
+    # Requires-Python when it has none (as a file-by-file scan finds them).
+    def sdist(version: str, python: str | None, suffix: str) -> DistFile:
+        return DistFile(
+            filename=f"foo-{version}{suffix}",
+            url=f"https://files.example.org/foo-{version}{suffix}",
+            kind="sdist",
+            version=Version(version),
+            requires_python=None if python is None else SpecifierSet(python),
+        )
+
+    files = [
+        sdist("1.0", None, ".tar.gz"),
+        sdist("1.0", ">=3.8", ".zip"),
+        sdist("2.0", ">=3.9", ".tar.gz"),
+        sdist("2.0", ">=3.10", ".zip"),
+        sdist("3.0", None, ".tar.gz"),
+    ]
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None
+    found = loaded.files.by_version().file_requires_pythons()
+    assert found == {
+        Version("1.0"): SpecifierSet(">=3.8"),
+        Version("2.0"): SpecifierSet(">=3.9"),
+        Version("3.0"): None,
+    }

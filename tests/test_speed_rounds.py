@@ -36,6 +36,18 @@ def test_versions_outside_the_window_are_remembered_until_the_window_changes(tmp
     assert universe.outside(package) == outside[2:]  # 1.9 to 1.6
 
 
+def test_a_window_version_equal_to_an_eligible_one_is_not_outside(tmp_path):
+    # Versions outside the window are told apart by identity when the window holds the
+    # package's own objects; a locked version is another object, equal to one of them.
+    from packaging.version import Version
+
+    history = {f"1.{m}": [] for m in range(10)}
+    universe = universe_for(tmp_path, {"a": history}, ["a"])
+    package = universe.packages["a"]
+    package.window.add(Version("1.0.0"))  # equal to the package's 1.0, not the same object
+    assert [str(v) for v in universe.outside(package)] == [f"1.{m}" for m in range(7, 0, -1)]
+
+
 def window_ranks(facts, name: str) -> list[int]:
     pid = facts.package_ids[name]
     found = {int(r) for r in re.findall(rf"^avail\({pid},(\d+),\d+\)\.", facts.text(), re.M)}
