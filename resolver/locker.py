@@ -75,7 +75,7 @@ def lock_project(
     ``ending``: the process ends soon after this lock (the command line), so a lock that met
     no conflict leaves the collector off, and the solver of its last round is left for the
     process's end to free (``_UNFREED``): freeing examples/large's ground program took 20-29
-    ms."""
+    ms, and the lock is then written beside it (its peak memory 190 MB instead of 181 MB)."""
     with _collector_off(after=not ending) as collecting:
         keep = _UNFREED if ending else None
         report = report if report is not None else LockReport()
