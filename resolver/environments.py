@@ -308,6 +308,15 @@ _ALONE: dict[str, Marker] = {}
 _ANSWERS: dict[tuple[int, tuple[str | None, ...]], bool] = {}
 
 
+def marker_of(parts: list[Any]) -> Marker:
+    """The marker of a list of comparisons, ``"and"``, ``"or"`` and nested lists, as packaging
+    parses one into ``Marker._markers``, made without parsing anything again (as packaging's
+    own ``&`` and ``|`` make one). The one place that builds a Marker from its parts."""
+    marker = Marker.__new__(Marker)
+    marker._markers = parts
+    return marker
+
+
 def _comparison(atom: tuple[Any, Any, Any], environment: dict[str, str]) -> bool:
     hit = _ATOMS.get(id(atom))
     if hit is None or hit[0] is not atom:
@@ -316,9 +325,7 @@ def _comparison(atom: tuple[Any, Any, Any], environment: dict[str, str]) -> bool
         text = f"{lhs.serialize()} {op.serialize()} {rhs.serialize()}"
         alone = _ALONE.get(text)
         if alone is None:
-            # The comparison as a marker, without parsing it again (as Marker's own ``&``).
-            alone = _ALONE[text] = Marker.__new__(Marker)
-            alone._markers = [atom]
+            alone = _ALONE[text] = marker_of([atom])
         hit = _ATOMS[id(atom)] = (atom, named, alone)
     _atom, named, alone = hit
     key = (id(alone), tuple([environment.get(name) for name in named]))

@@ -28,6 +28,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from resolver.environments import marker_of
 from resolver.errors import SourceError
 from resolver.http import Http, OfflineError, read_body
 from resolver.index import is_local, local_path
@@ -138,12 +139,21 @@ def _bare(text: str) -> Requirement | None:
     except InvalidSpecifier:
         return None
     extras = match.group(2)
+    names = {e.strip() for e in extras.split(",")} if extras else set()
+    return _assembled(match.group(1), names, specifier, None)
+
+
+def _assembled(
+    name: str, extras: set[str], specifier: SpecifierSet, marker: Marker | None
+) -> Requirement:
+    """A requirement without a URL made of parts already parsed, as packaging's parser fills
+    one (without parsing anything again)."""
     requirement = Requirement.__new__(Requirement)
-    requirement.name = match.group(1)
+    requirement.name = name
     requirement.url = None
-    requirement.extras = {e.strip() for e in extras.split(",")} if extras else set()
+    requirement.extras = extras
     requirement.specifier = specifier
-    requirement.marker = None
+    requirement.marker = marker
     return requirement
 
 
@@ -170,13 +180,7 @@ def _parse_requirement(text: str) -> Requirement:
             marker = _MARKERS[marker_text] = _flat_marker(marker_text) or Marker(marker_text)
     except (InvalidRequirement, InvalidMarker):
         return Requirement(text)
-    requirement = Requirement.__new__(Requirement)
-    requirement.name = bare.name
-    requirement.url = None
-    requirement.extras = set(bare.extras)
-    requirement.specifier = bare.specifier
-    requirement.marker = marker
-    return requirement
+    return _assembled(bare.name, set(bare.extras), bare.specifier, marker)
 
 
 # A marker without parentheses is its comparisons joined by "and" and "or", which packaging
@@ -215,9 +219,7 @@ def _flat_marker(text: str) -> Marker | None:
             return None
         parts.append(join.group(1))
         position = join.end()
-    marker = Marker.__new__(Marker)  # as packaging's own ``&`` and ``|`` make one
-    marker._markers = parts
-    return marker
+    return marker_of(parts)
 
 
 def _comparison(text: str) -> tuple[Any, Any, Any] | None:
