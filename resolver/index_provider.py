@@ -220,6 +220,16 @@ class IndexProvider:
     def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
         return self._get(*self._job(name, version))  # type: ignore[return-value]
 
+    def metadata_pack(self, pack: Mapping[str, bytes]) -> None:
+        """Read cached version entries from ``pack`` first, and record those taken (see
+        ``MetadataCache.use_pack``); nothing without a cache."""
+        if not self.no_cache:
+            self._fetcher.cache.use_pack(pack)
+
+    def metadata_taken(self) -> dict[str, bytes]:
+        """The cached version entries taken since ``metadata_pack``."""
+        return self._fetcher.cache.taken()
+
     def files_by_version(self, name: NormalizedName) -> Mapping[Version, list[DistFile]]:
         """``files(name)`` grouped by version, in the order of their first file (as
         ``for f in files: groups.setdefault(f.version, []).append(f)``): a stored or parsed

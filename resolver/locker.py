@@ -108,6 +108,11 @@ def lock_project(
         if remember and not pins:
             memory = widths.Memory.of(project, provider, options, prior, upgrade or {})
         recorded = memory.read() if memory is not None else None
+        # The metadata entries the last lock of the same inputs took, read as one file.
+        packing = getattr(provider, "metadata_pack", None) if memory is not None else None
+        pack = memory.read_pack() if memory is not None and packing is not None else {}
+        if packing is not None:
+            packing(pack)
         universe = fresh()
         pages = None
         if recorded is not None:
@@ -153,6 +158,10 @@ def lock_project(
                 memory.write({**learned, "fine": fine, "selection": selection})
         elif memory is not None:
             memory.forget()  # nothing to learn: windows kept their first widths
+        if memory is not None and packing is not None:
+            taken = provider.metadata_taken()  # type: ignore[attr-defined]
+            if taken != pack:
+                memory.write_pack(taken)
         report.timings["total_s"] = time.perf_counter() - started
         return read_resolution(universe, facts, solution)
 

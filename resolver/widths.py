@@ -26,7 +26,9 @@ cache (``file://`` indexes, ``--find-links`` folders, ``--no-cache``) never get 
 from __future__ import annotations
 
 import json
+import marshal
 import os
+import zlib
 from collections.abc import Mapping
 from itertools import chain
 from pathlib import Path
@@ -37,7 +39,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from resolver.options import LockOptions
-from resolver.parsed_cache import PageVersions, listed_on_page, sha256
+from resolver.parsed_cache import PageVersions, listed_on_page, sha256, write_atomically
 from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import Provider
@@ -116,6 +118,50 @@ class Memory:
             self.path.unlink(missing_ok=True)
         except OSError:
             pass
+
+    # The metadata pack: the cached version entries (resolver/metadata.py) that the last lock
+    # of the same inputs took, in one file beside the memory (``*.pack``), kept whether or not
+    # a window grew: a magic, a CRC, and a marshalled (format, {path: entry bytes}).
+
+    def read_pack(self) -> dict[str, bytes]:
+        """The pack, or nothing (none, damaged, or of another format)."""
+        try:
+            data = self.path.with_suffix(".pack").read_bytes()
+        except OSError:
+            return {}
+        start = len(_PACK_MAGIC) + 4
+        body = memoryview(data)[start:]
+        if not data.startswith(_PACK_MAGIC) or zlib.crc32(body) != int.from_bytes(
+            data[len(_PACK_MAGIC) : start], "big"
+        ):
+            return {}
+        try:
+            found = marshal.loads(body)
+        except (ValueError, EOFError, TypeError):
+            return {}
+        if type(found) is not tuple or len(found) != 2 or found[0] != FORMAT:
+            return {}
+        entries = found[1]
+        if type(entries) is not dict or not all(
+            type(k) is str and type(v) is bytes for k, v in entries.items()
+        ):
+            return {}
+        return entries
+
+    def write_pack(self, entries: Mapping[str, bytes]) -> None:
+        """Record the pack (atomically), and keep only the ``KEPT`` most recently written."""
+        path = self.path.with_suffix(".pack")
+        body = marshal.dumps((FORMAT, dict(sorted(entries.items()))))
+        write_atomically(path, b"".join((_PACK_MAGIC, zlib.crc32(body).to_bytes(4, "big"), body)))
+        try:
+            kept = sorted(path.parent.glob("*.pack"), key=lambda p: p.stat().st_mtime)
+            for old in kept[:-KEPT]:
+                old.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+_PACK_MAGIC = b"aspen-metadata-pack\n"
 
 
 _SHAPE = {"packages": dict, "missing": list, "fine": bool, "selection": str}
