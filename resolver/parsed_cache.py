@@ -21,6 +21,11 @@ reading an entry back copies none of them and makes no Python object per file. p
 (15,000 files) loads in about 0.6 ms this way; one record per file took 6 ms, and decoding
 every field into plain ``DistFile`` records over 100 ms.
 
+Entries of 64 KB or more are mapped (``mmap``) instead of read: decoding touches the header and
+hot tables, and a lock reads the cold rows of a few runs, so most of the file is never read
+(examples/large, warm: 37,000 minor page faults instead of 46,600, a peak of 165 MB instead of
+192 MB).
+
 Files are written to a temporary name and renamed, so readers (and concurrent runs) only ever
 see whole entries. Every entry carries a CRC of its header and hot tables, and each run's cold
 rows a CRC of their own, checked when they are first read: a warm lock of examples/large reads
@@ -34,11 +39,13 @@ from __future__ import annotations
 
 import gc
 import marshal
+import mmap
 import operator
 import os
 import sys
 import threading
 import time
+import weakref
 import zlib
 from array import array
 from bisect import bisect_right
@@ -140,8 +147,8 @@ class PageCache:
         """The stored page, or None when there is none or it does not decode."""
         path = self._path(url, accept, project)
         try:
-            data = path.read_bytes()
-        except OSError:
+            data = _mapped(path)
+        except (OSError, ValueError):
             return None
         try:
             return _decode(data, url, accept, path)
@@ -164,6 +171,37 @@ class PageCache:
             self._path(url, accept, project).unlink()
         except OSError:
             pass
+
+
+# Entries at least this big are mapped instead of read (examples/large's 140 of 480, 42 of
+# its 49 MB), at most this many at once: Python's mmap keeps a file descriptor per mapping
+# (until 3.13's trackfd), and a run's descriptors are often limited to 1,024.
+_MAP_FROM = 1 << 16
+_MAP_MOST = 256
+_mapped_now = [0]  # mappings alive
+_mapped_lock = threading.Lock()
+
+
+def _mapped(path: Path) -> bytes | mmap.mmap:
+    """An entry's bytes: a read-only mapping of a big file, else the file read. A page reads
+    its header and hot tables and the cold rows of a few runs, the pages of the file it never
+    touches are never read (the cold rows are most of the bytes). Entries are replaced by a
+    rename (``write_atomically``) and never written in place: a mapping keeps the file it was
+    made of, whole, while another process replaces or removes the entry."""
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        with _mapped_lock:
+            if size < _MAP_FROM or _mapped_now[0] >= _MAP_MOST:
+                return file.read()
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+            _mapped_now[0] += 1
+    weakref.finalize(data, _unmapped)
+    return data
+
+
+def _unmapped() -> None:
+    with _mapped_lock:
+        _mapped_now[0] -= 1
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -457,11 +495,13 @@ def encoded_page(
     )
 
 
-def _decode(data: bytes, url: str, accept: str, path: Path | None = None) -> CachedPage | None:
-    """The page stored in ``data`` (read from ``path``), or None."""
-    if not data.startswith(_MAGIC):
-        return None
+def _decode(
+    data: bytes | mmap.mmap, url: str, accept: str, path: Path | None = None
+) -> CachedPage | None:
+    """The page stored in ``data`` (read or mapped from ``path``), or None."""
     start = len(_MAGIC) + 8
+    if data[: len(_MAGIC)] != _MAGIC or len(data) < start:
+        return None
     view = memoryview(data)
     checked = int.from_bytes(data[start - 4 : start], "big")
     if checked > len(data) - start:

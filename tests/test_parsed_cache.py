@@ -300,6 +300,55 @@ def test_concurrent_writers_leave_whole_entries(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "foo").iterdir() if p.name.startswith(".tmp")] == []
 
 
+def test_big_entries_are_mapped_and_survive_a_replace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A big entry is mapped, not read: its cold rows are read from the mapping when a file is
+    # read. Another process replaces the entry by a rename (write_atomically) or removes it:
+    # a page already loaded keeps reading the file it was mapped from.
+    import gc
+    import mmap
+
+    monkeypatch.setattr(parsed_cache, "_MAP_FROM", 1)
+    cache = PageCache(tmp_path)
+    files = sample_files()
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    (path,) = (tmp_path / "foo").iterdir()
+    before = parsed_cache._mapped_now[0]
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+    assert isinstance(loaded.encoded, memoryview) and isinstance(loaded.encoded.obj, mmap.mmap)
+    assert parsed_cache._mapped_now[0] == before + 1
+    other = [dataclasses.replace(f, url=f.url + "?new", filename="x" + f.filename) for f in files]
+    cache.store(URL, ACCEPT, CachedPage(None, b"e", tuple(other), ()), "foo")
+    assert [f.url for f in loaded.files] == [f.url for f in files]  # cold rows, read now
+    again = cache.load(URL, ACCEPT, "foo")
+    assert again is not None and again.digest == b"e" and again.files == tuple(other)
+    cache.discard(URL, ACCEPT, "foo")
+    assert not path.exists() and list(loaded.files) == files
+    # Stored again from the mapping (an unchanged page revalidated), it is the same entry.
+    cache.store(URL, ACCEPT, dataclasses.replace(loaded, expires=1.0), "foo")
+    assert cache.load(URL, ACCEPT, "foo").files == tuple(files)  # type: ignore[union-attr]
+    del loaded, again
+    gc.collect()
+    assert parsed_cache._mapped_now[0] == before  # mappings end with their pages
+
+
+def test_small_entries_and_those_past_the_mapping_limit_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
+    small = cache.load(URL, ACCEPT, "foo")
+    assert small is not None and isinstance(small.encoded, memoryview)
+    assert isinstance(small.encoded.obj, bytes)  # below _MAP_FROM
+    monkeypatch.setattr(parsed_cache, "_MAP_FROM", 1)
+    monkeypatch.setattr(parsed_cache, "_MAP_MOST", parsed_cache._mapped_now[0])
+    full = cache.load(URL, ACCEPT, "foo")
+    assert full is not None and isinstance(full.encoded.obj, bytes)  # type: ignore[union-attr]
+    assert full.files == tuple(sample_files())
+
+
 # -- through the provider, against a served index --------------------------------------------
 
 
