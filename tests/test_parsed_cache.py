@@ -594,6 +594,72 @@ def test_a_pages_files_are_grouped_by_version_as_file_by_file(
         listed[len(files)]
 
 
+def test_a_pages_versions_come_newest_first_as_stored_each_made_when_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The order is stored with the page: loading it makes no version, and reading one makes
+    # that one. Equal versions written otherwise are one, written as in their first run, even
+    # when their runs are apart.
+    def wheel(version: str, tag: str, python: str | None = None, yanked: str | None = None):
+        return DistFile(
+            filename=f"foo-{version}-{tag}.whl",
+            url=f"https://files.example.org/foo-{version}-{tag}.whl",
+            kind="wheel",
+            version=Version(version),
+            tags=parse_tag(tag),
+            yanked=yanked,
+            requires_python=None if python is None else SpecifierSet(python),
+        )
+
+    files = [
+        wheel("2.0.0", "py3-none-any"),  # 2.0 written as 2.0.0 first
+        wheel("1.0", "py3-none-any", yanked="x"),
+        wheel("2.0", "cp312-cp312-win_amd64", python=">=3.12"),
+        wheel("3.0b1", "py3-none-any", yanked="y"),
+        wheel("1!0.5", "py3-none-any", python=">=3.8"),
+        wheel("2.0", "cp313-cp313-win_amd64", python=">=3.13"),
+        wheel("1.0.0", "cp313-cp313-win_amd64"),  # 1.0 again, not yanked
+        wheel("0.9", "py3-none-any", yanked="z"),
+    ]
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    made: list[str] = []
+    version = parsed_cache._version
+    monkeypatch.setattr(parsed_cache, "_version", lambda text: made.append(text) or version(text))
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+    order = loaded.files.by_version().order()
+    assert order is loaded.files.by_version().order() and len(order) == 5 and made == []
+    two = order[2]
+    assert made == ["2.0.0"] and str(two) == "2.0.0" and order[2] is two
+    assert order.position(two) == 2 and made == ["2.0.0"]  # by identity
+    assert order.position(Version("2.0")) == 2 and order.position(Version("1.0.0")) == 3
+    with pytest.raises(KeyError):
+        order.position(Version("1.5"))
+    expected: dict[Version, list[DistFile]] = {}
+    for f in files:
+        expected.setdefault(f.version, []).append(f)
+    assert list(order) == sorted(expected, reverse=True)
+    assert [str(v) for v in order] == ["1!0.5", "3.0b1", "2.0.0", "1.0", "0.9"]
+    assert list(order.prerelease_positions()) == [1]
+    assert list(order.yanked_positions()) == [1, 4]  # 1.0 has a file not yanked
+    assert [order.file_requires_python(p) for p in range(len(order))] == [
+        SpecifierSet(">=3.8"),
+        None,
+        SpecifierSet(">=3.12"),  # its first file that has one
+        None,
+        None,
+    ]
+    assert order.file_requires_pythons([4, 3, 2, 0, 1]) == [
+        None,
+        SpecifierSet(">=3.12"),
+        SpecifierSet(">=3.8"),
+    ]
+    for p, v in enumerate(order):
+        assert order.files_at(p) == expected[v] and order.files_at(p) is order.files_at(p)
+        assert loaded.files.of_version(v) is order.files_at(p)
+
+
 def test_a_loaded_pages_files_leave_the_collectors_sight(tmp_path: Path) -> None:
     # A fresh interpreter: loading a stored page moves what it made out of the cyclic
     # collector's generations (gc.freeze), with the collector on again afterwards; with the
