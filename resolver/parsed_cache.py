@@ -60,6 +60,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from itertools import accumulate, chain, pairwise
 from pathlib import Path
 from typing import Any, overload
 
@@ -445,9 +446,14 @@ def _tables(files: Sequence[DistFile]) -> PageTables:
     )
 
 
-def page_tables(records: Iterable[TableRecord]) -> PageTables:
+def page_tables(
+    records: Iterable[TableRecord], ranks: Mapping[int, int] | None = None
+) -> PageTables:
     """The hot columns and the cold rows (per run of one version, see ``_blob``) of a page whose
-    files come as ``records`` (see ``TableRecord``), in the page's order."""
+    files come as ``records`` (see ``TableRecord``), in the page's order. ``ranks``: the rank
+    of each record's version among the page's, oldest first (equal versions share one), by the
+    version object's identity, when known (``index._ordered_tables`` sorted them); else the
+    versions are sorted here."""
     versions: dict[str, int] = {}
     specifiers: dict[str, int] = {"": 0}  # 0: no Requires-Python
     tag_sets: dict[str, int] = {}
@@ -459,6 +465,7 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
     # row often share the version and Requires-Python of the one before).
     texts: dict[int, str] = {}
     objects: list[Version] = []  # by version text: the first object of that text
+    text_ranks: list[int] = []  # by version text, when ranks are given
     last_version: Version | None = None
     last_python: SpecifierSet | None | bool = False
     k = s = -1
@@ -470,6 +477,8 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
             k = versions.setdefault(text, len(versions))
             if k == len(objects):
                 objects.append(version)
+                if ranks is not None:
+                    text_ranks.append(ranks[id(version)])
             if rows and version_column[-1] != k:
                 groups.append((i - len(rows), _blob(rows)))
                 rows = []
@@ -488,6 +497,9 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
     if rows:
         groups.append((i + 1 - len(rows), _blob(rows)))
     starts = [start for start, _blob in groups]
+    if ranks is None:
+        oldest = {version: r for r, version in enumerate(sorted(set(objects)))}
+        text_ranks = [oldest[version] for version in objects]
     return (
         tuple(versions),
         tuple(specifiers),
@@ -501,6 +513,7 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
         _version_order(
             tuple(versions),
             objects,
+            text_ranks,
             [version_column[start] for start in starts],
             [*starts, i + 1],
             specifier_column,
@@ -512,6 +525,7 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
 def _version_order(
     texts: Sequence[str],
     objects: list[Version],
+    ranks: list[int],
     run_texts: list[int],
     bounds: list[int],
     specifier_column: list[int],
@@ -522,43 +536,47 @@ def _version_order(
     reads of each, so that reading the page back makes no version it does not look at: the
     version text of each, where its runs are listed in the next column (in the page's order),
     each one's file Requires-Python (that of its first file that has one; 0: none), the
-    pre-releases and the versions whose files are all yanked. ``texts`` and ``objects``: the
-    page's version texts and a version of each; ``run_texts``: the version text of each run
-    of one version text; ``bounds``: the runs' first files and the file count.
+    pre-releases and the versions whose files are all yanked. ``texts``, ``objects`` and
+    ``ranks``: the page's version texts, a version of each and its rank, oldest first (equal
+    versions share one); ``run_texts``: the version text of each run of one version text;
+    ``bounds``: the runs' first files and the file count.
 
-    No version is hashed: the texts are sorted newest first (a parsed page's come oldest
-    first, which the sort takes in one pass), and equal versions are then neighbours."""
+    No version is compared or hashed: the texts are sorted by rank, which the parse's own sort
+    gives (``index._ordered_tables``). The order of examples/large's 480 pages costs 420 M
+    instructions once, when they are parsed (540 M comparing versions); a warm lock saved
+    about 500 M by not making and sorting the versions."""
     first_run: dict[int, int] = {}
     for group, k in enumerate(run_texts):
         first_run.setdefault(k, group)
     # Stable: of equal versions, the one listed first comes first.
-    newest = sorted(first_run, key=objects.__getitem__, reverse=True)
+    newest = sorted(first_run, key=ranks.__getitem__, reverse=True)
     order: list[int] = []
     position_of = [0] * len(objects)
-    last: Version | None = None
+    last = -1
     for k in newest:
-        version = objects[k]
-        if last is None or version != last:
+        if ranks[k] != last:
             order.append(k)
-            last = version
+            last = ranks[k]
         position_of[k] = len(order) - 1
     runs: list[list[int]] = [[] for _k in order]
     for group, k in enumerate(run_texts):
         runs[position_of[k]].append(group)
-    starts, flat, pythons, all_yanked = [0], [], [], []
-    for p, mine in enumerate(runs):
-        flat += mine
-        starts.append(len(flat))
-        python = 0
-        for group in mine:
-            python = next(filter(None, specifier_column[bounds[group] : bounds[group + 1]]), 0)
-            if python:
-                break
-        pythons.append(python)
-        if yanked and all(
-            i in yanked for group in mine for i in range(bounds[group], bounds[group + 1])
-        ):
-            all_yanked.append(p)
+    flat = list(chain.from_iterable(runs))
+    starts = list(accumulate(map(len, runs), initial=0))
+    # Each run's first Requires-Python, then each version's: that of its first run that has one.
+    column = specifier_column
+    firsts = [next(filter(None, column[a:b]), 0) for a, b in pairwise(bounds)]
+    pythons = [next(filter(None, map(firsts.__getitem__, mine)), 0) for mine in runs]
+    all_yanked: list[int] = []
+    if yanked:
+        # The runs whose files are all yanked (few files are), then the versions whose runs are.
+        counts: dict[int, int] = {}
+        for i in yanked:
+            group = bisect_right(bounds, i) - 1
+            counts[group] = counts.get(group, 0) + 1
+        full = {g for g, n in counts.items() if n == bounds[g + 1] - bounds[g]}
+        found = {position_of[run_texts[g]] for g in full}
+        all_yanked = sorted(p for p in found if full.issuperset(runs[p]))
     # A version written with digits and dots only is a final release: only the others are
     # asked (a Python property call, three with those it calls).
     plain = _PLAIN.issuperset
