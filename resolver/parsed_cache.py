@@ -189,7 +189,8 @@ class PageCache:
 # Entries at least this big are mapped instead of read (examples/large's 140 of 480, 42 of
 # its 49 MB), at most this many at once: Python's mmap keeps a file descriptor per mapping
 # (until 3.13's trackfd), and a run's descriptors are often limited to 1,024.
-_MAP_FROM = 1 << 16
+# (POSIX only: elsewhere a file mapped by one run could not be replaced by another.)
+_MAP_FROM = 1 << 16 if os.name == "posix" else sys.maxsize
 _MAP_MOST = 256
 _mapped_now = [0]  # mappings alive
 _mapped_lock = threading.Lock()
