@@ -73,6 +73,7 @@ from resolver.environments import (
     admits_column,
     marker_column,
     spec_contains,
+    spec_span,
 )
 from resolver.project import Source
 from resolver.provider import DistFile
@@ -581,25 +582,19 @@ class _Columns:
             self._requirements[key] = hit
         return hit
 
-    def meets_any(self, spec: SpecifierSet, versions: list[Version]) -> bool:
-        """Whether some of these versions (``Universe.outside``'s list, the same object while
-        a window stays the same) meets the specifier: the versions outside a window are
-        scanned for every requirement on the package, round after round."""
+    def meets_any(self, spec: SpecifierSet, versions: Sequence[Version]) -> bool:
+        """Whether some of these versions (``Universe.outside``'s, the same object while a
+        window stays the same) meets the specifier: the versions outside a window are scanned
+        for every requirement on the package, round after round. Only those within the
+        specifier's bounds are (``spec_span``, by bisection: they come newest first, and are
+        made as they are read; examples/large: most requirements exclude every version
+        outside the window, 22,000 checks a round without bounds)."""
         key = (id(spec), id(versions))
         hit = self._meets.get(key)
         if hit is None:
             self._kept += (spec, versions)
-            # The versions come newest first: past the specifier's lower bound, none of the
-            # rest can meet it (examples/large: most requirements exclude every version
-            # outside the window, 22,000 checks a round without this).
-            floor = _floor(spec)
-            hit = False
-            for v in versions:
-                if floor is not None and v < floor:
-                    break
-                if spec_contains(spec, v):
-                    hit = True
-                    break
+            start, stop = spec_span(spec, versions)
+            hit = any(spec_contains(spec, v) for v in versions[start:stop])
             self._meets[key] = hit
         return hit
 
@@ -646,18 +641,6 @@ class _Columns:
                     hit = self._tags[tags] = tuple(map(answers.__getitem__, group))
             self._files[id(files)] = hit
         return hit
-
-
-def _floor(spec: SpecifierSet) -> Version | None:
-    """The highest lower bound (``>=`` or ``>``) of the specifier set: no older version meets
-    it."""
-    floor = None
-    for clause in spec:
-        if clause.operator in (">=", ">"):
-            bound = Version(clause.version)
-            if floor is None or bound > floor:
-                floor = bound
-    return floor
 
 
 def _renumber(columns: Iterable[Column]) -> list[int]:
@@ -856,13 +839,16 @@ def _undominated(
     return kept
 
 
-def _outside_requires_pythons(package: Package, rest: list[Version]) -> list[SpecifierSet | None]:
-    """``_requires_pythons`` of the versions outside the window (``Universe.outside``'s list,
-    the same object while the window stays the same), memoised on the package: long histories
-    are outside, round after round."""
+def _outside_requires_pythons(
+    package: Package, rest: Sequence[Version]
+) -> list[SpecifierSet | None]:
+    """``_requires_pythons`` of the versions outside the window (``Universe.outside``'s, the
+    same object while the window stays the same), memoised on the package: long histories are
+    outside, round after round. A page's are read off its stored column by rank
+    (``Package.requires_pythons``), without making the versions."""
     hit = package.outside_rps
     if hit is None or hit[0] is not rest:
-        hit = package.outside_rps = (rest, _requires_pythons(package, rest))
+        hit = package.outside_rps = (rest, package.requires_pythons(rest))  # type: ignore[assignment]
     return hit[1]
 
 

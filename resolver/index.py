@@ -372,7 +372,9 @@ def _ordered_tables(kept: list[TableRecord]) -> PageTables:
     objects = {id(record[0]): record[0] for record in unique.values()}
     order = {v: i for i, v in enumerate(sorted(set(objects.values())))}
     rank = {key: order[version] for key, version in objects.items()}
-    return page_tables(sorted(unique.values(), key=lambda r: (rank[id(r[0])], r[1], r[5][0])))
+    return page_tables(
+        sorted(unique.values(), key=lambda r: (rank[id(r[0])], r[1], r[5][0])), ranks=rank
+    )
 
 
 # -- HTML (PEP 503) --------------------------------------------------------------------------

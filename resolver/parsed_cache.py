@@ -21,6 +21,18 @@ reading an entry back copies none of them and makes no Python object per file. p
 (15,000 files) loads in about 0.6 ms this way; one record per file took 6 ms, and decoding
 every field into plain ``DistFile`` records over 100 ms.
 
+Nor is a ``Version`` made per listed version: the page's distinct versions are stored newest
+first, as a lock ranks them, with each one's runs, file Requires-Python, pre-release and yanked
+state (``_version_order``, computed when the page is parsed), and read back by position
+(``VersionOrder``), each version made when it is read. examples/large's pages list 41,452
+versions, of which a warm lock reads about 5,300 (windows, and the bisections that find them);
+making, hashing and sorting them all took about 110 ms of every warm lock.
+
+Entries of 64 KB or more are mapped (``mmap``) instead of read: decoding touches the header and
+hot tables, and a lock reads the cold rows of a few runs, so most of the file is never read
+(examples/large, warm: 37,000 minor page faults instead of 46,600, a peak of 165 MB instead of
+192 MB).
+
 Files are written to a temporary name and renamed, so readers (and concurrent runs) only ever
 see whole entries. Every entry carries a CRC of its header and hot tables, and each run's cold
 rows a CRC of their own, checked when they are first read: a warm lock of examples/large reads
@@ -34,11 +46,13 @@ from __future__ import annotations
 
 import gc
 import marshal
+import mmap
 import operator
 import os
 import sys
 import threading
 import time
+import weakref
 import zlib
 from array import array
 from bisect import bisect_right
@@ -46,6 +60,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from itertools import accumulate, chain, pairwise
 from pathlib import Path
 from typing import Any, overload
 
@@ -74,6 +89,7 @@ __all__ = [
     "PageTables",
     "PageVersions",
     "StoredFile",
+    "VersionOrder",
     "listed_on_page",
     "lock_fields",
     "page_tables",
@@ -84,7 +100,7 @@ __all__ = [
 ]
 
 # Bump when the layout of an entry, or what parsing a page yields, changes.
-FORMAT = 7
+FORMAT = 8
 _MAGIC = b"aspen-page\n"
 # Columns are stored as machine integers (``array``): this machine's byte order and int size.
 _VERSION = f"{FORMAT}/{_packaging_version}/{sys.byteorder}/{array('I').itemsize}"
@@ -133,15 +149,19 @@ class PageCache:
         return f"PageCache({self.directory!r})"
 
     def _path(self, url: str, accept: str, project: str | None) -> Path:
+        return Path(self._name(url, accept, project))
+
+    def _name(self, url: str, accept: str, project: str | None) -> str:
+        """The entry's path as text (two pathlib joins cost 20,000 instructions a page)."""
         key = sha256(f"{url}\n{accept}".encode()).hexdigest()[:32]
-        return self.directory / (project or "_pages") / key
+        return os.path.join(self.directory, project or "_pages", key)
 
     def load(self, url: str, accept: str, project: str | None = None) -> CachedPage | None:
         """The stored page, or None when there is none or it does not decode."""
-        path = self._path(url, accept, project)
+        path = self._name(url, accept, project)
         try:
-            data = path.read_bytes()
-        except OSError:
+            data = _mapped(path)
+        except (OSError, ValueError):
             return None
         try:
             return _decode(data, url, accept, path)
@@ -164,6 +184,38 @@ class PageCache:
             self._path(url, accept, project).unlink()
         except OSError:
             pass
+
+
+# Entries at least this big are mapped instead of read (examples/large's 140 of 480, 42 of
+# its 49 MB), at most this many at once: Python's mmap keeps a file descriptor per mapping
+# (until 3.13's trackfd), and a run's descriptors are often limited to 1,024.
+# (POSIX only: elsewhere a file mapped by one run could not be replaced by another.)
+_MAP_FROM = 1 << 16 if os.name == "posix" else sys.maxsize
+_MAP_MOST = 256
+_mapped_now = [0]  # mappings alive
+_mapped_lock = threading.Lock()
+
+
+def _mapped(path: str) -> bytes | mmap.mmap:
+    """An entry's bytes: a read-only mapping of a big file, else the file read. A page reads
+    its header and hot tables and the cold rows of a few runs, the pages of the file it never
+    touches are never read (the cold rows are most of the bytes). Entries are replaced by a
+    rename (``write_atomically``) and never written in place: a mapping keeps the file it was
+    made of, whole, while another process replaces or removes the entry."""
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        with _mapped_lock:
+            if size < _MAP_FROM or _mapped_now[0] >= _MAP_MOST:
+                return file.read()
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+            _mapped_now[0] += 1
+    weakref.finalize(data, _unmapped)
+    return data
+
+
+def _unmapped() -> None:
+    with _mapped_lock:
+        _mapped_now[0] -= 1
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -223,12 +275,22 @@ def _encoded(tables: PageTables) -> bytes:
     distinct versions, Requires-Python and tag sets as text, the kinds, the yanked files, and
     each column as the bytes of an array of machine integers with its type code: the runs'
     starts, versions, cold rows' offsets and their CRCs, each file's Requires-Python and tag
-    set) and the cold rows of each run, one blob after another (see ``_blob``). A stored page is
-    read with two small marshal loads and no copy of its cold rows, whose blobs are checked and
-    inflated in place (if compressed) and loaded when a file of theirs is read."""
-    versions, specifiers, tag_sets, versions_of, kinds, specifiers_of, tags_of, yanked, groups = (
-        tables
-    )
+    set, and the columns of the versions newest first, ``_version_order``) and the cold rows
+    of each run, one blob after another (see ``_blob``). A stored page is read with two small
+    marshal loads and no copy of its cold rows, whose blobs are checked and inflated in place
+    (if compressed) and loaded when a file of theirs is read."""
+    (
+        versions,
+        specifiers,
+        tag_sets,
+        versions_of,
+        kinds,
+        specifiers_of,
+        tags_of,
+        yanked,
+        groups,
+        order,
+    ) = tables
     starts = [start for start, _blob in groups]
     offsets = [0]
     for _start, blob in groups:
@@ -246,6 +308,7 @@ def _encoded(tables: PageTables) -> bytes:
             *_column(specifiers_of),
             *_column(tags_of),
             *_column([zlib.crc32(blob) for _start, blob in groups]),
+            *(part for column in order for part in _column(column)),
         )
     )
     return b"".join((len(hot).to_bytes(4, "big"), hot, *(blob for _start, blob in groups)))
@@ -259,7 +322,6 @@ def _column(values: Sequence[int]) -> tuple[str, bytes]:
 
 
 _BYTES = bytes(range(256))
-_PLAIN = frozenset("0123456789.")  # the characters of a final release without epoch or local
 
 
 def _indices(code: str, data: bytes, size: int) -> memoryview:
@@ -276,6 +338,14 @@ def _indices(code: str, data: bytes, size: int) -> memoryview:
     return column
 
 
+def _cast(code: str, data: bytes) -> memoryview:
+    """A stored column as a sequence of ints, unchecked; raises ValueError if ``code`` is not
+    a column's."""
+    if code not in _CODES:
+        raise ValueError("inconsistent page tables")
+    return memoryview(data).cast(code)
+
+
 def _read_page(encoded: memoryview) -> _Page:
     """The page that ``_encoded`` stored (``encoded`` stays in use: the cold rows are read
     from it). Raises on anything inconsistent."""
@@ -285,14 +355,18 @@ def _read_page(encoded: memoryview) -> _Page:
     count = len(kinds)
     if (
         type(kinds) is not str
-        or kinds.strip("ws")
+        # (Counting is a scan in C; strip("ws") looked each character up: 18 M instructions
+        # for examples/large's 280,000 files.)
+        or kinds.count("w") + kinds.count("s") != count
         or type(yanked) is not dict
         or not all(type(table) is tuple for table in (versions, specifiers, tag_sets))
     ):
         raise ValueError("inconsistent page tables")
-    starts = _indices(columns[0], columns[1], max(count, 1)).tolist()
+    # Increasing from 0 (checked below), the runs' starts and the offsets need no check of
+    # their largest value.
+    starts = _cast(columns[0], columns[1]).tolist()
     runs = _indices(columns[2], columns[3], len(versions))
-    offsets = _indices(columns[4], columns[5], len(blobs) + 1).tolist()
+    offsets = _cast(columns[4], columns[5]).tolist()
     bounds = [*starts, count]
     if (
         starts[:1] != ([0] if count else [])
@@ -306,11 +380,25 @@ def _read_page(encoded: memoryview) -> _Page:
         raise ValueError("inconsistent page groups")
     specifiers_of = _indices(columns[6], columns[7], len(specifiers))
     tags_of = _indices(columns[8], columns[9], len(tag_sets))
-    if columns[10] not in _CODES:
-        raise ValueError("inconsistent page tables")
-    crcs = memoryview(columns[11]).cast(columns[10])
+    crcs = _cast(columns[10], columns[11])
     if not len(specifiers_of) == len(tags_of) == count or len(crcs) != len(starts):
         raise ValueError("inconsistent page tables")
+    order = _indices(columns[12], columns[13], len(versions))
+    order_starts = _cast(columns[14], columns[15])
+    order_runs = _indices(columns[16], columns[17], len(starts))
+    pythons = _indices(columns[18], columns[19], len(specifiers))
+    size = max(len(order), 1)
+    prereleases = _indices(columns[20], columns[21], size)
+    all_yanked = _indices(columns[22], columns[23], size)
+    if (
+        len(order_starts) != len(order) + 1
+        or len(order_runs) != len(starts)
+        or len(pythons) != len(order)
+        or order_starts[0] != 0
+        or order_starts[-1] != len(starts)
+        or not all(map(operator.lt, order_starts, order_starts[1:]))
+    ):
+        raise ValueError("inconsistent page order")
     return _Page(
         versions,
         specifiers,
@@ -324,6 +412,7 @@ def _read_page(encoded: memoryview) -> _Page:
         specifiers_of,
         tags_of,
         crcs,
+        (order, order_starts, order_runs, pythons, prereleases, all_yanked),
     )
 
 
@@ -358,9 +447,14 @@ def _tables(files: Sequence[DistFile]) -> PageTables:
     )
 
 
-def page_tables(records: Iterable[TableRecord]) -> PageTables:
+def page_tables(
+    records: Iterable[TableRecord], ranks: Mapping[int, int] | None = None
+) -> PageTables:
     """The hot columns and the cold rows (per run of one version, see ``_blob``) of a page whose
-    files come as ``records`` (see ``TableRecord``), in the page's order."""
+    files come as ``records`` (see ``TableRecord``), in the page's order. ``ranks``: the rank
+    of each record's version among the page's, oldest first (equal versions share one), by the
+    version object's identity, when known (``index._ordered_tables`` sorted them); else the
+    versions are sorted here."""
     versions: dict[str, int] = {}
     specifiers: dict[str, int] = {"": 0}  # 0: no Requires-Python
     tag_sets: dict[str, int] = {}
@@ -371,6 +465,8 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
     # str() of versions, specifiers and tag sets, by identity: files share them (and files in a
     # row often share the version and Requires-Python of the one before).
     texts: dict[int, str] = {}
+    objects: list[Version] = []  # by version text: the first object of that text
+    text_ranks: list[int] = []  # by version text, when ranks are given
     last_version: Version | None = None
     last_python: SpecifierSet | None | bool = False
     k = s = -1
@@ -380,6 +476,10 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
             last_version = version
             text = texts.get(id(version)) or texts.setdefault(id(version), str(version))
             k = versions.setdefault(text, len(versions))
+            if k == len(objects):
+                objects.append(version)
+                if ranks is not None:
+                    text_ranks.append(ranks[id(version)])
             if rows and version_column[-1] != k:
                 groups.append((i - len(rows), _blob(rows)))
                 rows = []
@@ -397,6 +497,10 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
         rows.append(row)
     if rows:
         groups.append((i + 1 - len(rows), _blob(rows)))
+    starts = [start for start, _blob in groups]
+    if ranks is None:
+        oldest = {version: r for r, version in enumerate(sorted(set(objects)))}
+        text_ranks = [oldest[version] for version in objects]
     return (
         tuple(versions),
         tuple(specifiers),
@@ -407,7 +511,83 @@ def page_tables(records: Iterable[TableRecord]) -> PageTables:
         tuple(tag_column),
         yanked,
         tuple(groups),
+        _version_order(
+            tuple(versions),
+            objects,
+            text_ranks,
+            [version_column[start] for start in starts],
+            [*starts, i + 1],
+            specifier_column,
+            yanked,
+        ),
     )
+
+
+def _version_order(
+    texts: Sequence[str],
+    objects: list[Version],
+    ranks: list[int],
+    run_texts: list[int],
+    bounds: list[int],
+    specifier_column: list[int],
+    yanked: dict[int, str],
+) -> tuple[list[int], ...]:
+    """The page's distinct versions newest first, as a lock ranks them (equal versions written
+    otherwise, "1.0" and "1.0.0", are one, written as in their first run), and what a lock
+    reads of each, so that reading the page back makes no version it does not look at: the
+    version text of each, where its runs are listed in the next column (in the page's order),
+    each one's file Requires-Python (that of its first file that has one; 0: none), the
+    pre-releases and the versions whose files are all yanked. ``texts``, ``objects`` and
+    ``ranks``: the page's version texts, a version of each and its rank, oldest first (equal
+    versions share one); ``run_texts``: the version text of each run of one version text;
+    ``bounds``: the runs' first files and the file count.
+
+    No version is compared or hashed: the texts are sorted by rank, which the parse's own sort
+    gives (``index._ordered_tables``). The order of examples/large's 480 pages costs 420 M
+    instructions once, when they are parsed (540 M comparing versions); a warm lock saved
+    about 500 M by not making and sorting the versions."""
+    first_run: dict[int, int] = {}
+    for group, k in enumerate(run_texts):
+        first_run.setdefault(k, group)
+    # Stable: of equal versions, the one listed first comes first.
+    newest = sorted(first_run, key=ranks.__getitem__, reverse=True)
+    order: list[int] = []
+    position_of = [0] * len(objects)
+    last = -1
+    for k in newest:
+        if ranks[k] != last:
+            order.append(k)
+            last = ranks[k]
+        position_of[k] = len(order) - 1
+    runs: list[list[int]] = [[] for _k in order]
+    for group, k in enumerate(run_texts):
+        runs[position_of[k]].append(group)
+    flat = list(chain.from_iterable(runs))
+    starts = list(accumulate(map(len, runs), initial=0))
+    # Each run's first Requires-Python, then each version's: that of its first run that has one.
+    column = specifier_column
+    firsts = [next(filter(None, column[a:b]), 0) for a, b in pairwise(bounds)]
+    pythons = [next(filter(None, map(firsts.__getitem__, mine)), 0) for mine in runs]
+    all_yanked: list[int] = []
+    if yanked:
+        # The runs whose files are all yanked (few files are), then the versions whose runs are.
+        counts: dict[int, int] = {}
+        for i in yanked:
+            group = bisect_right(bounds, i) - 1
+            counts[group] = counts.get(group, 0) + 1
+        full = {g for g, n in counts.items() if n == bounds[g + 1] - bounds[g]}
+        found = {position_of[run_texts[g]] for g in full}
+        all_yanked = sorted(p for p in found if full.issuperset(runs[p]))
+    # A version written with digits and dots only is a final release: only the others are
+    # asked (a Python property call, three with those it calls).
+    plain = _PLAIN.issuperset
+    prereleases = [
+        p for p, k in enumerate(order) if not plain(texts[k]) and objects[k].is_prerelease
+    ]
+    return order, starts, flat, pythons, prereleases, all_yanked
+
+
+_PLAIN = frozenset("0123456789.")  # the characters of a final release without epoch or local
 
 
 # Cold rows of a run below this size (marshalled; three in four runs of webapp's pages, 10% of
@@ -457,11 +637,13 @@ def encoded_page(
     )
 
 
-def _decode(data: bytes, url: str, accept: str, path: Path | None = None) -> CachedPage | None:
-    """The page stored in ``data`` (read from ``path``), or None."""
-    if not data.startswith(_MAGIC):
-        return None
+def _decode(
+    data: bytes | mmap.mmap, url: str, accept: str, path: str | Path | None = None
+) -> CachedPage | None:
+    """The page stored in ``data`` (read or mapped from ``path``), or None."""
     start = len(_MAGIC) + 8
+    if data[: len(_MAGIC)] != _MAGIC or len(data) < start:
+        return None
     view = memoryview(data)
     checked = int.from_bytes(data[start - 4 : start], "big")
     if checked > len(data) - start:
@@ -580,11 +762,19 @@ class _Page:
         "rows",
         "lock",
         "digest",
-        "runs",
         "lists",
         "views",
         "crcs",
         "path",
+        "order",
+        "order_starts",
+        "order_runs",
+        "pythons",
+        "prereleases",
+        "all_yanked",
+        "slots",
+        "ids",
+        "versions_view",
     )
 
     def __init__(
@@ -601,15 +791,19 @@ class _Page:
         specifier_column: Sequence[int],
         tag_column: Sequence[int],
         crcs: Sequence[int],
+        order: tuple[Sequence[int], ...],
     ) -> None:
         """The page of checked tables (see ``_read_page``): runs of one version each start at
         ``starts`` (``page_tables`` starts one wherever the version changes), with the
         version ``run_versions`` gives, and their cold rows (``_blob``) between ``offsets``
         in ``blobs``, whose CRCs ``crcs`` gives; the columns give each file's Requires-Python
-        and tag set."""
-        get = _VERSIONS.get
+        and tag set, and ``order`` the distinct versions newest first (``_version_order``).
+        No version is made until it is read: a lock looks at a few of each page's (examples/
+        large's 480 pages list 41,452 versions; making, hashing and sorting them all took about
+        110 ms of each warm lock)."""
         self.count = len(kinds)
-        self.version_table = [get(text) or _version(text) for text in versions]
+        # Made when read, one object per text in the run (``_version``).
+        self.version_table: list[Version | None] = [None] * len(versions)
         self.version_texts = versions
         self.run_versions = run_versions
         self.kinds = kinds
@@ -627,11 +821,85 @@ class _Page:
         self.rows: dict[int, tuple[Any, ...]] = {}
         self.lock = threading.Lock()
         self.digest: bytes | None = None  # of the response the page was parsed from
-        self.runs: dict[Version, list[int]] | None = None  # see by_version()
-        self.lists: dict[Version, list[DistFile]] = {}  # see of_version()
+        self.lists: dict[int, list[DistFile]] = {}  # by position, see files_at()
         self.views: PageVersions | None = None
         self.crcs = crcs
-        self.path: Path | None = None  # the entry the page was read from
+        self.path: str | Path | None = None  # the entry the page was read from
+        (
+            self.order,  # the version text of each distinct version, newest first
+            self.order_starts,  # where each one's runs are listed in order_runs
+            self.order_runs,
+            self.pythons,  # each one's file Requires-Python (specifier_table)
+            self.prereleases,  # the positions of the pre-releases
+            self.all_yanked,  # the positions of versions whose files are all yanked
+        ) = order
+        self.slots: list[Version | None] = [None] * len(self.order)  # made when read
+        self.ids: dict[int, int] = {}  # the position of each version in slots, by identity
+        self.versions_view: VersionOrder | None = None
+
+    def version(self, k: int) -> Version:
+        """The version of text ``k``, made on first use."""
+        version = self.version_table[k]
+        if version is None:
+            made = _version(self.version_texts[k])
+            with self.lock:
+                version = self.version_table[k]
+                if version is None:
+                    version = self.version_table[k] = made
+        return version
+
+    def at(self, position: int) -> Version:
+        """The distinct version at ``position``, newest first (IndexError past the end): the
+        same object each time."""
+        version = self.slots[position]
+        if version is None:
+            made = self.version(self.order[position])
+            with self.lock:
+                version = self.slots[position]
+                if version is None:
+                    version = self.slots[position] = made
+                    # The slot keeps the object alive: its id stays its own.
+                    self.ids[id(made)] = position if position >= 0 else position + len(self.slots)
+        return version
+
+    def position(self, version: Version) -> int:
+        """The position of ``version`` (or of a version equal to it), newest first; KeyError
+        when the page lists none. The page's own version objects are found by identity, any
+        other by bisection (making the few versions it compares with)."""
+        position = self.ids.get(id(version))
+        if position is not None:
+            return position
+        lo, hi = 0, len(self.slots)
+        at = self.at
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if at(mid) > version:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(self.slots) and at(lo) == version:
+            return lo
+        raise KeyError(version)
+
+    def runs_at(self, position: int) -> Sequence[int]:
+        """The runs of the version at ``position``, in the page's order."""
+        starts = self.order_starts
+        return self.order_runs[starts[position] : starts[position + 1]]
+
+    def files_at(self, position: int) -> list[DistFile]:
+        """The files of the version at ``position`` in the page's order, made once (the same
+        list each time)."""
+        files = self.lists.get(position)
+        if files is None:
+            bounds = self.bounds
+            made = [
+                self.file(group, i)
+                for group in self.runs_at(position)
+                for i in range(bounds[group], bounds[group + 1])
+            ]
+            with self.lock:
+                files = self.lists.setdefault(position, made)
+        return files
 
     def file(self, group: int, i: int) -> StoredFile:
         file = _NEW(StoredFile)
@@ -640,33 +908,10 @@ class _Page:
         _SET_INDEX(file, i)
         return file
 
-    def by_version(self) -> dict[Version, list[int]]:
-        """The runs of each version, versions in the order of their first file (equal versions
-        written otherwise, "1.0" and "1.0.0", are one)."""
-        runs = self.runs
-        if runs is None:
-            # One lookup per run: each hashes a Version in Python (examples/large: 41,000 runs).
-            runs = {}
-            table = self.version_table
-            for group, k in enumerate(self.run_versions):
-                runs.setdefault(table[k], []).append(group)
-            self.runs = runs
-        return runs
-
     def of_version(self, version: Version) -> list[DistFile]:
         """The files of one version in the page's order, made once (the same list each time);
         KeyError when the page lists none."""
-        files = self.lists.get(version)
-        if files is None:
-            bounds = self.bounds
-            made = [
-                self.file(group, i)
-                for group in self.by_version()[version]
-                for i in range(bounds[group], bounds[group + 1])
-            ]
-            with self.lock:
-                files = self.lists.setdefault(version, made)
-        return files
+        return self.files_at(self.position(version))
 
     def tags(self, i: int) -> frozenset[Tag]:
         k = self.tag_column[i]
@@ -697,7 +942,7 @@ class _Page:
         files read so far may be wrong, and the next run asks the index again."""
         if self.path is not None:
             with suppress(OSError):
-                self.path.unlink()
+                os.unlink(self.path)
         where = f" ({self.path})" if self.path is not None else ""
         raise SourceError(
             f"a cached index page{where} is damaged; it was removed: run the command again"
@@ -787,96 +1032,143 @@ class PageFiles(Sequence[DistFile]):
 class PageVersions(Mapping[Version, list[DistFile]]):
     """One page's files by version, as ``for f in files: groups.setdefault(f.version,
     []).append(f)`` gives them, made from the page's runs of one version: a version's list is
-    made when it is read, and kept (the same list each time)."""
+    made when it is read, and kept (the same list each time). No version is made until it is
+    read (see ``order``)."""
 
-    __slots__ = ("_page", "_runs")
+    __slots__ = ("_page",)
 
     def __init__(self, page: _Page) -> None:
         self._page = page
-        self._runs = page.by_version()
 
     def __getitem__(self, version: Version) -> list[DistFile]:
         return self._page.of_version(version)
 
     def __contains__(self, version: object) -> bool:
-        return version in self._runs
+        try:
+            self._page.position(version)  # type: ignore[arg-type]
+        except (KeyError, TypeError):
+            return False
+        return True
 
     def __iter__(self) -> Iterator[Version]:
-        return iter(self._runs)
+        """The versions in the order of their first file (makes them all)."""
+        page = self._page
+        runs, starts = page.order_runs, page.order_starts
+        firsts = sorted(range(len(page.slots)), key=lambda p: runs[starts[p]])
+        return map(page.at, firsts)
 
     def __len__(self) -> int:
-        return len(self._runs)
+        return len(self._page.slots)
 
     def __repr__(self) -> str:
-        return f"<PageVersions: {len(self._runs)} versions>"
+        return f"<PageVersions: {len(self)} versions>"
+
+    def order(self) -> VersionOrder:
+        """The versions newest first (see ``VersionOrder``); the same sequence each time."""
+        page = self._page
+        if page.versions_view is None:
+            page.versions_view = VersionOrder(page)
+        return page.versions_view
 
     def yanked_versions(self) -> set[Version]:
-        """The versions whose files are all yanked, read from the page's table of yanked files
-        alone."""
+        """The versions whose files are all yanked (stored with the page)."""
         page = self._page
-        if not page.yanked:
-            return set()
-        starts, bounds = page.starts, page.bounds
-        counts: dict[int, int] = {}
-        for i in page.yanked:
-            group = bisect_right(starts, i) - 1
-            counts[group] = counts.get(group, 0) + 1
-        full = {g for g, n in counts.items() if g >= 0 and n == bounds[g + 1] - bounds[g]}
-        table, runs = page.version_table, page.run_versions
-        found = {table[runs[g]] for g in full}
-        return {v for v in found if all(g in full for g in self._runs[v])}
+        return set(map(page.at, page.all_yanked))
 
     def prerelease_versions(self) -> set[Version]:
-        """The page's pre-releases (and development releases): a version written with digits
-        and dots only is neither, so only the others are asked (a Python property call, three
-        with those it calls, for each of examples/large's 41,000 versions)."""
+        """The page's pre-releases (and development releases), stored with the page."""
         page = self._page
-        plain = _PLAIN.issuperset
-        return {
-            v
-            for text, v in zip(page.version_texts, page.version_table, strict=True)
-            if not plain(text) and v.is_prerelease
-        }
+        return set(map(page.at, page.prereleases))
 
     def file_requires_pythons(self) -> dict[Version, SpecifierSet | None]:
-        """``file_requires_python`` of every version of the page, in one pass over its runs (a
-        lock asks it of nearly every version: those outside the windows are described by their
-        Requires-Python)."""
+        """``file_requires_python`` of every version of the page (stored with the page: that
+        of the version's first file that has one)."""
         page = self._page
-        table, column, bounds = page.specifier_table, page.specifier_column, page.bounds
-        runs = self._runs
-        if len(runs) == len(page.starts):
-            # One run per version (nearly every page): the runs' first files, in the runs'
-            # order, which is the versions' order; a run whose first file has none is read on.
-            firsts = [table[column[start]] for start in page.starts]
-            for group, first in enumerate(firsts):
-                if first is None:
-                    for i in range(bounds[group] + 1, bounds[group + 1]):
-                        first = table[column[i]]
-                        if first is not None:
-                            firsts[group] = first
-                            break
-            return dict(zip(runs, firsts, strict=True))
-        found: dict[Version, SpecifierSet | None] = {}
-        # By version, from the runs of each (one Version hash each, not one per run and two
-        # per version): the first file that has one, in the page's order.
-        for version, groups in runs.items():
-            first = None
-            for group in groups:
-                for i in range(bounds[group], bounds[group + 1]):
-                    first = table[column[i]]
-                    if first is not None:
-                        break
-                if first is not None:
-                    break
-            found[version] = first
-        return found
+        table, pythons = page.specifier_table, page.pythons
+        return {v: table[pythons[page.position(v)]] for v in self}
 
     def digest(self) -> str | None:
         """The digest (hex) of the index response the page was read from (see
         ``listed_on_page``)."""
         digest = self._page.digest
         return None if digest is None else digest.hex()
+
+
+class VersionOrder(Sequence[Version]):
+    """A page's distinct versions, newest first (equal versions written otherwise, "1.0" and
+    "1.0.0", are one, the object of the text of their first file), as ``sorted(by_version,
+    reverse=True)`` gives them; read from the order stored with the page, each version made
+    when it is read (the same object each time). With what a lock reads of each version by its
+    position: ``resolver.universe`` ranks a package's versions by it."""
+
+    __slots__ = ("_page", "at")
+
+    def __init__(self, page: _Page) -> None:
+        self._page = page
+        # The version at a position (an int; no slice): one Python call, not two.
+        self.at = page.at
+
+    def __len__(self) -> int:
+        return len(self._page.slots)
+
+    @overload
+    def __getitem__(self, i: int) -> Version: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Version]: ...
+    def __getitem__(self, i: int | slice) -> Version | list[Version]:
+        if isinstance(i, slice):
+            return list(map(self._page.at, range(*i.indices(len(self._page.slots)))))
+        return self._page.at(i)
+
+    def __iter__(self) -> Iterator[Version]:
+        return map(self._page.at, range(len(self._page.slots)))
+
+    def __contains__(self, version: object) -> bool:
+        try:
+            self._page.position(version)  # type: ignore[arg-type]
+        except (KeyError, TypeError):
+            return False
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, tuple, VersionOrder)):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<VersionOrder: {len(self)} versions>"
+
+    def position(self, version: Version) -> int:
+        """The position of ``version`` (or of a version equal to it); KeyError when there is
+        none. The page's own objects are found by identity, others by bisection."""
+        return self._page.position(version)
+
+    def prerelease_positions(self) -> Sequence[int]:
+        """The positions of the pre-releases (and development releases), in order."""
+        return self._page.prereleases
+
+    def yanked_positions(self) -> Sequence[int]:
+        """The positions of the versions whose files are all yanked, in order."""
+        return self._page.all_yanked
+
+    def file_requires_python(self, position: int) -> SpecifierSet | None:
+        """The Requires-Python of the first file of the version at ``position`` that has one."""
+        page = self._page
+        return page.specifier_table[page.pythons[position]]
+
+    def file_requires_pythons(self, positions: Iterable[int]) -> list[SpecifierSet | None]:
+        """The distinct file Requires-Python of the versions at these positions, in the order
+        first met (by identity), without making any version: read off the stored column."""
+        page = self._page
+        table = page.specifier_table
+        seen = dict.fromkeys(map(page.pythons.__getitem__, positions))
+        return list({id(rp): rp for rp in map(table.__getitem__, seen)}.values())
+
+    def files_at(self, position: int) -> list[DistFile]:
+        """The files of the version at ``position`` (see ``PageVersions``)."""
+        return self._page.files_at(position)
 
 
 def listed_on_page(files: Sequence[DistFile]) -> str | None:
@@ -944,7 +1236,7 @@ class StoredFile(DistFile):
         return DistFile(*args, **kwargs)
 
     version = property(  # type: ignore[assignment]
-        lambda self: self._page.version_table[self._page.run_versions[self._group]]
+        lambda self: self._page.version(self._page.run_versions[self._group])
     )
     kind = property(lambda self: _KINDS[self._page.kinds[self._index]])  # type: ignore[assignment]
     requires_python = property(  # type: ignore[assignment]

@@ -10,8 +10,10 @@ outside the window are not fetched until the solver asks for them (see ``widen``
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Collection, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import overload
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -32,6 +34,7 @@ from resolver.environments import (
 )
 from resolver.errors import InputError
 from resolver.options import LockOptions
+from resolver.parsed_cache import VersionOrder
 from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import (
@@ -76,6 +79,89 @@ def marker_extras(marker: Marker | None) -> frozenset[str]:
 _EXTRAS: dict[int, tuple[Marker, frozenset[str]]] = {}
 
 
+class _Ranks(Mapping[Version, int]):
+    """A page's versions' ranks (positions newest first, ``VersionOrder.position``): the
+    page's own version objects are found by identity, others by bisection; no version is
+    made or hashed for it."""
+
+    __slots__ = ("_order",)
+
+    def __init__(self, order: VersionOrder) -> None:
+        self._order = order
+
+    def __getitem__(self, version: Version) -> int:
+        return self._order.position(version)
+
+    def get(self, version: Version, default: int | None = None) -> int | None:  # type: ignore[override]
+        try:
+            return self._order.position(version)
+        except KeyError:
+            return default
+
+    def __contains__(self, version: object) -> bool:
+        return version in self._order
+
+    def __iter__(self) -> Iterator[Version]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+class Chosen(Sequence[Version]):
+    """Some of a package's versions, newest first, held as their positions (ranks) in
+    ``Package.versions``: each is made when read (``Universe.eligible`` and ``outside`` list
+    nearly every version of every package; a lock reads a few of each)."""
+
+    __slots__ = ("_at", "positions", "rank", "versions")
+
+    def __init__(
+        self, versions: Sequence[Version], rank: Mapping[Version, int], positions: Sequence[int]
+    ) -> None:
+        self.versions = versions
+        self.rank = rank
+        self.positions = positions  # ascending
+        # A page's versions are read through VersionOrder.at (one Python call less each; the
+        # windows' bisections read 19,000 on examples/large).
+        self._at: Callable[[int], Version] = getattr(versions, "at", versions.__getitem__)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, i: int) -> Version: ...
+    @overload
+    def __getitem__(self, i: slice) -> Chosen: ...
+    def __getitem__(self, i: int | slice) -> Version | Chosen:
+        if isinstance(i, slice):
+            return Chosen(self.versions, self.rank, self.positions[i])
+        return self._at(self.positions[i])
+
+    def __iter__(self) -> Iterator[Version]:
+        return map(self._at, self.positions)
+
+    def __reversed__(self) -> Iterator[Version]:
+        return map(self._at, reversed(self.positions))
+
+    def __contains__(self, version: object) -> bool:
+        position = self.rank.get(version)  # type: ignore[call-overload]
+        if position is None:
+            return False
+        positions = self.positions
+        i = bisect_left(positions, position)
+        return i < len(positions) and positions[i] == position
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, tuple, Chosen)):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Chosen({list(self)!r})"
+
+
 @dataclass
 class Package:
     """One package of the universe: all its usable versions, newest first, and its window."""
@@ -84,7 +170,9 @@ class Package:
     # A version's files; from the index provider, a page's PageVersions: a version's files
     # are made when they are read (a lock reads those of a few versions of hundreds).
     files: Mapping[Version, list[DistFile]]
-    versions: list[Version]  # every valid version, newest first; ranks index this list
+    # Every valid version, newest first; ranks index this list. From the index provider, a
+    # page's VersionOrder: a version is made when it is read.
+    versions: Sequence[Version]
     metadata: dict[Version, CoreMetadata] = field(default_factory=dict)
     failed: set[Version] = field(default_factory=set)
     window: set[Version] = field(default_factory=set)
@@ -101,19 +189,22 @@ class Package:
     rp_changes: int = 0
 
     def __post_init__(self) -> None:
-        self.rank = dict(zip(self.versions, range(len(self.versions)), strict=True))
-        # A page's mapping reads its pre-releases off the versions as written.
-        pre = getattr(self.files, "prerelease_versions", None)
-        self.prereleases: set[Version] = (
-            pre() if pre is not None else {v for v in self.versions if v.is_prerelease}
-        )
-        # A page's mapping tells its yanked versions from its table of yanked files.
-        known = getattr(self.files, "yanked_versions", None)
-        self.yanked_versions: set[Version] = (
-            known()
-            if known is not None
-            else {v for v, files in self.files.items() if all(f.is_yanked for f in files)}
-        )
+        versions = self.versions
+        self._prereleases: set[Version] | None = None
+        self._yanked: set[Version] | None = None
+        if isinstance(versions, VersionOrder):
+            # A page's versions: ranks, pre-releases, yanked versions and file Requires-Python
+            # are read off the order stored with the page, by position.
+            self.order: VersionOrder | None = versions
+            self.rank: Mapping[Version, int] = _Ranks(versions)
+            self.prerelease_ranks: Sequence[int] = versions.prerelease_positions()
+            self.yanked_ranks: Sequence[int] = versions.yanked_positions()
+        else:
+            self.order = None
+            self.rank = dict(zip(versions, range(len(versions)), strict=True))
+            self.prerelease_ranks = [r for r, v in enumerate(versions) if v.is_prerelease]
+            yanked = {v for v, files in self.files.items() if all(f.is_yanked for f in files)}
+            self.yanked_ranks = [r for r, v in enumerate(versions) if v in yanked]
         self._built: dict[Version, bool] = {}
         self._file_rp: dict[Version, SpecifierSet | None] = {}
         # Universe._update_window's walks, by specifier (identity) and window state.
@@ -122,9 +213,23 @@ class Package:
         self.places: dict[int, tuple[Version, tuple[int, ...]]] = {}
         # Universe.outside's last answer, with the eligible list and window it was computed
         # from (and the window's size: explanations add to a copy's window in place).
-        self.outside_memo: tuple[list[Version], set[Version], int, list[Version]] | None = None
+        self.outside_memo: tuple[Chosen, set[Version], int, Chosen] | None = None
         # The distinct Requires-Python of those versions (resolver/facts.py).
-        self.outside_rps: tuple[list[Version], list[SpecifierSet | None]] | None = None
+        self.outside_rps: tuple[Chosen, list[SpecifierSet | None]] | None = None
+
+    @property
+    def prereleases(self) -> set[Version]:
+        """The pre-releases (and development releases) among the versions."""
+        if self._prereleases is None:
+            self._prereleases = {self.versions[r] for r in self.prerelease_ranks}
+        return self._prereleases
+
+    @property
+    def yanked_versions(self) -> set[Version]:
+        """The versions whose files are all yanked."""
+        if self._yanked is None:
+            self._yanked = {self.versions[r] for r in self.yanked_ranks}
+        return self._yanked
 
     def depth_at(self, python: Version) -> int:
         """The window's depth at this Python interval (its lower end)."""
@@ -139,15 +244,16 @@ class Package:
         return hit
 
     def file_requires_python(self, version: Version) -> SpecifierSet | None:
+        order = self.order
+        if order is not None:
+            # Read off the page's stored column, without making any of the version's files.
+            try:
+                return order.file_requires_python(order.position(version))
+            except KeyError:
+                return None
         found = self._file_rp.get(version, _UNKNOWN)
         if found is not _UNKNOWN:
             return found
-        # A page's mapping reads them from the page's column, every version's at once, without
-        # making any version's files (versions outside the windows are all asked, in facts).
-        every = getattr(self.files, "file_requires_pythons", None)
-        if every is not None:
-            self._file_rp = every()
-            return self._file_rp.get(version)
         found = next(
             (f.requires_python for f in self.files[version] if f.requires_python is not None),
             None,
@@ -160,6 +266,27 @@ class Package:
         if meta is not None and meta.requires_python is not None:
             return meta.requires_python
         return self.file_requires_python(version)
+
+    def requires_pythons(self, versions: Sequence[Version]) -> list[SpecifierSet | None]:
+        """The distinct Requires-Python (``requires_python``) of these versions, in the order
+        first met, by identity (the universe hands out one object per text, and hashing a
+        SpecifierSet is slow). Of a page's versions chosen by position (``Universe.outside``:
+        nearly all of them) they are read off the page's stored column, making no version,
+        unless one of them has metadata with a Requires-Python of its own."""
+        order = self.order
+        if order is not None and type(versions) is Chosen and versions.versions is order:
+            rank = self.rank
+            own = {
+                rank[v]: meta.requires_python
+                for v, meta in self.metadata.items()
+                if meta.requires_python is not None and v in rank
+            }
+            positions = versions.positions
+            if not own or not any(map(own.__contains__, positions)):
+                return order.file_requires_pythons(positions)
+            found = (own[r] if r in own else order.file_requires_python(r) for r in positions)
+            return list({id(rp): rp for rp in found}.values())
+        return list({id(rp): rp for rp in map(self.requires_python, versions)}.values())
 
     def yanked(self, version: Version) -> bool:
         return version in self.yanked_versions
@@ -231,7 +358,7 @@ class Universe:
         # computed from is kept per package; specifiers are asked through spec_contains).
         # Widening runs collection again and again over hundreds of packages.
         self._window_state: dict[NormalizedName, tuple] = {}
-        self._eligible: dict[NormalizedName, tuple[tuple, list[Version]]] = {}
+        self._eligible: dict[NormalizedName, tuple[tuple, Chosen]] = {}
         self._specs: dict[str, SpecifierSet] = {}
         self._spec_texts: dict[int, tuple[SpecifierSet, str]] = {}
         self._rp_cut: dict[int, SpecifierSet] = {}  # Requires-Python already cut at
@@ -413,7 +540,10 @@ class Universe:
         try:
             if cutoff is None and grouped_files is not None:
                 page = grouped_files(name)
-                self.packages[name] = Package(name, page, sorted(page, reverse=True))
+                # A page's versions come newest first as stored with it, each made when read.
+                order = getattr(page, "order", None)
+                versions = order() if order is not None else sorted(page, reverse=True)
+                self.packages[name] = Package(name, page, versions)
                 return
             files = self.provider.files(name)
         except PackageNotFound as exc:
@@ -455,14 +585,16 @@ class Universe:
 
     # -- windows ---------------------------------------------------------------------------
 
-    def eligible(self, package: Package) -> list[Version]:
-        """Versions policy allows at all (pre-releases, yanked), newest first."""
+    def eligible(self, package: Package) -> Chosen:
+        """Versions policy allows at all (pre-releases, yanked), newest first, by rank: no
+        version is made for it (examples/large: 41,452 versions, a lock looks at a few
+        thousand)."""
         demand = self.demands.get(package.name) or _NO_DEMAND
         policy = self.options.prerelease
         if policy == "allow" or policy == "disallow":
             allow_pre = policy == "allow"
         else:
-            finals = len(package.prereleases) < len(package.versions)
+            finals = len(package.prerelease_ranks) < len(package.versions)
             allow_pre = {
                 "if-necessary": not finals,
                 "explicit": demand.explicit_prerelease,
@@ -473,24 +605,32 @@ class Universe:
         hit = self._eligible.get(package.name)
         if hit is not None and hit[0] == key:
             return hit[1]
-        excluded = package.failed | (package.yanked_versions - demand.pinned)
+        rank = package.rank
+        excluded = {r for v in package.failed if (r := rank.get(v)) is not None}
+        if package.yanked_ranks:
+            pinned = {r for v in demand.pinned if (r := rank.get(v)) is not None}
+            excluded.update(r for r in package.yanked_ranks if r not in pinned)
         if not allow_pre:
-            excluded = excluded | package.prereleases
+            excluded.update(package.prerelease_ranks)
         wanted = [
             spec
             for spec in (self.upgrade.get(package.name), self.pins.get(package.name))
             if spec is not None
         ]
+        versions = package.versions
+        positions: Sequence[int]
         if wanted:
-            found = [
-                v
-                for v in package.versions
-                if v not in excluded and all(s.contains(v, prereleases=True) for s in wanted)
+            positions = [
+                r
+                for r in range(len(versions))
+                if r not in excluded
+                and all(s.contains(versions[r], prereleases=True) for s in wanted)
             ]
-        elif excluded:  # most packages: no generator per version
-            found = [v for v in package.versions if v not in excluded]
+        elif excluded:
+            positions = [r for r in range(len(versions)) if r not in excluded]
         else:
-            found = list(package.versions)
+            positions = range(len(versions))
+        found = Chosen(versions, rank, positions)
         self._eligible[package.name] = (key, found)
         return found
 
@@ -534,7 +674,12 @@ class Universe:
         # Locked versions are always candidates: keeping them is the first thing a re-lock tries.
         locked = self.locked.get(package.name)
         if locked:
-            window |= locked & set(eligible)
+            # As ``locked & set(eligible)``, whose objects are those of the smaller set (of
+            # the locked ones when as many are eligible), without making every version.
+            if len(eligible) <= len(locked):
+                window |= locked & set(eligible)
+            else:
+                window |= {v for v in locked if v in eligible}
         # One specifier's walk depends only on the specifier, the depth, the versions'
         # Requires-Python (rp_changes) and what is eligible: a package asked a new specifier
         # walks that one alone (examples/large: 2,358 walks, 1,491 of them distinct).
@@ -547,7 +692,7 @@ class Universe:
             window |= taken
         package.window = window
 
-    def _walk(self, package: Package, spec: SpecifierSet, eligible: list[Version]) -> set[Version]:
+    def _walk(self, package: Package, spec: SpecifierSet, eligible: Chosen) -> set[Version]:
         """Most preferred first (newest, or oldest with --resolution lowest), the first `depth`
         versions fitting ``spec`` that run on each Python; the walk stops as soon as every Python
         has them, so long histories are not scanned. Only the span of versions within the
@@ -556,9 +701,8 @@ class Universe:
         pythons = self.lows
         depths = [package.depth_at(low) for low in pythons]
         start, stop = spec_span(spec, eligible)
-        order = eligible[start:stop]
-        if self.lowest(package.name):
-            order.reverse()
+        span = eligible[start:stop]
+        order = reversed(span) if self.lowest(package.name) else iter(span)
         found: list[Version] = []
         taken = [0] * len(pythons)  # by position in `pythons`
         left = list(range(len(pythons)))  # the Pythons that want more
@@ -621,24 +765,24 @@ class Universe:
         package.places[id(version)] = (version, places)
         return places
 
-    def outside(self, package: Package) -> list[Version]:
-        """Eligible versions not in the window (their metadata is unknown), newest first; the
-        same list while neither the eligible versions nor the window change."""
+    def outside(self, package: Package) -> Chosen:
+        """Eligible versions not in the window (their metadata is unknown), newest first, by
+        rank; the same object while neither the eligible versions nor the window change. The
+        window's ranks are taken out of the eligible ones: no version is made or hashed for
+        it (examples/large: 35,000 outside versions a round)."""
         eligible, window = self.eligible(package), package.window
         hit = package.outside_memo
         if hit is not None and hit[0] is eligible and hit[1] is window and hit[2] == len(window):
             return hit[3]
-        rank, versions = package.rank, package.versions
-        if all(versions[rank.get(v, 0)] is v for v in window):
-            # The window holds the package's own version objects (a locked version may be
-            # another object, equal to one of them): they are told apart by identity, without
-            # hashing each eligible version (a Python call; examples/large: 35,000 a round).
-            kept = {id(v) for v in window}
-            found = [v for v in eligible if id(v) not in kept]
-        else:
-            found = [v for v in eligible if v not in window]
-        package.outside_memo = (eligible, window, len(window), found)
-        return found
+        rank = package.rank
+        found = list(eligible.positions)
+        for r in sorted({r for v in window if (r := rank.get(v)) is not None}, reverse=True):
+            i = bisect_left(found, r)
+            if i < len(found) and found[i] == r:
+                del found[i]
+        rest = Chosen(eligible.versions, rank, found)
+        package.outside_memo = (eligible, window, len(window), rest)
+        return rest
 
     def final_space(self) -> EnvironmentSpace:
         """The space cut wherever something collected so far can change; the same object while

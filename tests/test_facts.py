@@ -6,7 +6,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from resolver.environments import spec_contains
-from resolver.facts import _Columns, _floor
+from resolver.facts import _Columns
 
 
 def test_meets_any_answers_as_a_scan_of_every_version():
@@ -29,9 +29,3 @@ def test_meets_any_answers_as_a_scan_of_every_version():
         spec = SpecifierSet(text)
         expected = any(spec_contains(spec, v) for v in versions)
         assert truth.meets_any(spec, versions) is expected, text
-
-
-def test_the_floor_is_the_highest_lower_bound():
-    assert _floor(SpecifierSet(">=1.2,>1.5,<3")) == Version("1.5")
-    assert _floor(SpecifierSet("<3,!=2.0")) is None
-    assert _floor(SpecifierSet("~=2.4")) is None

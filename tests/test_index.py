@@ -419,7 +419,7 @@ def test_page_tables_give_the_normalized_files(warnings: list[str]) -> None:
     """Parsing a remote page straight into the page cache's tables gives the files, order and
     warnings of ``normalized(parse_html_page(...))``."""
     from resolver.index import _html_entries, _page_tables, normalized
-    from resolver.parsed_cache import parsed_page
+    from resolver.parsed_cache import _tables, parsed_page
     from resolver.provider import DistFile
 
     text = html_page(
@@ -442,6 +442,15 @@ def test_page_tables_give_the_normalized_files(warnings: list[str]) -> None:
         tuple(getattr(f, field) for field in DistFile.__dataclass_fields__) for f in files
     ] == [tuple(getattr(f, field) for field in DistFile.__dataclass_fields__) for f in expected]
     assert [f.filename for f in files][:2] == ["foo-0.9-py2.py3-none-any.whl", "foo-1.0.tar.gz"]
+    # The versions newest first, ranked by the parse's own sort, as when sorted afresh (1.0 and
+    # 1.0.0 are one, written as in their first file).
+    assert tables[9] == _tables(expected)[9]
+    grouped: dict[object, list[object]] = {}
+    for f in expected:
+        grouped.setdefault(f.version, []).append(f)
+    order = files.by_version().order()
+    assert [str(v) for v in order] == [str(v) for v in sorted(grouped, reverse=True)]
+    assert "1.0" in [str(v) for v in order] and len(order) == len(grouped)
 
 
 def test_json_tables_give_the_files_of_the_json_entries(warnings: list[str]) -> None:

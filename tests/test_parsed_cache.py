@@ -300,6 +300,55 @@ def test_concurrent_writers_leave_whole_entries(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "foo").iterdir() if p.name.startswith(".tmp")] == []
 
 
+def test_big_entries_are_mapped_and_survive_a_replace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A big entry is mapped, not read: its cold rows are read from the mapping when a file is
+    # read. Another process replaces the entry by a rename (write_atomically) or removes it:
+    # a page already loaded keeps reading the file it was mapped from.
+    import gc
+    import mmap
+
+    monkeypatch.setattr(parsed_cache, "_MAP_FROM", 1)
+    cache = PageCache(tmp_path)
+    files = sample_files()
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    (path,) = (tmp_path / "foo").iterdir()
+    before = parsed_cache._mapped_now[0]
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+    assert isinstance(loaded.encoded, memoryview) and isinstance(loaded.encoded.obj, mmap.mmap)
+    assert parsed_cache._mapped_now[0] == before + 1
+    other = [dataclasses.replace(f, url=f.url + "?new", filename="x" + f.filename) for f in files]
+    cache.store(URL, ACCEPT, CachedPage(None, b"e", tuple(other), ()), "foo")
+    assert [f.url for f in loaded.files] == [f.url for f in files]  # cold rows, read now
+    again = cache.load(URL, ACCEPT, "foo")
+    assert again is not None and again.digest == b"e" and again.files == tuple(other)
+    cache.discard(URL, ACCEPT, "foo")
+    assert not path.exists() and list(loaded.files) == files
+    # Stored again from the mapping (an unchanged page revalidated), it is the same entry.
+    cache.store(URL, ACCEPT, dataclasses.replace(loaded, expires=1.0), "foo")
+    assert cache.load(URL, ACCEPT, "foo").files == tuple(files)  # type: ignore[union-attr]
+    del loaded, again
+    gc.collect()
+    assert parsed_cache._mapped_now[0] == before  # mappings end with their pages
+
+
+def test_small_entries_and_those_past_the_mapping_limit_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
+    small = cache.load(URL, ACCEPT, "foo")
+    assert small is not None and isinstance(small.encoded, memoryview)
+    assert isinstance(small.encoded.obj, bytes)  # below _MAP_FROM
+    monkeypatch.setattr(parsed_cache, "_MAP_FROM", 1)
+    monkeypatch.setattr(parsed_cache, "_MAP_MOST", parsed_cache._mapped_now[0])
+    full = cache.load(URL, ACCEPT, "foo")
+    assert full is not None and isinstance(full.encoded.obj, bytes)  # type: ignore[union-attr]
+    assert full.files == tuple(sample_files())
+
+
 # -- through the provider, against a served index --------------------------------------------
 
 
@@ -543,6 +592,72 @@ def test_a_pages_files_are_grouped_by_version_as_file_by_file(
     assert listed[-1] == files[-1] and listed[2:4] == files[2:4] and listed[::-1] == files[::-1]
     with pytest.raises(IndexError):
         listed[len(files)]
+
+
+def test_a_pages_versions_come_newest_first_as_stored_each_made_when_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The order is stored with the page: loading it makes no version, and reading one makes
+    # that one. Equal versions written otherwise are one, written as in their first run, even
+    # when their runs are apart.
+    def wheel(version: str, tag: str, python: str | None = None, yanked: str | None = None):
+        return DistFile(
+            filename=f"foo-{version}-{tag}.whl",
+            url=f"https://files.example.org/foo-{version}-{tag}.whl",
+            kind="wheel",
+            version=Version(version),
+            tags=parse_tag(tag),
+            yanked=yanked,
+            requires_python=None if python is None else SpecifierSet(python),
+        )
+
+    files = [
+        wheel("2.0.0", "py3-none-any"),  # 2.0 written as 2.0.0 first
+        wheel("1.0", "py3-none-any", yanked="x"),
+        wheel("2.0", "cp312-cp312-win_amd64", python=">=3.12"),
+        wheel("3.0b1", "py3-none-any", yanked="y"),
+        wheel("1!0.5", "py3-none-any", python=">=3.8"),
+        wheel("2.0", "cp313-cp313-win_amd64", python=">=3.13"),
+        wheel("1.0.0", "cp313-cp313-win_amd64"),  # 1.0 again, not yanked
+        wheel("0.9", "py3-none-any", yanked="z"),
+    ]
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
+    made: list[str] = []
+    version = parsed_cache._version
+    monkeypatch.setattr(parsed_cache, "_version", lambda text: made.append(text) or version(text))
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+    order = loaded.files.by_version().order()
+    assert order is loaded.files.by_version().order() and len(order) == 5 and made == []
+    two = order[2]
+    assert made == ["2.0.0"] and str(two) == "2.0.0" and order[2] is two
+    assert order.position(two) == 2 and made == ["2.0.0"]  # by identity
+    assert order.position(Version("2.0")) == 2 and order.position(Version("1.0.0")) == 3
+    with pytest.raises(KeyError):
+        order.position(Version("1.5"))
+    expected: dict[Version, list[DistFile]] = {}
+    for f in files:
+        expected.setdefault(f.version, []).append(f)
+    assert list(order) == sorted(expected, reverse=True)
+    assert [str(v) for v in order] == ["1!0.5", "3.0b1", "2.0.0", "1.0", "0.9"]
+    assert list(order.prerelease_positions()) == [1]
+    assert list(order.yanked_positions()) == [1, 4]  # 1.0 has a file not yanked
+    assert [order.file_requires_python(p) for p in range(len(order))] == [
+        SpecifierSet(">=3.8"),
+        None,
+        SpecifierSet(">=3.12"),  # its first file that has one
+        None,
+        None,
+    ]
+    assert order.file_requires_pythons([4, 3, 2, 0, 1]) == [
+        None,
+        SpecifierSet(">=3.12"),
+        SpecifierSet(">=3.8"),
+    ]
+    for p, v in enumerate(order):
+        assert order.files_at(p) == expected[v] and order.files_at(p) is order.files_at(p)
+        assert loaded.files.of_version(v) is order.files_at(p)
 
 
 def test_a_loaded_pages_files_leave_the_collectors_sight(tmp_path: Path) -> None:
