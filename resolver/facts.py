@@ -20,7 +20,11 @@ Atoms (all arguments are integers):
 - ``class(P,K,Y)``: class K of package P covers Python interval Y (one fact per interval),
   stated only for the project and where P ``forks``: nothing asks elsewhere.
   Package 0 is the project itself, with the one version 0.
-- ``within(Q,K,P,KP)``: class K of Q lies inside class KP of P, a package that requires Q.
+- ``partition(P,S)``: P's classes are those of partition S (packages with the same classes
+  share a partition: examples/large's 441 packages have 30); ``nested(S,K,T,KT)``: class K of
+  partition S lies inside class KT of partition T, stated for the pairs of partitions of a
+  package and a package that requires it (instead of a fact per class of each package and
+  package requiring it: examples/large had 9,419 of those).
 - ``forks(P,Y)``: more than one class of P covers Python interval Y (P may have more than one
   version there, on different platforms); ``solo(P,K,N)``: class K of P is the only class of
   P on N of the Python intervals it covers.
@@ -89,7 +93,8 @@ PREDICATES = {
     "class": 3,
     "forks": 2,
     "solo": 3,
-    "within": 4,
+    "partition": 2,
+    "nested": 4,
     "avail": 3,
     "direct": 1,
     "upgrade": 1,
@@ -305,10 +310,15 @@ def build_facts(
     # packages have 30 different sets of classes.
     classes: dict[int, list[PackageClass]] = {}
     shared: dict[tuple[int, ...], list[PackageClass]] = {}
+    # Package id -> its partition: the number of its set of classes, in order of first
+    # appearance (``partition`` and ``nested`` facts).
+    partition: dict[int, int] = {}
+    number: dict[tuple[int, ...], int] = {}
     for pid, assignment in class_of.items():
         key = tuple(assignment)
         mine = shared.get(key)
         if mine is None:
+            number[key] = len(number)
             mine = shared[key] = []
             for i, (cell, k) in enumerate(zip(cells, assignment, strict=True)):
                 if k == len(mine):
@@ -316,6 +326,7 @@ def build_facts(
                 mine[k].cells.append(cell)
                 mine[k].at.append(i)
         classes[pid] = mine
+        partition[pid] = number[key]
 
     extras: list[str] = []
     extra_ids: dict[str, int] = {}
@@ -336,6 +347,7 @@ def build_facts(
 
     required = [any(cell.holds(m) for m in required_markers) for cell in cells]
 
+    nested: set[tuple[int, int]] = set()  # the pairs of partitions stated by ``nested``
     for pid in sorted(classes):
         covering = Counter(y for c in classes[pid] for y in c.pythons)
         # Only where P forks (and for the project): elsewhere the encodings never ask, and
@@ -352,11 +364,16 @@ def build_facts(
                 alone = sum(1 for y in c.pythons if covering[y] == 1)
                 if alone:
                     emit["solo"].append(f"solo({pid},{c.index},{alone})")
+        emit["partition"].append(f"partition({pid},{partition[pid]})")
         for parent in sorted(parents[pid]):
-            assignment = class_of[parent]
-            emit["within"] += [
-                f"within({pid},{c.index},{parent},{assignment[c.at[0]]})" for c in classes[pid]
-            ]
+            pair = (partition[pid], partition[parent])
+            if pair not in nested:
+                nested.add(pair)
+                assignment = class_of[parent]
+                emit["nested"] += [
+                    f"nested({pair[0]},{c.index},{pair[1]},{assignment[c.at[0]]})"
+                    for c in classes[pid]
+                ]
     emit["avail"] += [f"avail({ROOT},0,{c.index})" for c in classes[ROOT]]
     direct = {canonicalize_name(req.name) for _s, req in project.requirements()}
     emit["direct"] += [f"direct({package_ids[name]})" for name in sorted(direct & set(package_ids))]

@@ -93,3 +93,56 @@ def test_a_phase_that_optimises_without_the_objective_grounds_again_without_it(t
     assert again.selected == optimum.selected and again.cost == optimum.cost
     assert solver.every_outside(fewest) == set()
     assert not any(atom.startswith("chosen(") for atom in atoms(solver.ctl))
+
+
+# a needs b on Windows and c below Python 3.12, b needs c everywhere, c's 2.0 needs 3.11: the
+# packages' classes differ, and some packages share theirs.
+MARKED = {
+    "a": {"1.0": ["b; sys_platform == 'win32'", "c; python_version < '3.12'"]},
+    "b": {"1.0": ["c"]},
+    "c": {"1.0": [], "2.0": {"requires_python": ">=3.11"}},
+    "d": {"1.0": []},
+}
+
+
+def test_the_class_a_class_lies_in_is_read_from_the_partitions(tmp_path):
+    # ``within`` as it was: for every package and package requiring it, the class of the
+    # latter that each class of the former lies inside. ``partition`` and ``nested`` state the
+    # same, once per pair of partitions.
+    facts = build_facts(universe_for(tmp_path, MARKED, ["a", "d"]), prune=True)
+    ids = facts.package_ids
+
+    def args(atom: str) -> tuple[int, ...]:
+        return tuple(map(int, atom[atom.index("(") + 1 : -1].split(",")))
+
+    partition = dict(map(args, facts.atoms["partition"]))
+    nested = set(map(args, facts.atoms["nested"]))
+    assert set(partition) == set(facts.classes)
+    assert len(set(partition.values())) < len(partition)  # some packages share their classes
+    within = set()
+    by_package = []  # the within(Q,K,P,KP) facts of before
+    for q, p in (("a", "demo"), ("d", "demo"), ("b", "a"), ("c", "a"), ("c", "b")):
+        for c in facts.classes[ids[q]]:
+            (outer,) = [k for k in facts.classes[ids[p]] if set(c.cells) <= set(k.cells)]
+            within.add((partition[ids[q]], c.index, partition[ids[p]], outer.index))
+            by_package.append(f"within({ids[q]},{c.index},{ids[p]},{outer.index}).")
+    assert len(facts.classes[ids["c"]]) > 1
+    assert nested == within
+
+    # The rules join them into the same ``on`` atoms as the rules over ``within`` did.
+    solver = Solver(facts)
+    assert solver.fits_windows()
+    before = clingo.Control(["--warn=none"])
+    before.add("base", [], facts.text() + "\n".join(by_package) + WITHIN_RULES)
+    before.ground([("base", [])])
+    on = {str(a.symbol) for a in solver.ctl.symbolic_atoms.by_signature("on", 4)}
+    assert len(on) > 10
+    assert on == {str(a.symbol) for a in before.symbolic_atoms.by_signature("on", 4)}
+
+
+WITHIN_RULES = """
+edge(P,D,Q) :- bundled(_,P,D), req_pkg(D,Q).
+edge(0,D,Q) :- dep(0,0,D), req_pkg(D,Q).
+on(D,P,KP,K) :- edge(P,D,Q), req_all(D), within(Q,K,P,KP).
+on(D,P,KP,K) :- edge(P,D,Q), req_on(D,K), within(Q,K,P,KP).
+"""
