@@ -4,6 +4,7 @@ outside the candidate windows until a phase may choose them."""
 from __future__ import annotations
 
 import clingo
+from packaging.version import Version
 from test_speed_widening import universe_for
 
 from resolver.facts import build_facts
@@ -146,3 +147,21 @@ edge(0,D,Q) :- dep(0,0,D), req_pkg(D,Q).
 on(D,P,KP,K) :- edge(P,D,Q), req_all(D), within(Q,K,P,KP).
 on(D,P,KP,K) :- edge(P,D,Q), req_on(D,K), within(Q,K,P,KP).
 """
+
+
+def test_a_version_available_in_every_class_of_its_package_is_one_fact(tmp_path):
+    # SPLIT's a: 1.5 runs everywhere, 2.5 only on Python 3.12 and later, some of a's classes.
+    facts = build_facts(universe_for(tmp_path, SPLIT, ["a"]), prune=True)
+    a = facts.package_ids["a"]
+    classes = facts.classes[a]
+    newer = {c.index for c in classes if c.cell.python_low >= Version("3.12")}
+    assert 0 < len(newer) < len(classes)
+    assert facts.atoms["avail_all"] == [f"avail_all({a},6)"]
+    assert facts.atoms["avail"] == [f"avail({a},0,{k})" for k in sorted(newer)]
+    # Each class of a chooses among the versions it may have: 2.5 only where it runs.
+    solver = Solver(facts)
+    assert solver.fits_windows()
+    chosen = {tuple(a.symbol.arguments) for a in solver.ctl.symbolic_atoms.by_signature("sel", 3)}
+    expected = {(0, 0, k) for k in range(len(facts.classes[0]))}
+    expected |= {(a, 6, c.index) for c in classes} | {(a, 0, k) for k in newer}
+    assert {tuple(n.number for n in s) for s in chosen} == expected

@@ -50,7 +50,9 @@ def test_a_window_version_equal_to_an_eligible_one_is_not_outside(tmp_path):
 
 def window_ranks(facts, name: str) -> list[int]:
     pid = facts.package_ids[name]
-    found = {int(r) for r in re.findall(rf"^avail\({pid},(\d+),\d+\)\.", facts.text(), re.M)}
+    text = facts.text()
+    found = {int(r) for r in re.findall(rf"^avail\({pid},(\d+),\d+\)\.", text, re.M)}
+    found |= {int(r) for r in re.findall(rf"^avail_all\({pid},(\d+)\)\.", text, re.M)}
     return sorted(found)
 
 
