@@ -3,6 +3,8 @@ outside the candidate windows until a phase may choose them."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import clingo
 from packaging.version import Version
 from test_speed_widening import universe_for
@@ -165,3 +167,29 @@ def test_a_version_available_in_every_class_of_its_package_is_one_fact(tmp_path)
     expected = {(0, 0, k) for k in range(len(facts.classes[0]))}
     expected |= {(a, 6, c.index) for c in classes} | {(a, 0, k) for k in newer}
     assert {tuple(n.number for n in s) for s in chosen} == expected
+
+
+def test_which_classes_cover_which_pythons_is_stated_once_per_partition(tmp_path):
+    # For every package: where more than one of its classes covers a Python interval (forks),
+    # which of its classes cover those (class), and on how many intervals each is alone
+    # (solo), read through the package's partition.
+    facts = build_facts(universe_for(tmp_path, MARKED, ["a", "d"]), prune=True)
+
+    def args(atom: str) -> tuple[int, ...]:
+        return tuple(map(int, atom[atom.index("(") + 1 : -1].split(",")))
+
+    partition = dict(map(args, facts.atoms["partition"]))
+    forks = set(map(args, facts.atoms["forks"]))
+    cover = set(map(args, facts.atoms["class"]))
+    solo = set(map(args, facts.atoms["solo"]))
+    assert len(solo) < len(facts.classes)  # fewer than one per package
+    assert forks  # some partition has two classes on one Python interval
+    for pid, classes in facts.classes.items():
+        s = partition[pid]
+        counts = Counter(y for c in classes for y in c.pythons)
+        assert {y for (t, y) in forks if t == s} == {y for y, n in counts.items() if n > 1}
+        for c in classes:
+            forked = {y for y in c.pythons if counts[y] > 1}
+            assert {y for (t, k, y) in cover if (t, k) == (s, c.index)} >= forked
+            alone = len(c.pythons) - len(forked)
+            assert ((s, c.index, alone) in solo) == (alone > 0)
