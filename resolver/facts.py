@@ -857,6 +857,18 @@ def _undominated(
     on: dict[NormalizedName, list[int]] = {}
     for did, req in enumerate(requirements):
         on.setdefault(truth.name(req), []).append(did)
+    # Columns by content, numbered once per column object instead of hashed (180 cells) in
+    # every version's key: examples/large's warm round builds its facts in 1,354 M instructions
+    # instead of 1,379 M.
+    numbers: dict[int, int] = {}
+    contents: dict[Column, int] = {}
+
+    def number(column: Column) -> int:
+        hit = numbers.get(id(column))
+        if hit is None:
+            hit = numbers[id(column)] = contents.setdefault(column, len(contents))
+        return hit
+
     kept: dict[NormalizedName, list[Version]] = {}
     for name, window in windows.items():
         package = universe.packages[name]
@@ -867,8 +879,8 @@ def _undominated(
         for v in window[::-1] if universe.lowest(name) else window:
             key = (
                 frozenset(of_version.get((pid, package.rank[v]), ())),
-                truth.admits(package.requires_python(v)),
-                truth.installable(package.files[v]),
+                number(truth.admits(package.requires_python(v))),
+                number(truth.installable(package.files[v])),
                 frozenset(
                     d for d in on.get(name, ()) if spec_contains(requirements[d].specifier, v)
                 ),

@@ -73,6 +73,23 @@ def test_versions_a_more_preferred_one_dominates_are_left_out_of_the_facts(tmp_p
     assert window_ranks(build_facts(universe, prune=True), "a") == [0, 3]
 
 
+def test_requires_pythons_that_admit_the_same_cells_do_not_tell_versions_apart(tmp_path):
+    # The project needs Python 3.9: >=3.7 and >=3.8 admit every cell, as no Requires-Python
+    # does. (Their columns are different objects with the same values.)
+    packages = {
+        "a": {
+            "1.0": {"requires": [], "requires_python": ">=3.7"},
+            "1.1": {"requires": [], "requires_python": ">=3.8"},
+            "1.2": [],
+            "1.3": {"requires": [], "requires_python": ">=3.12"},  # not in every cell: kept
+        }
+    }
+    universe = universe_for(tmp_path, packages, ["a"])
+    universe.widen({"a"})
+    assert window_ranks(build_facts(universe), "a") == [0, 1, 2, 3]
+    assert window_ranks(build_facts(universe, prune=True), "a") == [0, 1]
+
+
 def test_dominated_versions_stay_where_a_requirement_or_the_lock_tells_them_apart(tmp_path):
     packages = {"a": {f"1.{m}": [] for m in range(4)}, "c": {"1.0": ["a<1.3"]}}
     universe = universe_for(tmp_path, packages, ["a", "c"])
