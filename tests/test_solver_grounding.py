@@ -193,3 +193,24 @@ def test_which_classes_cover_which_pythons_is_stated_once_per_partition(tmp_path
             assert {y for (t, k, y) in cover if (t, k) == (s, c.index)} >= forked
             alone = len(c.pythons) - len(forked)
             assert ((s, c.index, alone) in solo) == (alone > 0)
+
+
+def test_a_models_atoms_are_read_from_clingos_array_as_from_their_symbols():
+    from resolver import solve
+
+    ctl = clingo.Control(["--warn=none", "--opt-mode=opt"])
+    ctl.add(
+        "base", [], "{ sel(1,V,0) : V = 0..2 } = 1. active(-4,70). #minimize { V : sel(1,V,0) }."
+    )
+    ctl.ground([("base", [])])
+    texts: list[tuple[str, str]] = []
+
+    def on_model(model: clingo.Model) -> None:
+        shown = model.symbols(shown=True)
+        assert hasattr(shown, "_p_symbols")  # clingo's array: the fast path is taken
+        texts.append((solve._text(shown), str(clingo.Tuple_(list(shown)))))
+
+    assert ctl.solve(on_model=on_model).satisfiable
+    assert texts and all(fast == slow for fast, slow in texts)
+    assert texts[-1][0] in ("(active(-4,70),sel(1,0,0))", "(sel(1,0,0),active(-4,70))")
+    assert list(solve._atoms([clingo.Function("flag")])) == [("flag", ())]
