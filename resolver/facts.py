@@ -17,18 +17,24 @@ marker does; the locker uses it only when the classes leave no lock.
 
 Atoms (all arguments are integers):
 
-- ``class(P,K,Y)``: class K of package P covers Python interval Y (one fact per interval),
-  stated only for the project and where P ``forks``: nothing asks elsewhere.
+- ``partition(P,S)``: P's classes are those of partition S (packages with the same classes
+  share a partition: examples/large's 441 packages have 30); ``nested(S,K,T,KT)``: class K of
+  partition S lies inside class KT of partition T, stated for the pairs of partitions of a
+  package and a package that requires it (instead of a fact per class of each package and
+  package requiring it: examples/large had 9,419 of those).
   Package 0 is the project itself, with the one version 0.
-- ``within(Q,K,P,KP)``: class K of Q lies inside class KP of P, a package that requires Q.
-- ``forks(P,Y)``: more than one class of P covers Python interval Y (P may have more than one
-  version there, on different platforms); ``solo(P,K,N)``: class K of P is the only class of
-  P on N of the Python intervals it covers.
+- ``class(S,K,Y)``: class K of partition S covers Python interval Y (one fact per interval),
+  stated only for the project's partition and where S ``forks``: nothing asks elsewhere.
+- ``forks(S,Y)``: more than one class of partition S covers Python interval Y (its packages
+  may have more than one version there, on different platforms); ``solo(S,K,N)``: class K of
+  S is the only class of S on N of the Python intervals it covers.
 - ``direct(P)``: the project requires P. A version is named by its rank among all the
   package's versions (0 = newest). (No ``package(P)`` or ``version(P,V)`` facts: no rule read
   them, and examples/large had 1,304 of them.)
 - ``next_version(P,U,V)``: V is the next older version of P after U among those in the facts.
-- ``avail(P,V,K)``: version V may be chosen in class K (window, metadata, Requires-Python).
+- ``avail(P,V,K)``: version V may be chosen in class K (window, metadata, Requires-Python);
+  ``avail_all(P,V)`` instead where it may be chosen in every class of P (examples/large: 1,313
+  facts instead of 6,057).
 - ``outside(P,V)``: V stands for every eligible version outside P's window, whose metadata is not
   fetched; ``avail_outside(P,V,K)``: it can run in K. Choosing it means the window must grow.
 - ``dep(0,0,D)``: the project has requirement D. A package's requirements come in bundles, those
@@ -90,8 +96,10 @@ PREDICATES = {
     "class": 3,
     "forks": 2,
     "solo": 3,
-    "within": 4,
+    "partition": 2,
+    "nested": 4,
     "avail": 3,
+    "avail_all": 2,
     "direct": 1,
     "upgrade": 1,
     "locked": 3,
@@ -306,10 +314,15 @@ def build_facts(
     # packages have 30 different sets of classes.
     classes: dict[int, list[PackageClass]] = {}
     shared: dict[tuple[int, ...], list[PackageClass]] = {}
+    # Package id -> its partition: the number of its set of classes, in order of first
+    # appearance (``partition`` and ``nested`` facts).
+    partition: dict[int, int] = {}
+    number: dict[tuple[int, ...], int] = {}
     for pid, assignment in class_of.items():
         key = tuple(assignment)
         mine = shared.get(key)
         if mine is None:
+            number[key] = len(number)
             mine = shared[key] = []
             for i, (cell, k) in enumerate(zip(cells, assignment, strict=True)):
                 if k == len(mine):
@@ -317,6 +330,7 @@ def build_facts(
                 mine[k].cells.append(cell)
                 mine[k].at.append(i)
         classes[pid] = mine
+        partition[pid] = number[key]
 
     extras: list[str] = []
     extra_ids: dict[str, int] = {}
@@ -337,28 +351,37 @@ def build_facts(
 
     required = [any(cell.holds(m) for m in required_markers) for cell in cells]
 
-    for pid in sorted(classes):
-        covering = Counter(y for c in classes[pid] for y in c.pythons)
-        # Only where P forks (and for the project): elsewhere the encodings never ask, and
-        # examples/large has 5,036 class facts of which 4,300 are not on a fork.
+    # Which classes cover each Python interval depends on the classes alone: stated once per
+    # partition (examples/large: 422 class, 186 forks and 58 solo facts instead of 732, 336
+    # and 2,635 per package).
+    root = partition[ROOT]
+    for s, mine in enumerate(shared.values()):
+        covering = Counter(y for c in mine for y in c.pythons)
+        # Only where S forks (and for the project's): elsewhere the encodings never ask, and
+        # examples/large has 5,036 class facts of its packages of which 4,300 are not on a fork.
         emit["class"] += [
-            f"class({pid},{c.index},{y})"
-            for c in classes[pid]
+            f"class({s},{c.index},{y})"
+            for c in mine
             for y in c.pythons
-            if pid == ROOT or covering[y] > 1
+            if s == root or covering[y] > 1
         ]
-        emit["forks"] += [f"forks({pid},{y})" for y in sorted(covering) if covering[y] > 1]
-        if pid != ROOT:
-            for c in classes[pid]:
-                alone = sum(1 for y in c.pythons if covering[y] == 1)
-                if alone:
-                    emit["solo"].append(f"solo({pid},{c.index},{alone})")
+        emit["forks"] += [f"forks({s},{y})" for y in sorted(covering) if covering[y] > 1]
+        for c in mine:
+            alone = sum(1 for y in c.pythons if covering[y] == 1)
+            if alone:
+                emit["solo"].append(f"solo({s},{c.index},{alone})")
+    nested: set[tuple[int, int]] = set()  # the pairs of partitions stated by ``nested``
+    for pid in sorted(classes):
+        emit["partition"].append(f"partition({pid},{partition[pid]})")
         for parent in sorted(parents[pid]):
-            assignment = class_of[parent]
-            emit["within"] += [
-                f"within({pid},{c.index},{parent},{assignment[c.at[0]]})" for c in classes[pid]
-            ]
-    emit["avail"] += [f"avail({ROOT},0,{c.index})" for c in classes[ROOT]]
+            pair = (partition[pid], partition[parent])
+            if pair not in nested:
+                nested.add(pair)
+                assignment = class_of[parent]
+                emit["nested"] += [
+                    f"nested({pair[0]},{c.index},{pair[1]},{assignment[c.at[0]]})"
+                    for c in classes[pid]
+                ]
     direct = {canonicalize_name(req.name) for _s, req in project.requirements()}
     emit["direct"] += [f"direct({package_ids[name]})" for name in sorted(direct & set(package_ids))]
     if prune:
@@ -369,7 +392,7 @@ def build_facts(
         deps = [d for d in deps if d[0] == ROOT or d[:2] in kept]
     _lock_facts(universe, base, windows)
 
-    avail, pref = emit["avail"], emit["pref"]
+    avail, avail_all, pref = emit["avail"], emit["avail_all"], emit["pref"]
     next_version = emit["next_version"]
 
     def about_outside(name: str) -> None:
@@ -388,18 +411,19 @@ def build_facts(
             admits = truth.admits(package.requires_python(v))
             installs = truth.installable(package.files[v])
             everywhere = installs is truth.everywhere
-            for k, at in mine:
-                if admits[at[0]]:
-                    avail.append(f"avail({pid},{rank},{k})")
-                    if everywhere:
-                        continue
-                    failing = [i for i in at if not installs[i]]
-                    if failing:
-                        emit["uninstallable"].append(
-                            f"uninstallable({pid},{rank},{k},{len(failing)})"
-                        )
-                    if any(required[i] for i in failing):
-                        emit["required_fail"].append(f"required_fail({pid},{rank},{k})")
+            admitted = [(k, at) for k, at in mine if admits[at[0]]]
+            if len(admitted) == len(mine):
+                avail_all.append(f"avail_all({pid},{rank})")
+            else:
+                avail += [f"avail({pid},{rank},{k})" for k, _at in admitted]
+            if everywhere:
+                continue
+            for k, at in admitted:
+                failing = [i for i in at if not installs[i]]
+                if failing:
+                    emit["uninstallable"].append(f"uninstallable({pid},{rank},{k},{len(failing)})")
+                if any(required[i] for i in failing):
+                    emit["required_fail"].append(f"required_fail({pid},{rank},{k})")
         ranks = [package.rank[v] for v in windows[name]]
         rest = rests[name]
         lowest = universe.lowest(name)
@@ -816,6 +840,18 @@ def _undominated(
     on: dict[NormalizedName, list[int]] = {}
     for did, req in enumerate(requirements):
         on.setdefault(truth.name(req), []).append(did)
+    # Columns by content, numbered once per column object instead of hashed (180 cells) in
+    # every version's key: examples/large's warm round builds its facts in 1,354 M instructions
+    # instead of 1,379 M.
+    numbers: dict[int, int] = {}
+    contents: dict[Column, int] = {}
+
+    def number(column: Column) -> int:
+        hit = numbers.get(id(column))
+        if hit is None:
+            hit = numbers[id(column)] = contents.setdefault(column, len(contents))
+        return hit
+
     kept: dict[NormalizedName, list[Version]] = {}
     for name, window in windows.items():
         package = universe.packages[name]
@@ -826,8 +862,8 @@ def _undominated(
         for v in window[::-1] if universe.lowest(name) else window:
             key = (
                 frozenset(of_version.get((pid, package.rank[v]), ())),
-                truth.admits(package.requires_python(v)),
-                truth.installable(package.files[v]),
+                number(truth.admits(package.requires_python(v))),
+                number(truth.installable(package.files[v])),
                 frozenset(
                     d for d in on.get(name, ()) if spec_contains(requirements[d].specifier, v)
                 ),

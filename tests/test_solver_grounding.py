@@ -3,7 +3,10 @@ outside the candidate windows until a phase may choose them."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import clingo
+from packaging.version import Version
 from test_speed_widening import universe_for
 
 from resolver.facts import build_facts
@@ -93,3 +96,121 @@ def test_a_phase_that_optimises_without_the_objective_grounds_again_without_it(t
     assert again.selected == optimum.selected and again.cost == optimum.cost
     assert solver.every_outside(fewest) == set()
     assert not any(atom.startswith("chosen(") for atom in atoms(solver.ctl))
+
+
+# a needs b on Windows and c below Python 3.12, b needs c everywhere, c's 2.0 needs 3.11: the
+# packages' classes differ, and some packages share theirs.
+MARKED = {
+    "a": {"1.0": ["b; sys_platform == 'win32'", "c; python_version < '3.12'"]},
+    "b": {"1.0": ["c"]},
+    "c": {"1.0": [], "2.0": {"requires_python": ">=3.11"}},
+    "d": {"1.0": []},
+}
+
+
+def test_the_class_a_class_lies_in_is_read_from_the_partitions(tmp_path):
+    # ``within`` as it was: for every package and package requiring it, the class of the
+    # latter that each class of the former lies inside. ``partition`` and ``nested`` state the
+    # same, once per pair of partitions.
+    facts = build_facts(universe_for(tmp_path, MARKED, ["a", "d"]), prune=True)
+    ids = facts.package_ids
+
+    def args(atom: str) -> tuple[int, ...]:
+        return tuple(map(int, atom[atom.index("(") + 1 : -1].split(",")))
+
+    partition = dict(map(args, facts.atoms["partition"]))
+    nested = set(map(args, facts.atoms["nested"]))
+    assert set(partition) == set(facts.classes)
+    assert len(set(partition.values())) < len(partition)  # some packages share their classes
+    within = set()
+    by_package = []  # the within(Q,K,P,KP) facts of before
+    for q, p in (("a", "demo"), ("d", "demo"), ("b", "a"), ("c", "a"), ("c", "b")):
+        for c in facts.classes[ids[q]]:
+            (outer,) = [k for k in facts.classes[ids[p]] if set(c.cells) <= set(k.cells)]
+            within.add((partition[ids[q]], c.index, partition[ids[p]], outer.index))
+            by_package.append(f"within({ids[q]},{c.index},{ids[p]},{outer.index}).")
+    assert len(facts.classes[ids["c"]]) > 1
+    assert nested == within
+
+    # The rules join them into the same ``on`` atoms as the rules over ``within`` did.
+    solver = Solver(facts)
+    assert solver.fits_windows()
+    before = clingo.Control(["--warn=none"])
+    before.add("base", [], facts.text() + "\n".join(by_package) + WITHIN_RULES)
+    before.ground([("base", [])])
+    on = {str(a.symbol) for a in solver.ctl.symbolic_atoms.by_signature("on", 4)}
+    assert len(on) > 10
+    assert on == {str(a.symbol) for a in before.symbolic_atoms.by_signature("on", 4)}
+
+
+WITHIN_RULES = """
+edge(P,D,Q) :- bundled(_,P,D), req_pkg(D,Q).
+edge(0,D,Q) :- dep(0,0,D), req_pkg(D,Q).
+on(D,P,KP,K) :- edge(P,D,Q), req_all(D), within(Q,K,P,KP).
+on(D,P,KP,K) :- edge(P,D,Q), req_on(D,K), within(Q,K,P,KP).
+"""
+
+
+def test_a_version_available_in_every_class_of_its_package_is_one_fact(tmp_path):
+    # SPLIT's a: 1.5 runs everywhere, 2.5 only on Python 3.12 and later, some of a's classes.
+    facts = build_facts(universe_for(tmp_path, SPLIT, ["a"]), prune=True)
+    a = facts.package_ids["a"]
+    classes = facts.classes[a]
+    newer = {c.index for c in classes if c.cell.python_low >= Version("3.12")}
+    assert 0 < len(newer) < len(classes)
+    assert facts.atoms["avail_all"] == [f"avail_all({a},6)"]
+    assert facts.atoms["avail"] == [f"avail({a},0,{k})" for k in sorted(newer)]
+    # Each class of a chooses among the versions it may have: 2.5 only where it runs.
+    solver = Solver(facts)
+    assert solver.fits_windows()
+    chosen = {tuple(a.symbol.arguments) for a in solver.ctl.symbolic_atoms.by_signature("sel", 3)}
+    expected = {(0, 0, k) for k in range(len(facts.classes[0]))}
+    expected |= {(a, 6, c.index) for c in classes} | {(a, 0, k) for k in newer}
+    assert {tuple(n.number for n in s) for s in chosen} == expected
+
+
+def test_which_classes_cover_which_pythons_is_stated_once_per_partition(tmp_path):
+    # For every package: where more than one of its classes covers a Python interval (forks),
+    # which of its classes cover those (class), and on how many intervals each is alone
+    # (solo), read through the package's partition.
+    facts = build_facts(universe_for(tmp_path, MARKED, ["a", "d"]), prune=True)
+
+    def args(atom: str) -> tuple[int, ...]:
+        return tuple(map(int, atom[atom.index("(") + 1 : -1].split(",")))
+
+    partition = dict(map(args, facts.atoms["partition"]))
+    forks = set(map(args, facts.atoms["forks"]))
+    cover = set(map(args, facts.atoms["class"]))
+    solo = set(map(args, facts.atoms["solo"]))
+    assert len(solo) < len(facts.classes)  # fewer than one per package
+    assert forks  # some partition has two classes on one Python interval
+    for pid, classes in facts.classes.items():
+        s = partition[pid]
+        counts = Counter(y for c in classes for y in c.pythons)
+        assert {y for (t, y) in forks if t == s} == {y for y, n in counts.items() if n > 1}
+        for c in classes:
+            forked = {y for y in c.pythons if counts[y] > 1}
+            assert {y for (t, k, y) in cover if (t, k) == (s, c.index)} >= forked
+            alone = len(c.pythons) - len(forked)
+            assert ((s, c.index, alone) in solo) == (alone > 0)
+
+
+def test_a_models_atoms_are_read_from_clingos_array_as_from_their_symbols():
+    from resolver import solve
+
+    ctl = clingo.Control(["--warn=none", "--opt-mode=opt"])
+    ctl.add(
+        "base", [], "{ sel(1,V,0) : V = 0..2 } = 1. active(-4,70). #minimize { V : sel(1,V,0) }."
+    )
+    ctl.ground([("base", [])])
+    texts: list[tuple[str, str]] = []
+
+    def on_model(model: clingo.Model) -> None:
+        shown = model.symbols(shown=True)
+        assert hasattr(shown, "_p_symbols")  # clingo's array: the fast path is taken
+        texts.append((solve._text(shown), str(clingo.Tuple_(list(shown)))))
+
+    assert ctl.solve(on_model=on_model).satisfiable
+    assert texts and all(fast == slow for fast, slow in texts)
+    assert texts[-1][0] in ("(active(-4,70),sel(1,0,0))", "(sel(1,0,0),active(-4,70))")
+    assert list(solve._atoms([clingo.Function("flag")])) == [("flag", ())]

@@ -50,7 +50,9 @@ def test_a_window_version_equal_to_an_eligible_one_is_not_outside(tmp_path):
 
 def window_ranks(facts, name: str) -> list[int]:
     pid = facts.package_ids[name]
-    found = {int(r) for r in re.findall(rf"^avail\({pid},(\d+),\d+\)\.", facts.text(), re.M)}
+    text = facts.text()
+    found = {int(r) for r in re.findall(rf"^avail\({pid},(\d+),\d+\)\.", text, re.M)}
+    found |= {int(r) for r in re.findall(rf"^avail_all\({pid},(\d+)\)\.", text, re.M)}
     return sorted(found)
 
 
@@ -69,6 +71,23 @@ def test_versions_a_more_preferred_one_dominates_are_left_out_of_the_facts(tmp_p
     assert window_ranks(build_facts(universe), "a") == list(range(8))
     # Every version but 1.6 requires what 1.9 requires: only 1.9 and 1.6 stay.
     assert window_ranks(build_facts(universe, prune=True), "a") == [0, 3]
+
+
+def test_requires_pythons_that_admit_the_same_cells_do_not_tell_versions_apart(tmp_path):
+    # The project needs Python 3.9: >=3.7 and >=3.8 admit every cell, as no Requires-Python
+    # does. (Their columns are different objects with the same values.)
+    packages = {
+        "a": {
+            "1.0": {"requires": [], "requires_python": ">=3.7"},
+            "1.1": {"requires": [], "requires_python": ">=3.8"},
+            "1.2": [],
+            "1.3": {"requires": [], "requires_python": ">=3.12"},  # not in every cell: kept
+        }
+    }
+    universe = universe_for(tmp_path, packages, ["a"])
+    universe.widen({"a"})
+    assert window_ranks(build_facts(universe), "a") == [0, 1, 2, 3]
+    assert window_ranks(build_facts(universe, prune=True), "a") == [0, 1]
 
 
 def test_dominated_versions_stay_where_a_requirement_or_the_lock_tells_them_apart(tmp_path):
@@ -168,10 +187,14 @@ def test_per_interval_levels_are_grounded_per_interval_only_where_classes_share_
     }
     universe = universe_for(tmp_path, packages, ["a", "c; sys_platform == 'win32'"])
     facts = build_facts(universe)
+    # (Stated per partition, the classes packages share: b's and c's are the same.)
     found = re.findall(r"^forks\((\d+),(\d+)\)\.", facts.text(), re.M)
+    partition = dict(re.findall(r"^partition\((\d+),(\d+)\)\.", facts.text(), re.M))
     forking = {facts.package_ids[n] for n in ("b", "c")}
+    shared = {int(partition[str(p)]) for p in forking}
+    assert len(shared) == 1 and int(partition[str(facts.package_ids["a"])]) not in shared
     pythons = range(len(facts.space.pythons))
-    assert {(int(p), int(y)) for p, y in found} == {(p, y) for p in forking for y in pythons}
+    assert {(int(s), int(y)) for s, y in found} == {(s, y) for s in shared for y in pythons}
     solver = Solver(facts)
     assert solver.fits_windows()
     solution = solver.optimum()
