@@ -13,13 +13,6 @@ import clingo
 
 from resolver.facts import PREDICATES, FactBase
 
-try:  # clingo's internals, for ``_text`` only
-    from clingo._internal import _c_call, _lib
-
-    _create_function = _lib.clingo_symbol_create_function
-except (ImportError, AttributeError):  # another clingo: ``_text`` goes through clingo.Tuple_
-    _create_function = None
-
 # The rules (with the objective's level 100, which widening needs) and the objective's other
 # levels: the latter are grounded only once the windows are known to hold a lock.
 ENCODINGS = ("lock.lp",)
@@ -79,17 +72,10 @@ def _atoms(symbols: Sequence[clingo.Symbol]) -> Iterator[tuple[str, tuple[int, .
 
 
 def _text(symbols: Sequence[clingo.Symbol]) -> str:
-    """The text of a tuple of these symbols. A model's sequence of them (``Model.symbols``)
-    holds clingo's own array: the tuple is made from it at once, without a Python object per
-    symbol (examples/large's optimum, 9,500 atoms: the round's facts ground and solved in
-    1,663 M instructions instead of 1,697 M). That reads clingo's internals (clingo 5.8), in
-    this function only; any other sequence, or another clingo, goes through ``clingo.Tuple_``."""
-    array = getattr(symbols, "_p_symbols", None)
-    if array is None or _create_function is None:
-        return str(clingo.Tuple_(symbols))
-    return str(
-        clingo.Symbol(_c_call("clingo_symbol_t", _create_function, b"", array, len(array), True))
-    )
+    """The text of a tuple of these symbols, made in one call into clingo. (Building it from
+    the model's own array of symbols through clingo's internals saved 34 M instructions of
+    examples/large's 7,434 M; not worth depending on clingo's private modules.)"""
+    return str(clingo.Tuple_(symbols))
 
 
 class _FactLoader:
