@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from resolver import widths
 from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, EnvironmentSpace, spec_contains
@@ -362,10 +363,18 @@ def _edges(
 
 
 class _Beyond:
-    """A package's versions outside its window past the chosen one, with those that meet each
-    specifier asked of it, by identity: classes that differ only in their Python ask again with
-    the same requirements, and a pin (boto3's on botocore) meets one version of a long history
-    (examples/large: 24,600 versions checked one requirement list at a time without this)."""
+    """A package's versions outside its window past the chosen one (newest first, as every
+    list of a package's versions), with those that meet each specifier asked of it, by
+    identity: classes that differ only in their Python ask again with the same requirements,
+    and a pin (boto3's on botocore) meets one version of a long history (examples/large:
+    24,600 versions checked one requirement list at a time without this).
+
+    A specifier with a lower bound (``>=``, ``>``, ``~=``, ``==``) is met by none of the
+    versions below it, which end the list: only those above are checked (a version under
+    the bound fails it, its local part or pre-release notwithstanding). Past the chosen
+    version means older, and a requirement's lower bound usually rules out every one of them:
+    examples/large's warm lock checked 19,100 (specifier, version) pairs, for 179 M
+    instructions, now 45 M (in ``meeting``)."""
 
     def __init__(self, versions: list[Version]) -> None:
         self.versions = versions
@@ -378,11 +387,41 @@ class _Beyond:
             spec = req.specifier
             hit = self._in.get(id(spec))
             if hit is None:
-                kept = [v for v in self.versions if spec_contains(spec, v)]
+                versions = self.versions
+                low = _lower_bound(spec)
+                if low is not None:
+                    # The versions from the first one below the bound on are all below it.
+                    versions = versions[: bisect_left(versions, True, key=low.__gt__)]
+                kept = [v for v in versions if spec_contains(spec, v)]
                 hit = self._in[id(spec)] = (spec, kept)
             if len(hit[1]) < len(found):
                 found = hit[1]
         return (v for v in found if all(spec_contains(r.specifier, v) for r in reqs))
+
+
+def _lower_bound(spec: SpecifierSet) -> Version | None:
+    """The highest version that a clause of the specifier set requires a version to be at
+    least (``>=V``, ``>V``, ``~=V``, ``==V`` without a wildcard; ``<V`` and the rest bound
+    nothing from below), remembered by identity; None when none does."""
+    hit = _LOWER.get(id(spec))
+    if hit is None or hit[0] is not spec:
+        low = None
+        for clause in spec:
+            operator, text = clause.operator, clause.version
+            if operator in _FROM_BELOW and not text.endswith(".*"):
+                try:
+                    bound = Version(text)
+                except InvalidVersion:
+                    continue
+                if low is None or bound > low:
+                    low = bound
+        hit = _LOWER[id(spec)] = (spec, low)
+    return hit[1]
+
+
+_FROM_BELOW = frozenset((">=", ">", "~=", "=="))
+# Lower bounds by specifier identity (each set kept alive with its answer).
+_LOWER: dict[int, tuple[SpecifierSet, Version | None]] = {}
 
 
 def _fits(package: Package, version: Version, cell: Cell, reqs: list[Requirement]) -> bool:

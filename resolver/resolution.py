@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -55,12 +56,9 @@ def read_resolution(universe: Universe, facts: FactBase, solution: Solution) -> 
     space = facts.space
     truth = _Truth(space.cells)
     chosen: dict[NormalizedName, dict[Version, int]] = {}  # name -> version -> cells
-    for (pid, rank), classes in solution.selected.items():
+    for (pid, rank), mask in selected_cells(facts, solution).items():
         name = facts.names[pid]
         version = universe.packages[name].versions[rank]
-        mask = 0
-        for k in classes:
-            mask |= truth.mask(facts.classes[pid][k].cells)
         versions = chosen.setdefault(name, {})
         versions[version] = versions.get(version, 0) | mask
 
@@ -70,7 +68,7 @@ def read_resolution(universe: Universe, facts: FactBase, solution: Solution) -> 
     entries: dict[tuple[NormalizedName, Version], Entry] = {}
     reached_any: dict[NormalizedName, int] = {}
     for source, reqs in by_source.items():
-        allowed = truth.mask(c for c in space.cells if c.config.allows(source))
+        allowed = cell_mask(c for c in space.cells if c.config.allows(source))
         if not allowed:
             continue  # a conflicting extra or group that every configuration leaves out
         for name, cells in _reach(reqs, allowed, chosen, universe, truth).items():
@@ -89,11 +87,13 @@ def read_resolution(universe: Universe, facts: FactBase, solution: Solution) -> 
         for req in entry.metadata.requires_dist:
             # The package first: a requirement on one chosen nowhere (an extra nobody asks
             # for) needs no markers evaluated.
-            target = truth.name(req)
+            asked = truth.asked(req)
+            target = asked.name
             versions = chosen.get(target)
             if versions is None:
                 continue
-            active = where & truth.active(req)
+            active = asked.active
+            active = where & (active if active is not None else truth.active(req))
             if not active:
                 continue
             for version, cells in versions.items():
@@ -117,8 +117,9 @@ def _reach(
     work: list[tuple[Requirement, int]] = [(r, allowed & truth.holds(r.marker)) for r in roots]
     while work:
         req, cells = work.pop()
-        name = truth.name(req)
-        for extra in ("", *truth.extras(req)):
+        asked = truth.asked(req)
+        name = asked.name
+        for extra in ("", *asked.extras):
             key = (name, extra)
             new = cells & ~reached.get(key, 0)
             if not new:
@@ -129,7 +130,8 @@ def _reach(
                 here = new & where
                 if here:
                     for r in package.metadata[version].requires_dist:
-                        active = here & truth.holds(r.marker, extra)
+                        marker = r.marker  # (most have none: no call to ask where it holds)
+                        active = here if marker is None else here & truth.holds(marker, extra)
                         if active:
                             work.append((r, active))
     out: dict[NormalizedName, int] = {}
@@ -176,12 +178,6 @@ class _Truth:
         self._reqs: dict[int, _Asked] = {}
         self._sets: dict[int, frozenset[Cell]] = {}
 
-    def mask(self, cells: Iterable[Cell]) -> int:
-        out = 0
-        for cell in cells:
-            out |= 1 << cell.index
-        return out
-
     def cells(self, mask: int) -> frozenset[Cell]:
         """The cells of a mask (one frozenset per distinct mask: entries share them)."""
         hit = self._sets.get(mask)
@@ -205,7 +201,9 @@ class _Truth:
             hit = self._holds[key] = (marker, marker_mask(self._cells, marker, extra))
         return hit[1]
 
-    def _req(self, req: Requirement) -> _Asked:
+    def asked(self, req: Requirement) -> _Asked:
+        """The requirement as reading a resolution needs it (one call for what ``name``,
+        ``extras`` and ``active`` give)."""
         hit = self._reqs.get(id(req))
         if hit is None:
             extras = tuple(sorted({canonicalize_name(e) for e in req.extras}))
@@ -213,22 +211,49 @@ class _Truth:
         return hit
 
     def name(self, req: Requirement) -> NormalizedName:
-        return self._req(req).name
+        return self.asked(req).name
 
     def extras(self, req: Requirement) -> tuple[str, ...]:
         """The extras the requirement asks of its package, normalised."""
-        return self._req(req).extras
+        return self.asked(req).extras
 
     def active(self, req: Requirement) -> int:
         """The cells where a requirement of a package holds, plainly or under any extra its
         marker names (what the package's dependency list counts)."""
-        asked = self._req(req)
+        asked = self.asked(req)
         if asked.active is None:
             mask = self.holds(req.marker)
             for extra in marker_extras(req.marker):
                 mask |= self.holds(req.marker, extra)
             asked.active = mask
         return asked.active
+
+
+def selected_cells(facts: FactBase, solution: Solution) -> dict[tuple[int, int], int]:
+    """The cells each chosen version is chosen in, by (package id, rank), as bit masks over the
+    cells' indices. A package's classes divide the facts' cells among them, so a version chosen
+    in every class of its package is chosen in every cell: examples/large has 307 such of 516,
+    with 55,000 of the 73,000 cells of chosen classes."""
+    masks: dict[tuple[int, int], int] = {}
+    everywhere: int | None = None
+    for (pid, rank), chosen in solution.selected.items():
+        classes = facts.classes[pid]
+        if len(chosen) == len(classes):
+            if everywhere is None:
+                everywhere = cell_mask(chain.from_iterable(c.cells for c in classes))
+            masks[(pid, rank)] = everywhere
+        else:
+            masks[(pid, rank)] = cell_mask(chain.from_iterable(classes[k].cells for k in chosen))
+    return masks
+
+
+def cell_mask(cells: Iterable[Cell]) -> int:
+    """The cells as a bit mask over their indices. (A loop: ``reduce(or_, map(...))`` took
+    longer, 18 ms against 10 ms for examples/large's 73,000 cells of chosen classes.)"""
+    out = 0
+    for cell in cells:
+        out |= 1 << cell.index
+    return out
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ import pytest
 import tomlkit
 from packaging.pylock import Pylock
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 import resolver.locker as locker
 import resolver.lockfile as lockfile
@@ -22,7 +23,8 @@ from resolver.locker import lock_project
 from resolver.lockfile import dumps_lock, lock_data, render_lock
 from resolver.memory_provider import MemoryProvider
 from resolver.project import load_project
-from resolver.resolution import InconsistentResolution, read_resolution
+from resolver.provider import DistFile
+from resolver.resolution import InconsistentResolution, read_resolution, selected_cells
 from resolver.universe import marker_extras
 
 # -- reading a resolution -------------------------------------------------------------------
@@ -151,6 +153,11 @@ def _cell_by_cell(universe, facts, solution):
 @pytest.mark.parametrize("project", sorted(PROJECTS))
 def test_read_resolution_agrees_with_reading_cell_by_cell(tmp_path, project):
     (universe, facts, solution), resolution = _lock_capturing(tmp_path, PROJECTS[project])
+    masks = selected_cells(facts, solution)
+    assert masks == {
+        key: sum(1 << c.index for k in ks for c in facts.classes[key[0]][k].cells)
+        for key, ks in solution.selected.items()
+    }
     cells, dependencies = _cell_by_cell(universe, facts, solution)
     got = {(e.name, e.version): {s: set(c) for s, c in e.cells.items()} for e in resolution.entries}
     assert got == cells
@@ -212,7 +219,13 @@ AWKWARD = _data(
             "marker": "sys_platform == 'win32' and python_full_version < '3.11.3'",
             "requires-python": ">=3.8, !=3.9.*",
             "index": 'https://example.org/simple/"odd"\\path/',
-            "dependencies": [{"name": "plain"}, {"name": "two", "version": "2.0"}],
+            "dependencies": [
+                {"name": "plain"},
+                {"name": "two", "version": "2.0"},
+                {"name": 'q"uote'},
+                {"name": "tab\tbed"},
+                {"name": "\u00e9\u00a0"},
+            ],
             "sdist": {
                 "name": "quoted-1.0.tar.gz",
                 "url": "file:///C:\\wheels\\quoted-1.0.tar.gz",
@@ -324,7 +337,16 @@ def test_lock_text_is_tomlkits_and_reads_back_as_the_data(data):
 def test_escaped_strings_are_tomlkits():
     for value in ['"', "\\", "a\tb", "\x00", "\x1f\x7f", "é☃", "'single'", '"""', "line\nbreak"]:
         assert lockfile._scalar(value) == tomlkit.string(value).as_string()
-    for moment in (UTC_TIME, datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, 1, 2, 3)):
+    for moment in (
+        UTC_TIME,
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 1, 1, 1, 2, 3),
+        datetime(2024, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        datetime(2024, 2, 29, 9, 8, 7, 999999, tzinfo=UTC),
+        datetime(999, 1, 2, 3, 4, 5, 60, tzinfo=UTC),
+        datetime(2024, 1, 1, 5, 6, 7, 8, tzinfo=timezone(timedelta(0))),
+        datetime(2024, 1, 1, 5, 6, 7, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
+    ):
         assert lockfile._scalar(moment) == tomlkit.item(moment).as_string()
     assert lockfile._key("odd key") == tomlkit.key("odd key").as_string() == '"odd key"'
 
@@ -373,3 +395,52 @@ def test_writing_a_lock_does_not_import_tomlkit(tmp_path):
     )
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+def _dist(filename: str, url: str, **fields) -> DistFile:
+    return DistFile(filename, url, "wheel", Version("1.0"), **fields)
+
+
+@pytest.mark.parametrize(
+    "dist",
+    [
+        _dist("a-1.0-py3-none-any.whl", "https://h/a.whl", hashes={"sha256": "ab" * 32}),
+        _dist(
+            "a-1.0.tar.gz",
+            "https://h/a.tar.gz",
+            hashes={"sha512": "ef" * 64, "md5": "0" * 32, "odd key": "x"},
+            size=12,
+            upload_time=UTC_TIME,
+        ),
+        _dist("b.whl", "https://h/b.whl", hashes={"sha256": "0"}, size=0, upload_time=UTC_TIME),
+        _dist("c.whl", "u", hashes={"sha256": "1"}, upload_time=datetime(2024, 1, 1, tzinfo=UTC)),
+        _dist(
+            "d.whl",
+            "u",
+            hashes={"sha256": "2"},
+            upload_time=datetime(2024, 1, 1, 5, tzinfo=timezone(timedelta(hours=2))),
+        ),
+        _dist("e.whl", "u", hashes={"sha256": "3"}, upload_time=datetime(2024, 1, 1, 5, 6, 7, 8)),
+        # Strings that str.isprintable rejects without anything to escape, and ones to escape.
+        _dist("f\u00a0\u2028.whl", "https://h/\u00e9\u2603", hashes={"sha256": "4"}),
+        _dist("g.whl", "https://h/tab\there", hashes={"sha256": "5"}),
+        _dist("h.whl", "https://h/del\x7f", hashes={"sha256": "6"}),
+        _dist("i.whl", 'https://h/"quoted"', hashes={"sha256": "7"}),
+        _dist("j.whl", "https://h/back\\slash", hashes={"sha256": "8"}),
+        _dist("k.whl", "https://h/k.whl", hashes={"sha256": 'quote"d'}),
+    ],
+    ids=lambda d: d.filename,
+)
+def test_file_tables_are_written_as_their_inline_tables(dist):
+    """A file's table as ``_file`` writes it (one hash or several, plain or awkward strings,
+    upload times in and out of UTC) is the text ``_inline`` (checked against tomlkit above)
+    gives its data, and reads back as that data."""
+    table = lockfile._file(dist)
+    assert list(table["hashes"]) == sorted(dist.hashes)
+    inline = lockfile._inline(dict(table))
+    assert lockfile._file_text(table) == inline
+    assert tomllib.loads(f"x = {inline}")["x"] == table
+    escaped = any(
+        c in text for text in (dist.filename, dist.url, *dist.hashes.values()) for c in '"\\\t\x7f'
+    )
+    assert (getattr(table, "text", None) is None) == escaped

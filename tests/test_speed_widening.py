@@ -190,3 +190,34 @@ def test_a_requires_python_that_only_the_metadata_states_recomputes_the_window(t
     universe = universe_for(tmp_path, packages, ["a"], provider=FilesWithoutRequiresPython)
     assert sorted(str(v) for v in universe.packages["a"].window) == ["1.7", "1.8", "1.9", "2.0"]
     assert universe.packages["a"].rp_changes == 2
+
+
+def test_versions_beyond_a_window_that_meet_requirements_are_found_as_one_by_one():
+    """``_Beyond.meeting`` skips the versions under a specifier's lower bound (the end of a
+    newest-first list): it finds what checking every version finds, for bounds that include
+    or exclude pre-releases, post-releases and local versions, and for clauses that bound
+    nothing from below (wildcards, ``===``, ``<``, ``!=``)."""
+    from packaging.requirements import Requirement
+
+    from resolver.environments import spec_contains
+    from resolver.locker import _Beyond
+
+    texts = [
+        "0.9", "1.0.dev1", "1.0a1", "1.0", "1.0+local", "1.0.post1", "1.0.1", "1.1rc1", "1.1",
+        "1.2.0", "1.2.5", "1.3", "2.0.dev0", "2.0", "2.0+abc", "2.1", "10.0",
+    ]  # fmt: skip
+    versions = sorted(map(Version, texts), reverse=True)
+    specifiers = [
+        "", ">=1.0", ">1.0", ">=1.0,<2", "~=1.2.0", "~=1.1", "==1.0", "==1.0+local", "==1.2.*",
+        "!=1.0", ">=1.0a1", ">=2.0.dev0,!=2.0", "<1.1", "<=2.0", "===1.1", ">=0.1,==2.*",
+        ">1.0.post1", ">=3", ">=1.1,>=1.2",
+    ]  # fmt: skip
+    for first in range(len(versions)):
+        beyond = _Beyond(versions[first:])
+        for text in specifiers:
+            for other in ("", "!=1.3", "<2"):
+                reqs = [Requirement(f"x{text}"), Requirement(f"x{other}")]
+                expected = [
+                    v for v in versions[first:] if all(spec_contains(r.specifier, v) for r in reqs)
+                ]
+                assert list(beyond.meeting(reqs)) == expected, (text, other, first)
