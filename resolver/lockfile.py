@@ -131,7 +131,7 @@ def _table(fields: tuple[Any, ...]) -> FileTable:
     ``str.isprintable`` and two ``in`` tests, the regular expression only when those fail
     (with each file's fields read once in ``_package``, and the upload times written by
     ``_datetime_text``: examples/large's ``lock_data``, 469 M instructions instead of 650 M)."""
-    filename, url, upload_time, size, hashes = fields
+    filename, url, upload_time, size, hashes, upload_text = fields
     item = FileTable(name=filename, url=url)
     if upload_time is not None:
         item["upload-time"] = upload_time
@@ -156,7 +156,7 @@ def _table(fields: tuple[Any, ...]) -> FileTable:
             return item
     text = f'{{name = "{filename}", url = "{url}"'
     if upload_time is not None:
-        text += f", upload-time = {_datetime_text(upload_time)}"
+        text += f", upload-time = {upload_text or _datetime_text(upload_time)}"
     if size is not None:
         text += f", size = {size if type(size) is int else _scalar(size)}"
     keys = _KEYS

@@ -8,7 +8,7 @@ import dataclasses
 import multiprocessing
 import pickle
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -752,3 +752,36 @@ def test_file_requires_pythons_are_the_first_file_that_has_one(tmp_path: Path) -
         Version("2.0"): SpecifierSet(">=3.9"),
         Version("3.0"): None,
     }
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC),
+        datetime(2024, 5, 1, 12, 30, 15, tzinfo=UTC),  # no fraction: none written
+        datetime(2024, 5, 1, 12, 30, 15, 100, tzinfo=UTC),  # leading zeros kept
+        datetime(2024, 5, 1, 12, 30, 15, 500000, tzinfo=UTC),
+        datetime(2024, 5, 1, 14, 30, 15, 5, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2024, 5, 1, 12, 30, 15),  # naive
+        None,
+    ],
+)
+def test_a_stored_files_upload_time_is_written_as_the_records(tmp_path: Path, when) -> None:
+    """A stored file's lock fields carry its upload time's text when the lock writes it as
+    stored; the file's table in the lock is the same as the plain record's either way."""
+    from resolver.lockfile import _file, _table
+
+    record = dataclasses.replace(sample_files()[0], upload_time=when)
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(time.time() + 60, b"digest", (record,), ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+    (stored,) = loaded.files
+    fields = parsed_cache.lock_fields(stored)
+    assert fields[2] == when
+    utc = when is not None and when.utcoffset() == timedelta(0)
+    assert (fields[5] is not None) == utc
+    plain = _table((*fields[:5], None))
+    table = _file(stored)
+    assert table == plain == _file(record)
+    assert table.text == plain.text
