@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -447,26 +446,50 @@ def spec_span(spec: SpecifierSet, versions: Sequence[Version]) -> tuple[int, int
     stop]`` is in the specifier set, found by bisection on the set's upper and lower bounds.
     A window's walk looks for the newest few versions that fit a requirement, and one that
     pins a range a long history back (botocore ``>=1.44.5,<1.45.0``: one of 2,547 versions)
-    found them only after checking every version newer, and then every version older."""
+    found them only after checking every version newer, and then every version older.
+
+    Some of a package's versions chosen by position (``universe.Chosen``: ``positions`` and
+    ``version_at``) are bisected on their positions, each version read by one call: bisect's
+    key function, ``Chosen.__getitem__`` and the comparison were three Python calls a probe
+    (examples/large's windows probe 17,000 times)."""
     bounds = _BOUNDS.get(id(spec))
     if bounds is None:
         _SPECS[id(spec)] = spec
         bounds = _BOUNDS[id(spec)] = _bounds(spec)
     ceilings, floor = bounds
+    positions: Sequence[int] | None = getattr(versions, "positions", None)
+    if positions is None:
+        positions, at = range(len(versions)), versions.__getitem__
+    else:
+        at = versions.version_at  # type: ignore[attr-defined]
+    count = len(positions)
     start = 0
     for strict, bound in ceilings:
         # Versions above the bound come first: for ``<``, those not below it; for ``<=`` and
         # ``==``, those whose public part is above it (a local version of the bound itself
-        # sorts above the bound, and meets ``<=`` and ``==``).
-        if strict:
-            start = bisect_left(versions, True, lo=start, key=lambda v, b=bound: not v >= b)
-        else:
-            start = bisect_left(versions, True, lo=start, key=lambda v, b=bound: not _above(v, b))
-    stop = len(versions)
+        # sorts above the bound, and meets ``<=`` and ``==``). As bisect_left, the first
+        # position from ``start`` on whose version is not among them.
+        lo, hi = start, count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            version = at(positions[mid])
+            if version >= bound if strict else _above(version, bound):
+                lo = mid + 1
+            else:
+                hi = mid
+        start = lo
+    stop = count
     if floor is not None:
         # No version below the floor meets it: not even a local one, whose public part is
-        # lower still.
-        stop = bisect_left(versions, True, lo=start, key=lambda v: v < floor)
+        # lower still. The first position from ``start`` on whose version is below it.
+        lo, hi = start, count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if at(positions[mid]) < floor:
+                hi = mid
+            else:
+                lo = mid + 1
+        stop = lo
     return start, max(start, stop)
 
 

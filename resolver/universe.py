@@ -113,7 +113,7 @@ class Chosen(Sequence[Version]):
     ``Package.versions``: each is made when read (``Universe.eligible`` and ``outside`` list
     nearly every version of every package; a lock reads a few of each)."""
 
-    __slots__ = ("_at", "positions", "rank", "versions")
+    __slots__ = ("positions", "rank", "version_at", "versions")
 
     def __init__(
         self, versions: Sequence[Version], rank: Mapping[Version, int], positions: Sequence[int]
@@ -121,9 +121,10 @@ class Chosen(Sequence[Version]):
         self.versions = versions
         self.rank = rank
         self.positions = positions  # ascending
-        # A page's versions are read through VersionOrder.at (one Python call less each; the
-        # windows' bisections read 19,000 on examples/large).
-        self._at: Callable[[int], Version] = getattr(versions, "at", versions.__getitem__)
+        # The version at a position of ``versions``: a page's are read through VersionOrder.at
+        # (one Python call less each; the windows' bisections, environments.spec_span, read
+        # 19,000 on examples/large).
+        self.version_at: Callable[[int], Version] = getattr(versions, "at", versions.__getitem__)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -135,13 +136,13 @@ class Chosen(Sequence[Version]):
     def __getitem__(self, i: int | slice) -> Version | Chosen:
         if isinstance(i, slice):
             return Chosen(self.versions, self.rank, self.positions[i])
-        return self._at(self.positions[i])
+        return self.version_at(self.positions[i])
 
     def __iter__(self) -> Iterator[Version]:
-        return map(self._at, self.positions)
+        return map(self.version_at, self.positions)
 
     def __reversed__(self) -> Iterator[Version]:
-        return map(self._at, reversed(self.positions))
+        return map(self.version_at, reversed(self.positions))
 
     def __contains__(self, version: object) -> bool:
         position = self.rank.get(version)  # type: ignore[call-overload]

@@ -205,6 +205,25 @@ def test_spans_hold_every_version_in_the_specifier(text: str) -> None:
         assert not [v for v in outside if spec.contains(v, prereleases=True)], (part, start, stop)
 
 
+@pytest.mark.parametrize("text", _SPECIFIERS + _MORE_SPECIFIERS)
+def test_spans_of_versions_chosen_by_position_are_those_of_their_list(text: str) -> None:
+    # Versions chosen by position (universe.Chosen, as windows walk them) are bisected on their
+    # positions: the same span as the list of the same versions gets.
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from resolver.environments import spec_span
+    from resolver.universe import Chosen
+
+    spec = SpecifierSet(text)
+    versions = sorted(set(map(Version, _VERSIONS)), reverse=True)
+    rank = {v: r for r, v in enumerate(versions)}
+    for step in (1, 2, 3):
+        for first in range(step):
+            chosen = Chosen(versions, rank, list(range(first, len(versions), step)))
+            assert spec_span(spec, chosen) == spec_span(spec, list(chosen)), (step, first)
+
+
 def test_answers_by_identity_never_answer_for_another_version() -> None:
     # Answers are kept by the identity of the version asked: a version that is gone and
     # another one made in its place (often at the same address) gets its own answer.
