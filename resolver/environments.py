@@ -118,6 +118,31 @@ def _selected(source: Source, op: str) -> str:
     return f"'{source.name}' {op} {variable}"
 
 
+def _environment(platform: Platform, low: Version) -> dict[str, str]:
+    """Marker variables of Python ``low`` on the platform (see ``Cell.environment``)."""
+    full = _padded(low)
+    return {
+        "implementation_name": platform.implementation_name,
+        "implementation_version": full,
+        "os_name": platform.os_name,
+        "platform_machine": platform.platform_machine,
+        "platform_python_implementation": platform.platform_python_implementation,
+        "platform_release": "",
+        "platform_system": platform.platform_system,
+        "platform_version": "",
+        "python_full_version": full,
+        "python_version": f"{low.major}.{low.minor}",
+        "sys_platform": platform.sys_platform,
+    }
+
+
+# Cell environments by the identities of the platform and the lowest Python, kept alive with
+# them: the spaces refined to tell whether a marker can hold (EnvironmentSpace.could_hold)
+# make their cells anew, of the same few platforms and Pythons (examples/large: 1,498 cells
+# made, each environment built for itself).
+_ENVIRONMENTS: dict[tuple[int, int], tuple[Platform, Version, dict[str, str]]] = {}
+
+
 @dataclass(frozen=True)
 class Cell:
     """One platform and one interval ``[python_low, python_high)`` of Python versions, in one
@@ -132,21 +157,17 @@ class Cell:
 
     @cached_property
     def environment(self) -> dict[str, str]:
-        """Marker variables of the cell's lowest Python on its platform (CPython)."""
-        full = _padded(self.python_low)
-        return {
-            "implementation_name": self.platform.implementation_name,
-            "implementation_version": full,
-            "os_name": self.platform.os_name,
-            "platform_machine": self.platform.platform_machine,
-            "platform_python_implementation": self.platform.platform_python_implementation,
-            "platform_release": "",
-            "platform_system": self.platform.platform_system,
-            "platform_version": "",
-            "python_full_version": full,
-            "python_version": f"{self.python_low.major}.{self.python_low.minor}",
-            "sys_platform": self.platform.sys_platform,
-        }
+        """Marker variables of the cell's lowest Python on its platform (CPython); read only:
+        cells of the same platform and lowest Python share one (``_environment``)."""
+        platform, low = self.platform, self.python_low
+        hit = _ENVIRONMENTS.get((id(platform), id(low)))
+        if hit is None or hit[0] is not platform or hit[1] is not low:
+            hit = _ENVIRONMENTS[(id(platform), id(low))] = (
+                platform,
+                low,
+                _environment(platform, low),
+            )
+        return hit[2]
 
     def holds(self, marker: Marker | None, extra: str = "") -> bool:
         if marker is None:

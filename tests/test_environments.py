@@ -41,6 +41,27 @@ def test_cells_never_combine_impossible_marker_values():
         }
 
 
+def test_cells_of_one_platform_and_python_share_their_environment():
+    # A space refined for a marker makes its cells anew: those of a platform and lowest Python
+    # already met share one environment, the same as one built for the cell alone.
+    from resolver.environments import _environment
+
+    base = space(">=3.9")
+    refined = base.refine([Version("3.11.4")])
+    assert refined is not base
+    by_place = {(c.platform, c.python_low): c.environment for c in base.cells}
+    shared = 0
+    for cell in refined.cells:
+        assert cell.environment == _environment(cell.platform, cell.python_low)
+        known = by_place.get((cell.platform, cell.python_low))
+        if known is not None:
+            assert cell.environment is known
+            shared += 1
+    assert shared and shared < len(refined.cells)  # the cells at 3.11.4 are new
+    env = {c.environment["python_full_version"] for c in refined.cells}
+    assert {"3.11.0", "3.11.4"} <= env
+
+
 def test_python_intervals_follow_requires_python_and_cuts():
     s = space(">=3.9.2,<3.13", cuts=["3.11.4"])
     lows = [str(low) for low, _ in s.pythons]
