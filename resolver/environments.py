@@ -391,13 +391,29 @@ _SPECS: dict[int, SpecifierSet] = {}
 _TESTS: dict[int, tuple[tuple[Callable[[Version, Version], bool], Version], ...] | None] = {}
 
 
+# Each specifier set's text, by identity (the sets are kept alive in _SPECS: an id with a
+# text is never another object's).
+_TEXTS: dict[int, str] = {}
+
+
+def spec_text(spec: SpecifierSet) -> str:
+    """``str(spec)`` (which sorts and joins its clauses in Python), once per object: the
+    universe keys what requirements ask of a package by it, and spec_contains its answers
+    (examples/large: 1,070 requirement specifiers, each printed once instead of twice)."""
+    text = _TEXTS.get(id(spec))
+    if text is None:
+        _SPECS[id(spec)] = spec
+        text = _TEXTS[id(spec)] = str(spec)
+    return text
+
+
 def spec_contains(spec: SpecifierSet, version: Version) -> bool:
     """Whether the version is in the specifier set (pre-releases included), memoised."""
     answers = _CONTAINS.get(id(spec))
     if answers is None:
         _SPECS[id(spec)] = spec
         answers = _CONTAINS[id(spec)] = {}
-        _TESTS[id(spec)] = _comparisons(str(spec), spec)
+        _TESTS[id(spec)] = _comparisons(spec_text(spec), spec)
     hit = answers.get(id(version))
     if hit is not None and hit[0] is version:
         return hit[1]

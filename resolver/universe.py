@@ -30,6 +30,7 @@ from resolver.environments import (
     marker_platforms,
     spec_contains,
     spec_span,
+    spec_text,
     specifier_cuts,
 )
 from resolver.errors import InputError
@@ -367,7 +368,6 @@ class Universe:
         self._window_read: dict[NormalizedName, tuple] = {}
         self._eligible: dict[NormalizedName, tuple[tuple, Chosen]] = {}
         self._specs: dict[str, SpecifierSet] = {}
-        self._spec_texts: dict[int, tuple[SpecifierSet, str]] = {}
         self._rp_cut: dict[int, SpecifierSet] = {}  # Requires-Python already cut at
         self._rp_differs: dict[tuple[int, int], tuple[SpecifierSet, SpecifierSet | None, bool]] = {}
         self._rp_pythons: dict[int, tuple[SpecifierSet | None, tuple[bool, ...]]] = {}
@@ -685,15 +685,12 @@ class Universe:
         return found
 
     def _text(self, spec: SpecifierSet) -> str:
-        """``str(spec)`` (which sorts and joins its clauses), remembered by identity: versions
-        share the specifier objects of equal requirements. The set is also kept as the object
-        ``specifier`` gives for that text, instead of parsing it again."""
-        hit = self._spec_texts.get(id(spec))
-        if hit is None or hit[0] is not spec:
-            text = str(spec)
-            self._specs.setdefault(text, spec)
-            hit = self._spec_texts[id(spec)] = (spec, text)
-        return hit[1]
+        """``str(spec)`` (``spec_text``: once per object; versions share the specifier objects
+        of equal requirements). The set is also kept as the object ``specifier`` gives for
+        that text, instead of parsing it again."""
+        text = spec_text(spec)
+        self._specs.setdefault(text, spec)
+        return text
 
     def specifier(self, text: str) -> SpecifierSet:
         """The specifier set of this text, one object per text."""

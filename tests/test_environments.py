@@ -245,6 +245,25 @@ def test_spans_of_versions_chosen_by_position_are_those_of_their_list(text: str)
             assert spec_span(spec, chosen) == spec_span(spec, list(chosen)), (step, first)
 
 
+def test_specifier_texts_are_packagings_once_per_object() -> None:
+    # spec_text prints a specifier set once per object (its clauses sorted, as str() does),
+    # and never gives one object's text for another.
+    from packaging.specifiers import SpecifierSet
+
+    from resolver.environments import spec_text
+
+    texts = ["==1.0,>0.5,!=0.7", ">0.5,!=0.7,==1.0", "<2,>=1", "", ">=1"]
+    for round_ in range(50):
+        for text in texts:
+            spec = SpecifierSet(text)
+            assert spec_text(spec) == str(spec), (round_, text)
+            assert spec_text(spec) is spec_text(spec)
+    kept = SpecifierSet(">=3")
+    printed = spec_text(kept)
+    kept._specs = SpecifierSet("<3")._specs  # the text is the object's first one
+    assert spec_text(kept) is printed
+
+
 def test_answers_by_identity_never_answer_for_another_version() -> None:
     # Answers are kept by the identity of the version asked: a version that is gone and
     # another one made in its place (often at the same address) gets its own answer.
