@@ -748,6 +748,13 @@ class MetadataCache:
 _VERSION_MAGIC = b"aspen-metadata-version\n"
 
 
+# The requirements of a version entry, by its requirement texts: versions repeat their whole
+# list (examples/large reads 1,478 entries of 644 distinct lists, 30,800 requirement texts of
+# which 13,300 in a list read before), and the universe follows a list it has seen once per
+# extra (Universe._scan_all).
+_REQUIRES_DIST: dict[tuple[str, ...], tuple[Requirement, ...]] = {}
+
+
 def _from_texts(
     name: NormalizedName,
     version: Version,
@@ -756,13 +763,20 @@ def _from_texts(
     extras: Iterable[str],
 ) -> CoreMetadata:
     """The metadata a cache entry stores as texts. Most requirement texts were read before
-    (versions repeat their requirements): looked up here, without a call each. Anything but a
+    (versions repeat their requirements): looked up here, without a call each; versions that
+    list the same requirements share one tuple of them (``_REQUIRES_DIST``). Anything but a
     string fails in the lookup or the parse (the caller's miss)."""
-    known = _REQUIREMENTS.get
+    if type(texts) is not tuple:
+        texts = tuple(texts)
+    requires = _REQUIRES_DIST.get(texts)
+    if requires is None:
+        known = _REQUIREMENTS.get
+        requires = tuple([known(r) or _requirement(r) for r in texts])
+        _REQUIRES_DIST[texts] = requires
     return CoreMetadata(
         name=name,
         version=version,
-        requires_dist=tuple([known(r) or _requirement(r) for r in texts]),
+        requires_dist=requires,
         requires_python=_specifier_set(python) if python is not None else None,
         provides_extra=frozenset(extras),
     )

@@ -360,6 +360,8 @@ class Universe:
         self._scanned: dict[NormalizedName, dict[int, tuple[Version, set[str]]]] = {}
         self._scan_state: dict[NormalizedName, tuple[int, tuple[str, ...]]] = {}
         self._noted: dict[tuple[int, str], Requirement] = {}
+        # The requirement lists followed under each extra, by identity (kept alive here).
+        self._noted_lists: dict[tuple[int, str], Sequence[Requirement]] = {}
         # Memos: a window is recomputed only when what it depends on changed (the state it was
         # computed from is kept per package; specifiers are asked through spec_contains).
         # Widening runs collection again and again over hundreds of packages.
@@ -532,7 +534,14 @@ class Universe:
                         continue
                     done.add(extra)
                     count += 1
-                    for req in metadata[version].requires_dist:
+                    # Versions that list the same requirements share one tuple of them
+                    # (metadata._from_texts): followed once per extra, it has nothing more.
+                    requires = metadata[version].requires_dist
+                    seen = (id(requires), extra)
+                    if seen in self._noted_lists:
+                        continue
+                    self._noted_lists[seen] = requires
+                    for req in requires:
                         # What noting a requirement does only adds to sets: a requirement
                         # object noted before under this extra (versions share the objects of
                         # equal requirements) adds nothing. Kept, so that its id stays its own.

@@ -942,3 +942,20 @@ def test_markers_put_together_from_comparisons_are_whole_parses(text: str) -> No
         assert repr(flat._markers) == repr(whole._markers)
         assert flat == whole and str(flat) == str(whole) and hash(flat) == hash(whole)
     assert (flat is None) == ("(" in text)
+
+
+def test_versions_listing_the_same_requirements_share_them() -> None:
+    # Cache entries whose requirement texts are the same share one tuple of requirements
+    # (metadata._from_texts), which the universe follows once per extra; other texts do not.
+    name = NormalizedName("shared-reqs")
+    texts = ("anyio>=3.6.2,<5", 'idna>=2.8; extra == "shared-x"', "sniffio>=1.1")
+    first = metadata_module._from_texts(name, Version("1.0"), texts, ">=3.9", ("shared-x",))
+    second = metadata_module._from_texts(name, Version("1.1"), list(texts), None, ())
+    other = metadata_module._from_texts(name, Version("1.2"), texts[:2], None, ())
+    assert first.requires_dist is second.requires_dist
+    assert [str(r) for r in first.requires_dist] == [str(Requirement(t)) for t in texts]
+    assert other.requires_dist is not first.requires_dist
+    assert list(other.requires_dist) == list(first.requires_dist[:2])
+    assert (first.version, second.version) == (Version("1.0"), Version("1.1"))
+    with pytest.raises((TypeError, AttributeError)):
+        metadata_module._from_texts(name, Version("1.3"), ("idna", 5), None, ())
