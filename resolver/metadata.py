@@ -557,6 +557,7 @@ class MetadataCache:
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
+        self._joined: tuple[Path, str] | None = None  # the directory, and it joined with ""
         # Version entries as read by the last lock of the same inputs, by path (``use_pack``),
         # and those this run took, while recorded.
         self._pack: dict[str, bytes] = {}
@@ -591,7 +592,11 @@ class MetadataCache:
         assert self.directory is not None
         key = "\n".join(["version", name, str(version)])
         digest = sha256(key.encode()).hexdigest()[:40]
-        return os.path.join(self.directory, name, f"{digest}.version")
+        # As os.path.join(directory, name, file) for a name and file of plain characters, from
+        # the directory joined once (os.path.join and the Path's os.fspath are Python calls).
+        if self._joined is None or self._joined[0] is not self.directory:
+            self._joined = (self.directory, os.path.join(self.directory, ""))
+        return f"{self._joined[1]}{name}{os.sep}{digest}.version"
 
     def load(self, name: NormalizedName, file: DistFile) -> CoreMetadata | None:
         path = self._path(name, file)

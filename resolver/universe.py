@@ -371,6 +371,7 @@ class Universe:
         self._eligible: dict[NormalizedName, tuple[tuple, Chosen]] = {}
         self._specs: dict[str, SpecifierSet] = {}
         self._rp_cut: dict[int, SpecifierSet] = {}  # Requires-Python already cut at
+        self._marker_cut: dict[int, Marker] = {}  # markers already cut at
         self._rp_differs: dict[tuple[int, int], tuple[SpecifierSet, SpecifierSet | None, bool]] = {}
         self._rp_pythons: dict[int, tuple[SpecifierSet | None, tuple[bool, ...]]] = {}
         self._final: tuple[tuple, EnvironmentSpace] | None = None
@@ -558,8 +559,12 @@ class Universe:
         if req.marker is not None:
             if not self.space.could_hold(req.marker, (extra,)):
                 return
-            self.cut_versions |= marker_cuts(req.marker)
-            self.cut_platforms |= marker_platforms(req.marker)
+            # Requirements share a few hundred marker objects: each one's cuts are added once
+            # (adding hashes every Version again; examples/large notes 3,300 with a marker).
+            if self._marker_cut.get(id(req.marker)) is not req.marker:
+                self._marker_cut[id(req.marker)] = req.marker
+                self.cut_versions |= marker_cuts(req.marker)
+                self.cut_platforms |= marker_platforms(req.marker)
         if req.url:
             raise InputError(f"requirement {req}: direct URL requirements are not supported yet")
         demand = self.demands.setdefault(name, Demand())
@@ -714,7 +719,8 @@ class Universe:
         # Everything the window depends on besides fixed settings; metadata can bring a
         # version's own Requires-Python. (Specifiers asked only grow: their count tells a
         # change; new metadata matters only with a Requires-Python of its own.)
-        at = tuple(sorted(package.at.items()))  # depths of intervals that grew on their own
+        # The depths of intervals that grew on their own.
+        at = tuple(sorted(package.at.items())) if package.at else ()
         state = (
             len(demand.specifiers),
             package.depth,

@@ -959,3 +959,18 @@ def test_versions_listing_the_same_requirements_share_them() -> None:
     assert (first.version, second.version) == (Version("1.0"), Version("1.1"))
     with pytest.raises((TypeError, AttributeError)):
         metadata_module._from_texts(name, Version("1.3"), ("idna", 5), None, ())
+
+
+def test_version_entry_paths_are_joined_as_os_path_join_does(tmp_path: Path) -> None:
+    # A version entry's path is the directory joined once, then the name and file appended:
+    # the same string os.path.join gives (the metadata pack is keyed by it), also after the
+    # cache is pointed elsewhere.
+    from resolver.parsed_cache import sha256
+
+    cache = metadata_module.MetadataCache(tmp_path / "metadata")
+    for directory in (tmp_path / "metadata", tmp_path / "other" / "place"):
+        cache.directory = directory
+        for name, version in (("demo", "1.0"), ("zope-interface", "5.4.0.post1")):
+            digest = sha256(f"version\n{name}\n{version}".encode()).hexdigest()[:40]
+            expected = os.path.join(directory, name, f"{digest}.version")
+            assert cache._version_path(NormalizedName(name), Version(version)) == expected
