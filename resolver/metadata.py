@@ -197,10 +197,12 @@ _COMPARISONS: dict[str, tuple[Any, Any, Any] | None] = {}
 
 
 def _flat_marker(text: str) -> Marker | None:
-    """``Marker(text)`` for a marker of comparisons joined by "and" and "or"; None for
-    anything else (and for anything that does not parse)."""
-    if "(" in text or not (" and " in text or " or " in text):
-        return None  # a single comparison is parsed whole, as cheaply
+    """``Marker(text)`` for a marker of comparisons joined by "and" and "or", or of one
+    comparison; None for anything else (and for anything that does not parse). A marker of one
+    comparison is its comparison, parsed once for every marker it is in (examples/large: 90 of
+    its 540 distinct one-comparison markers are also comparisons of longer markers)."""
+    if "(" in text:
+        return None
     parts: list[Any] = []
     position = 0
     while True:
@@ -555,6 +557,7 @@ class MetadataCache:
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
+        self._joined: tuple[Path, str] | None = None  # the directory, and it joined with ""
         # Version entries as read by the last lock of the same inputs, by path (``use_pack``),
         # and those this run took, while recorded.
         self._pack: dict[str, bytes] = {}
@@ -589,7 +592,11 @@ class MetadataCache:
         assert self.directory is not None
         key = "\n".join(["version", name, str(version)])
         digest = sha256(key.encode()).hexdigest()[:40]
-        return os.path.join(self.directory, name, f"{digest}.version")
+        # As os.path.join(directory, name, file) for a name and file of plain characters, from
+        # the directory joined once (os.path.join and the Path's os.fspath are Python calls).
+        if self._joined is None or self._joined[0] is not self.directory:
+            self._joined = (self.directory, os.path.join(self.directory, ""))
+        return f"{self._joined[1]}{name}{os.sep}{digest}.version"
 
     def load(self, name: NormalizedName, file: DistFile) -> CoreMetadata | None:
         path = self._path(name, file)
@@ -746,6 +753,13 @@ class MetadataCache:
 _VERSION_MAGIC = b"aspen-metadata-version\n"
 
 
+# The requirements of a version entry, by its requirement texts: versions repeat their whole
+# list (examples/large reads 1,478 entries of 644 distinct lists, 30,800 requirement texts of
+# which 13,300 in a list read before), and the universe follows a list it has seen once per
+# extra (Universe._scan_all).
+_REQUIRES_DIST: dict[tuple[str, ...], tuple[Requirement, ...]] = {}
+
+
 def _from_texts(
     name: NormalizedName,
     version: Version,
@@ -754,13 +768,20 @@ def _from_texts(
     extras: Iterable[str],
 ) -> CoreMetadata:
     """The metadata a cache entry stores as texts. Most requirement texts were read before
-    (versions repeat their requirements): looked up here, without a call each. Anything but a
+    (versions repeat their requirements): looked up here, without a call each; versions that
+    list the same requirements share one tuple of them (``_REQUIRES_DIST``). Anything but a
     string fails in the lookup or the parse (the caller's miss)."""
-    known = _REQUIREMENTS.get
+    if type(texts) is not tuple:
+        texts = tuple(texts)
+    requires = _REQUIRES_DIST.get(texts)
+    if requires is None:
+        known = _REQUIREMENTS.get
+        requires = tuple([known(r) or _requirement(r) for r in texts])
+        _REQUIRES_DIST[texts] = requires
     return CoreMetadata(
         name=name,
         version=version,
-        requires_dist=tuple([known(r) or _requirement(r) for r in texts]),
+        requires_dist=requires,
         requires_python=_specifier_set(python) if python is not None else None,
         provides_extra=frozenset(extras),
     )

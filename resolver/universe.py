@@ -30,6 +30,7 @@ from resolver.environments import (
     marker_platforms,
     spec_contains,
     spec_span,
+    spec_text,
     specifier_cuts,
 )
 from resolver.errors import InputError
@@ -113,7 +114,7 @@ class Chosen(Sequence[Version]):
     ``Package.versions``: each is made when read (``Universe.eligible`` and ``outside`` list
     nearly every version of every package; a lock reads a few of each)."""
 
-    __slots__ = ("_at", "positions", "rank", "versions")
+    __slots__ = ("positions", "rank", "version_at", "versions")
 
     def __init__(
         self, versions: Sequence[Version], rank: Mapping[Version, int], positions: Sequence[int]
@@ -121,9 +122,10 @@ class Chosen(Sequence[Version]):
         self.versions = versions
         self.rank = rank
         self.positions = positions  # ascending
-        # A page's versions are read through VersionOrder.at (one Python call less each; the
-        # windows' bisections read 19,000 on examples/large).
-        self._at: Callable[[int], Version] = getattr(versions, "at", versions.__getitem__)
+        # The version at a position of ``versions``: a page's are read through VersionOrder.at
+        # (one Python call less each; the windows' bisections, environments.spec_span, read
+        # 19,000 on examples/large).
+        self.version_at: Callable[[int], Version] = getattr(versions, "at", versions.__getitem__)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -135,13 +137,13 @@ class Chosen(Sequence[Version]):
     def __getitem__(self, i: int | slice) -> Version | Chosen:
         if isinstance(i, slice):
             return Chosen(self.versions, self.rank, self.positions[i])
-        return self._at(self.positions[i])
+        return self.version_at(self.positions[i])
 
     def __iter__(self) -> Iterator[Version]:
-        return map(self._at, self.positions)
+        return map(self.version_at, self.positions)
 
     def __reversed__(self) -> Iterator[Version]:
-        return map(self._at, reversed(self.positions))
+        return map(self.version_at, reversed(self.positions))
 
     def __contains__(self, version: object) -> bool:
         position = self.rank.get(version)  # type: ignore[call-overload]
@@ -205,6 +207,8 @@ class Package:
             self.prerelease_ranks = [r for r, v in enumerate(versions) if v.is_prerelease]
             yanked = {v for v, files in self.files.items() if all(f.is_yanked for f in files)}
             self.yanked_ranks = [r for r, v in enumerate(versions) if v in yanked]
+        # Whether some version is a final release (not a pre-release or development release).
+        self.finals = len(self.prerelease_ranks) < len(versions)
         self._built: dict[Version, bool] = {}
         self._file_rp: dict[Version, SpecifierSet | None] = {}
         # Universe._update_window's walks, by specifier (identity) and window state.
@@ -351,17 +355,24 @@ class Universe:
         self.cut_versions: set[Version] = set()
         self.cut_platforms: set[Platform] = set()
         self.missing: dict[NormalizedName, str] = {}
-        self._scanned: set[tuple[NormalizedName, Version, str]] = set()
+        # The extras each fetched version's requirements were scanned under, by package and
+        # the version's identity (with the version).
+        self._scanned: dict[NormalizedName, dict[int, tuple[Version, set[str]]]] = {}
         self._scan_state: dict[NormalizedName, tuple[int, tuple[str, ...]]] = {}
         self._noted: dict[tuple[int, str], Requirement] = {}
+        # The requirement lists followed under each extra, by identity (kept alive here).
+        self._noted_lists: dict[tuple[int, str], Sequence[Requirement]] = {}
         # Memos: a window is recomputed only when what it depends on changed (the state it was
         # computed from is kept per package; specifiers are asked through spec_contains).
         # Widening runs collection again and again over hundreds of packages.
         self._window_state: dict[NormalizedName, tuple] = {}
+        # Windows found all read (or failed) by collect, with what they were read against.
+        self._window_read: dict[NormalizedName, tuple] = {}
         self._eligible: dict[NormalizedName, tuple[tuple, Chosen]] = {}
         self._specs: dict[str, SpecifierSet] = {}
-        self._spec_texts: dict[int, tuple[SpecifierSet, str]] = {}
         self._rp_cut: dict[int, SpecifierSet] = {}  # Requires-Python already cut at
+        self._marker_cut: dict[int, Marker] = {}  # markers already cut at
+        self._rp_differs: dict[tuple[int, int], tuple[SpecifierSet, SpecifierSet | None, bool]] = {}
         self._rp_pythons: dict[int, tuple[SpecifierSet | None, tuple[bool, ...]]] = {}
         self._final: tuple[tuple, EnvironmentSpace] | None = None
         # What resolver/facts.py keeps from one solve round to the next.
@@ -388,12 +399,26 @@ class Universe:
             self.load_packages(list(self.demands))
             self._scan_all()
             wanted = []
+            done = self._window_read
             for name, package in self.packages.items():
                 self._update_window(package)
-                read, failed = package.metadata, package.failed
-                unread = [v for v in package.window if v not in read and v not in failed]
+                read, failed, window = package.metadata, package.failed, package.window
+                # A window all read or failed stays so while it is the same (reads and failures
+                # only grow): not looked through again, hashing each version, at every pass.
+                hit = done.get(name)
+                if (
+                    hit is not None
+                    and hit[0] is window
+                    and hit[1] is read
+                    and hit[2] is failed
+                    and hit[3] == len(window)
+                ):
+                    continue
+                unread = [v for v in window if v not in read and v not in failed]
                 if unread:
                     wanted += [(name, v) for v in sorted(unread, reverse=True)]
+                else:
+                    done[name] = (window, read, failed, len(window))
             pending = [n for n in self.demands if n not in self.packages and n not in self.missing]
             if not wanted and not pending and self._scan_all() == 0:
                 return
@@ -490,14 +515,34 @@ class Universe:
             if self._scan_state.get(name) == state:
                 continue
             self._scan_state[name] = state
-            for version in sorted(package.metadata):
+            # The versions with an extra not scanned yet (extras asked only grow), found by
+            # identity and sorted alone: sorting and hashing every version fetched, at every
+            # pass, cost more than the scans (examples/large: 1,478 versions, 11 passes).
+            scanned = self._scanned.setdefault(name, {})
+            metadata = package.metadata
+            todo = []
+            for version in metadata:
+                hit = scanned.get(id(version))
+                if hit is None or hit[0] is not version or len(hit[1]) < len(extras):
+                    todo.append(version)
+            for version in sorted(todo):
+                hit = scanned.get(id(version))
+                if hit is None or hit[0] is not version:
+                    hit = scanned[id(version)] = (version, set())
+                done = hit[1]
                 for extra in extras:
-                    key = (name, version, extra)
-                    if key in self._scanned:
+                    if extra in done:
                         continue
-                    self._scanned.add(key)
+                    done.add(extra)
                     count += 1
-                    for req in package.metadata[version].requires_dist:
+                    # Versions that list the same requirements share one tuple of them
+                    # (metadata._from_texts): followed once per extra, it has nothing more.
+                    requires = metadata[version].requires_dist
+                    seen = (id(requires), extra)
+                    if seen in self._noted_lists:
+                        continue
+                    self._noted_lists[seen] = requires
+                    for req in requires:
                         # What noting a requirement does only adds to sets: a requirement
                         # object noted before under this extra (versions share the objects of
                         # equal requirements) adds nothing. Kept, so that its id stays its own.
@@ -514,8 +559,12 @@ class Universe:
         if req.marker is not None:
             if not self.space.could_hold(req.marker, (extra,)):
                 return
-            self.cut_versions |= marker_cuts(req.marker)
-            self.cut_platforms |= marker_platforms(req.marker)
+            # Requirements share a few hundred marker objects: each one's cuts are added once
+            # (adding hashes every Version again; examples/large notes 3,300 with a marker).
+            if self._marker_cut.get(id(req.marker)) is not req.marker:
+                self._marker_cut[id(req.marker)] = req.marker
+                self.cut_versions |= marker_cuts(req.marker)
+                self.cut_platforms |= marker_platforms(req.marker)
         if req.url:
             raise InputError(f"requirement {req}: direct URL requirements are not supported yet")
         demand = self.demands.setdefault(name, Demand())
@@ -572,8 +621,20 @@ class Universe:
             if self._rp_cut.get(id(rp)) is not rp:
                 self._rp_cut[id(rp)] = rp
                 self.cut_versions |= specifier_cuts(rp)
-            if meta.requires_python != package.file_requires_python(version):
+            if self._differs(rp, package.file_requires_python(version)):
                 package.rp_changes += 1
+
+    def _differs(self, rp: SpecifierSet, file_rp: SpecifierSet | None) -> bool:
+        """``rp != file_rp``, memoised by the identities of the pair: metadata and pages share
+        a few Requires-Python objects each (examples/large compares 1,478 pairs, of a few dozen
+        distinct ones), and SpecifierSet's ``==`` sorts and compares their clauses in Python."""
+        if rp is file_rp:
+            return False
+        key = (id(rp), id(file_rp))
+        hit = self._rp_differs.get(key)
+        if hit is None or hit[0] is not rp or hit[1] is not file_rp:
+            hit = self._rp_differs[key] = (rp, file_rp, rp != file_rp)
+        return hit[2]
 
     def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
         """A version's metadata from the provider, with the project's overrides applied.
@@ -590,16 +651,19 @@ class Universe:
         version is made for it (examples/large: 41,452 versions, a lock looks at a few
         thousand)."""
         demand = self.demands.get(package.name) or _NO_DEMAND
+        # Asked of every package at every pass of collection (examples/large: 4,918 times),
+        # nearly always answered by the memo below: what it is keyed by is found by a few tests.
         policy = self.options.prerelease
-        if policy == "allow" or policy == "disallow":
+        if policy == "if-necessary-or-explicit":
+            allow_pre = not package.finals or demand.explicit_prerelease
+        elif policy == "allow" or policy == "disallow":
             allow_pre = policy == "allow"
+        elif policy == "if-necessary":
+            allow_pre = not package.finals
+        elif policy == "explicit":
+            allow_pre = demand.explicit_prerelease
         else:
-            finals = len(package.prerelease_ranks) < len(package.versions)
-            allow_pre = {
-                "if-necessary": not finals,
-                "explicit": demand.explicit_prerelease,
-                "if-necessary-or-explicit": not finals or demand.explicit_prerelease,
-            }[policy]
+            raise KeyError(policy)
         # Pinned versions only grow, as failed ones do: their counts tell a change.
         key = (len(package.failed), len(demand.pinned), allow_pre)
         hit = self._eligible.get(package.name)
@@ -635,15 +699,12 @@ class Universe:
         return found
 
     def _text(self, spec: SpecifierSet) -> str:
-        """``str(spec)`` (which sorts and joins its clauses), remembered by identity: versions
-        share the specifier objects of equal requirements. The set is also kept as the object
-        ``specifier`` gives for that text, instead of parsing it again."""
-        hit = self._spec_texts.get(id(spec))
-        if hit is None or hit[0] is not spec:
-            text = str(spec)
-            self._specs.setdefault(text, spec)
-            hit = self._spec_texts[id(spec)] = (spec, text)
-        return hit[1]
+        """``str(spec)`` (``spec_text``: once per object; versions share the specifier objects
+        of equal requirements). The set is also kept as the object ``specifier`` gives for
+        that text, instead of parsing it again."""
+        text = spec_text(spec)
+        self._specs.setdefault(text, spec)
+        return text
 
     def specifier(self, text: str) -> SpecifierSet:
         """The specifier set of this text, one object per text."""
@@ -658,7 +719,8 @@ class Universe:
         # Everything the window depends on besides fixed settings; metadata can bring a
         # version's own Requires-Python. (Specifiers asked only grow: their count tells a
         # change; new metadata matters only with a Requires-Python of its own.)
-        at = tuple(sorted(package.at.items()))  # depths of intervals that grew on their own
+        # The depths of intervals that grew on their own.
+        at = tuple(sorted(package.at.items())) if package.at else ()
         state = (
             len(demand.specifiers),
             package.depth,

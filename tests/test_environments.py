@@ -41,6 +41,27 @@ def test_cells_never_combine_impossible_marker_values():
         }
 
 
+def test_cells_of_one_platform_and_python_share_their_environment():
+    # A space refined for a marker makes its cells anew: those of a platform and lowest Python
+    # already met share one environment, the same as one built for the cell alone.
+    from resolver.environments import _environment
+
+    base = space(">=3.9")
+    refined = base.refine([Version("3.11.4")])
+    assert refined is not base
+    by_place = {(c.platform, c.python_low): c.environment for c in base.cells}
+    shared = 0
+    for cell in refined.cells:
+        assert cell.environment == _environment(cell.platform, cell.python_low)
+        known = by_place.get((cell.platform, cell.python_low))
+        if known is not None:
+            assert cell.environment is known
+            shared += 1
+    assert shared and shared < len(refined.cells)  # the cells at 3.11.4 are new
+    env = {c.environment["python_full_version"] for c in refined.cells}
+    assert {"3.11.0", "3.11.4"} <= env
+
+
 def test_python_intervals_follow_requires_python_and_cuts():
     s = space(">=3.9.2,<3.13", cuts=["3.11.4"])
     lows = [str(low) for low, _ in s.pythons]
@@ -203,6 +224,44 @@ def test_spans_hold_every_version_in_the_specifier(text: str) -> None:
         assert 0 <= start <= stop <= len(part)
         outside = part[:start] + part[stop:]
         assert not [v for v in outside if spec.contains(v, prereleases=True)], (part, start, stop)
+
+
+@pytest.mark.parametrize("text", _SPECIFIERS + _MORE_SPECIFIERS)
+def test_spans_of_versions_chosen_by_position_are_those_of_their_list(text: str) -> None:
+    # Versions chosen by position (universe.Chosen, as windows walk them) are bisected on their
+    # positions: the same span as the list of the same versions gets.
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    from resolver.environments import spec_span
+    from resolver.universe import Chosen
+
+    spec = SpecifierSet(text)
+    versions = sorted(set(map(Version, _VERSIONS)), reverse=True)
+    rank = {v: r for r, v in enumerate(versions)}
+    for step in (1, 2, 3):
+        for first in range(step):
+            chosen = Chosen(versions, rank, list(range(first, len(versions), step)))
+            assert spec_span(spec, chosen) == spec_span(spec, list(chosen)), (step, first)
+
+
+def test_specifier_texts_are_packagings_once_per_object() -> None:
+    # spec_text prints a specifier set once per object (its clauses sorted, as str() does),
+    # and never gives one object's text for another.
+    from packaging.specifiers import SpecifierSet
+
+    from resolver.environments import spec_text
+
+    texts = ["==1.0,>0.5,!=0.7", ">0.5,!=0.7,==1.0", "<2,>=1", "", ">=1"]
+    for round_ in range(50):
+        for text in texts:
+            spec = SpecifierSet(text)
+            assert spec_text(spec) == str(spec), (round_, text)
+            assert spec_text(spec) is spec_text(spec)
+    kept = SpecifierSet(">=3")
+    printed = spec_text(kept)
+    kept._specs = SpecifierSet("<3")._specs  # the text is the object's first one
+    assert spec_text(kept) is printed
 
 
 def test_answers_by_identity_never_answer_for_another_version() -> None:

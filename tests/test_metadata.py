@@ -927,8 +927,9 @@ def test_build_without_pyproject_or_setup_py(tmp_path: Path) -> None:
     ],
 )
 def test_markers_put_together_from_comparisons_are_whole_parses(text: str) -> None:
-    # A marker without parentheses is put together from its comparisons, each parsed once
-    # (metadata._flat_marker): the same parse as packaging's of the whole, or none at all.
+    # A marker without parentheses (one comparison, or several joined by "and" and "or") is
+    # put together from its comparisons, each parsed once (metadata._flat_marker): the same
+    # parse as packaging's of the whole, or none at all.
     from packaging.markers import InvalidMarker, Marker
 
     flat = metadata_module._flat_marker(text)
@@ -940,5 +941,36 @@ def test_markers_put_together_from_comparisons_are_whole_parses(text: str) -> No
     if flat is not None:
         assert repr(flat._markers) == repr(whole._markers)
         assert flat == whole and str(flat) == str(whole) and hash(flat) == hash(whole)
-    joined = " and " in text or " or " in text
-    assert (flat is None) == ("(" in text or not joined)
+    assert (flat is None) == ("(" in text)
+
+
+def test_versions_listing_the_same_requirements_share_them() -> None:
+    # Cache entries whose requirement texts are the same share one tuple of requirements
+    # (metadata._from_texts), which the universe follows once per extra; other texts do not.
+    name = NormalizedName("shared-reqs")
+    texts = ("anyio>=3.6.2,<5", 'idna>=2.8; extra == "shared-x"', "sniffio>=1.1")
+    first = metadata_module._from_texts(name, Version("1.0"), texts, ">=3.9", ("shared-x",))
+    second = metadata_module._from_texts(name, Version("1.1"), list(texts), None, ())
+    other = metadata_module._from_texts(name, Version("1.2"), texts[:2], None, ())
+    assert first.requires_dist is second.requires_dist
+    assert [str(r) for r in first.requires_dist] == [str(Requirement(t)) for t in texts]
+    assert other.requires_dist is not first.requires_dist
+    assert list(other.requires_dist) == list(first.requires_dist[:2])
+    assert (first.version, second.version) == (Version("1.0"), Version("1.1"))
+    with pytest.raises((TypeError, AttributeError)):
+        metadata_module._from_texts(name, Version("1.3"), ("idna", 5), None, ())
+
+
+def test_version_entry_paths_are_joined_as_os_path_join_does(tmp_path: Path) -> None:
+    # A version entry's path is the directory joined once, then the name and file appended:
+    # the same string os.path.join gives (the metadata pack is keyed by it), also after the
+    # cache is pointed elsewhere.
+    from resolver.parsed_cache import sha256
+
+    cache = metadata_module.MetadataCache(tmp_path / "metadata")
+    for directory in (tmp_path / "metadata", tmp_path / "other" / "place"):
+        cache.directory = directory
+        for name, version in (("demo", "1.0"), ("zope-interface", "5.4.0.post1")):
+            digest = sha256(f"version\n{name}\n{version}".encode()).hexdigest()[:40]
+            expected = os.path.join(directory, name, f"{digest}.version")
+            assert cache._version_path(NormalizedName(name), Version(version)) == expected
