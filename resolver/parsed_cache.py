@@ -62,7 +62,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from itertools import accumulate, chain, pairwise
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from packaging import __version__ as _packaging_version
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -968,7 +968,25 @@ class _Page:
         return row
 
 
-class PageFiles(Sequence[DistFile]):
+_Item = TypeVar("_Item")
+
+
+class ListLike(Sequence[_Item]):
+    """A sequence made on demand (a page's files, a page's versions, the versions a universe
+    chose) that compares equal to a list or tuple of the same items, and to another such
+    sequence; unhashable, as a list is."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, tuple, ListLike)):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class PageFiles(ListLike[DistFile]):
     """One stored or parsed page's files, in its order: a ``StoredFile`` is made when it is
     asked for, and none is kept (pydantic-core's page lists 15,000 files; a lock reads those
     of a few versions, through ``of_version`` or ``by_version``). Equal to a list or tuple of
@@ -1002,13 +1020,6 @@ class PageFiles(Sequence[DistFile]):
         for group in range(len(page.starts)):
             for i in range(bounds[group], bounds[group + 1]):
                 yield page.file(group, i)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, (list, tuple, PageFiles)):
-            return NotImplemented
-        return len(self) == len(other) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"<PageFiles: {self._page.count} files>"
@@ -1094,7 +1105,7 @@ class PageVersions(Mapping[Version, list[DistFile]]):
         return None if digest is None else digest.hex()
 
 
-class VersionOrder(Sequence[Version]):
+class VersionOrder(ListLike[Version]):
     """A page's distinct versions, newest first (equal versions written otherwise, "1.0" and
     "1.0.0", are one, the object of the text of their first file), as ``sorted(by_version,
     reverse=True)`` gives them; read from the order stored with the page, each version made
@@ -1129,13 +1140,6 @@ class VersionOrder(Sequence[Version]):
         except (KeyError, TypeError):
             return False
         return True
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, (list, tuple, VersionOrder)):
-            return NotImplemented
-        return len(self) == len(other) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"<VersionOrder: {len(self)} versions>"

@@ -35,7 +35,7 @@ from resolver.environments import (
 )
 from resolver.errors import InputError
 from resolver.options import LockOptions
-from resolver.parsed_cache import VersionOrder
+from resolver.parsed_cache import ListLike, VersionOrder
 from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import (
@@ -109,7 +109,7 @@ class _Ranks(Mapping[Version, int]):
         return len(self._order)
 
 
-class Chosen(Sequence[Version]):
+class Chosen(ListLike[Version]):
     """Some of a package's versions, newest first, held as their positions (ranks) in
     ``Package.versions``: each is made when read (``Universe.eligible`` and ``outside`` list
     nearly every version of every package; a lock reads a few of each)."""
@@ -152,13 +152,6 @@ class Chosen(Sequence[Version]):
         positions = self.positions
         i = bisect_left(positions, position)
         return i < len(positions) and positions[i] == position
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, (list, tuple, Chosen)):
-            return NotImplemented
-        return len(self) == len(other) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Chosen({list(self)!r})"
