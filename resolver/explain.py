@@ -120,7 +120,12 @@ class Explanation:
         }
 
 
-def refute(universe: Universe, facts: FactBase, solver: Solver) -> bool:
+def refute(
+    universe: Universe,
+    facts: FactBase,
+    solver: Solver,
+    widened: list[list[str]] | None = None,
+) -> bool:
     """When the candidate windows leave no lock: the part of the project that a core inside
     the windows names, widened on its own until it locks or is shown to have no lock at all,
     which raises NoLockError with its explanation. A conflict is proven on a few packages
@@ -136,7 +141,8 @@ def refute(universe: Universe, facts: FactBase, solver: Solver) -> bool:
     windows grow then does not depend on the search, and one widening serves every way out at
     once: on examples/large, the parts of the second round's conflicts lock after four
     widenings instead of eight, and the final windows are smaller (3375 package classes instead
-    of 3414), for the same lock."""
+    of 3414), for the same lock. ``widened``: where to record each widening (the lock's report,
+    which ``-v`` shows)."""
     held = solver.core(solver.inputs, outside=False)
     grew = False
     for _ in range(MAX_PART_ROUNDS if held else 0):
@@ -156,6 +162,8 @@ def refute(universe: Universe, facts: FactBase, solver: Solver) -> bool:
         grow = {mine.names[p] for p in trial.every_outside(widest)}
         if not universe.widen(grow):
             break
+        if widened is not None:
+            widened.append(sorted(grow))
         grew = True
     return grew
 

@@ -252,7 +252,7 @@ def _rounds(
             # A conflict inside the windows that outlasts one widening may hold in every
             # version: prove it on its part, or solve the whole again once that part's windows
             # (and those of the other conflicts the round's solver finds) have grown.
-            if conflicted and _refute_each(universe, facts, solver):
+            if conflicted and _refute_each(universe, facts, solver, report.widened):
                 continue
             conflicted = True
             widest = solver.fewest_outside()
@@ -452,20 +452,22 @@ class _Remaining:
         return found
 
 
-def _refute_each(universe: Universe, facts: FactBase, solver: Solver) -> bool:
+def _refute_each(
+    universe: Universe, facts: FactBase, solver: Solver, widened: list[list[str]]
+) -> bool:
     """``explain.refute`` on every conflict the round's solver finds one after the other, so
     that one round widens the parts of several conflicts instead of one; True when some window
     grew.
     Each core is taken with the package requirements of the cores before left out (the
     project's own requirements stay in force, unless a core names nothing else: two
-    conflicts may share a project requirement)."""
+    conflicts may share a project requirement). Each widening is recorded in ``widened``."""
     from resolver.explain import refute
 
     refuted: set = set()
     grew = False
     for _ in range(MAX_CORES):
         remaining = _Remaining(solver, refuted)
-        if refute(universe, facts, remaining):  # type: ignore[arg-type]
+        if refute(universe, facts, remaining, widened):  # type: ignore[arg-type]
             grew = True
         core = set(remaining.cores[0]) if remaining.cores else set()
         if not grew or not core or core <= refuted:

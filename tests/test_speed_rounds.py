@@ -130,6 +130,9 @@ def test_one_round_refutes_every_conflict_its_solver_finds(tmp_path, monkeypatch
     locked = lock(tmp_path / "both", packages, ["a", "b"])
     assert locked.versions("a") == locked.versions("b") == {"1.0": None}
     assert locked.report.rounds == 3
+    # Every widening is in the report (what -v shows): the first round's, of both windows,
+    # then the second round's parts, each widened on its own.
+    assert locked.report.widened == [["a", "b"], ["a"], ["b"]]
     monkeypatch.setattr("resolver.locker.MAX_CORES", 1)  # one conflict per round
     assert lock(tmp_path / "one", packages, ["a", "b"]).report.rounds == 4
 
