@@ -78,6 +78,19 @@ def sample_files() -> list[DistFile]:
     ]
 
 
+def wheel(version: str, tag: str, python: str | None = None, yanked: str | None = None) -> DistFile:
+    """A wheel of foo with this tag, Requires-Python and yanked reason."""
+    return DistFile(
+        filename=f"foo-{version}-{tag}.whl",
+        url=f"https://files.example.org/foo-{version}-{tag}.whl",
+        kind="wheel",
+        version=Version(version),
+        tags=parse_tag(tag),
+        yanked=yanked,
+        requires_python=None if python is None else SpecifierSet(python),
+    )
+
+
 def fields_of(file: DistFile) -> dict[str, object]:
     return {f.name: getattr(file, f.name) for f in dataclasses.fields(DistFile)}
 
@@ -531,24 +544,14 @@ def test_a_pages_files_are_grouped_by_version_as_file_by_file(
 ) -> None:
     from resolver.parsed_cache import PageFiles, PageVersions
 
-    def wheel(version: str, tag: str, yanked: str | None = None) -> DistFile:
-        return DistFile(
-            filename=f"foo-{version}-{tag}.whl",
-            url=f"https://files.example.org/foo-{version}-{tag}.whl",
-            kind="wheel",
-            version=Version(version),
-            tags=parse_tag(tag),
-            yanked=yanked,
-            requires_python=SpecifierSet(">=3.9") if tag.startswith("cp") else None,
-        )
-
     files = [
         *sample_files()[:2],
         wheel("1.0.0", "py3-none-any"),  # equal to 1.0, written otherwise: one group with it
         *sample_files()[2:],  # 2.0rc1: both files yanked
         wheel("3.0", "py3-none-any", yanked=""),  # 3.0: one of two yanked
-        wheel("3.0", "cp312-cp312-win_amd64"),
-        wheel("1.0", "cp313-cp313-win_amd64", yanked="x"),  # 1.0 again, after the others
+        wheel("3.0", "cp312-cp312-win_amd64", python=">=3.9"),
+        # 1.0 again, after the others
+        wheel("1.0", "cp313-cp313-win_amd64", python=">=3.9", yanked="x"),
     ]
     cache = PageCache(tmp_path)
     cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(files), ()), "foo")
@@ -600,16 +603,6 @@ def test_a_pages_versions_come_newest_first_as_stored_each_made_when_read(
     # The order is stored with the page: loading it makes no version, and reading one makes
     # that one. Equal versions written otherwise are one, written as in their first run, even
     # when their runs are apart.
-    def wheel(version: str, tag: str, python: str | None = None, yanked: str | None = None):
-        return DistFile(
-            filename=f"foo-{version}-{tag}.whl",
-            url=f"https://files.example.org/foo-{version}-{tag}.whl",
-            kind="wheel",
-            version=Version(version),
-            tags=parse_tag(tag),
-            yanked=yanked,
-            requires_python=None if python is None else SpecifierSet(python),
-        )
 
     files = [
         wheel("2.0.0", "py3-none-any"),  # 2.0 written as 2.0.0 first
