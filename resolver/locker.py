@@ -111,8 +111,9 @@ def lock_project(
         recorded = memory.read() if memory is not None else None
         # The metadata entries the last lock of the same inputs took, read as one file.
         packing = getattr(provider, "metadata_pack", None) if memory is not None else None
-        pack = memory.read_pack() if memory is not None and packing is not None else {}
-        if packing is not None:
+        pack = {}
+        if memory is not None and packing is not None:
+            pack = memory.read_pack()
             packing(pack)
         universe = fresh()
         pages = None

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import marshal
-import os
 import zlib
 from collections.abc import Mapping
 from itertools import chain
@@ -102,16 +101,8 @@ class Memory:
         """Record a state (atomically; a cache that cannot be written is left as it is), and
         keep only the ``KEPT`` most recently written memories (each set of inputs and each
         version of the code has its own: about 50 KB for examples/large)."""
-        temp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_text(json.dumps({"format": FORMAT, **state}), encoding="utf-8")
-            os.replace(temp, self.path)
-            kept = sorted(self.path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
-            for old in kept[:-KEPT]:
-                old.unlink(missing_ok=True)
-        except OSError:
-            temp.unlink(missing_ok=True)
+        write_atomically(self.path, json.dumps({"format": FORMAT, **state}).encode("utf-8"))
+        _prune(self.path.parent, "*.json")
 
     def forget(self) -> None:
         try:
@@ -153,12 +144,17 @@ class Memory:
         path = self.path.with_suffix(".pack")
         body = marshal.dumps((FORMAT, dict(sorted(entries.items()))))
         write_atomically(path, b"".join((_PACK_MAGIC, zlib.crc32(body).to_bytes(4, "big"), body)))
-        try:
-            kept = sorted(path.parent.glob("*.pack"), key=lambda p: p.stat().st_mtime)
-            for old in kept[:-KEPT]:
-                old.unlink(missing_ok=True)
-        except OSError:
-            pass
+        _prune(path.parent, "*.pack")
+
+
+def _prune(folder: Path, pattern: str) -> None:
+    """Keep only the ``KEPT`` most recently written files of the folder that match."""
+    try:
+        kept = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime)
+        for old in kept[:-KEPT]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 _PACK_MAGIC = b"aspen-metadata-pack\n"
