@@ -8,7 +8,7 @@ import os
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import Provider
 from resolver.resolution import Resolution, read_resolution
-from resolver.solve import Solution, Solver
+from resolver.solve import EarlySolve, Solution, Solver
 from resolver.universe import Package, Universe
 
 MAX_ROUNDS = 12
@@ -44,6 +44,7 @@ class LockReport:
     fine: bool = False  # whether the last round let packages fork on every marker
     reused: int = 0  # rounds whose facts were the last locking round's: its optimum stands
     remembered: bool = False  # whether windows started at widths learned before (widths.py)
+    early: bool = False  # whether the first round's optimum came from ``solve.EarlySolve``
 
 
 def lock_project(
@@ -77,7 +78,7 @@ def lock_project(
     no conflict leaves the collector off, and the solver of its last round is left for the
     process's end to free (``_UNFREED``): freeing examples/large's ground program took 20-29
     ms, and the lock is then written beside it (its peak memory 190 MB instead of 181 MB)."""
-    with _collector_off(after=not ending) as collecting:
+    with _collector_off(after=not ending) as collecting, ExitStack() as stack:
         keep = _UNFREED if ending else None
         report = report if report is not None else LockReport()
         started = time.perf_counter()
@@ -115,17 +116,27 @@ def lock_project(
         if memory is not None and packing is not None:
             pack = memory.read_pack()
             packing(pack)
+        # The first round's solve of the last lock of the same inputs starts now, beside
+        # collection (``solve.EarlySolve``); stopped on the way out if still running.
+        early = stack.enter_context(
+            EarlySolve(
+                memory.read_facts() if memory is not None and recorded else None,
+                record=recorded is not None,
+            )
+        )
         universe = fresh()
         pages = None
         if recorded is not None:
             pages = widths.start_from(universe, recorded)
             if pages is None:
+                early.cancel()
                 universe, recorded = fresh(), None
         universe.collect()
         if recorded is not None and widths.state(universe, pages) != {
             "packages": recorded["packages"],
             "missing": recorded["missing"],
         }:
+            early.cancel()
             universe, recorded = fresh(), None
             universe.collect()
         if universe.undated:
@@ -137,7 +148,7 @@ def lock_project(
         report.timings["collect_s"] = time.perf_counter() - started
         fine = recorded is not None and recorded["fine"]
         facts, solution, fine = _rounds(
-            universe, report, fine=fine, collecting=collecting, keep=keep
+            universe, report, fine=fine, collecting=collecting, keep=keep, early=early
         )
         if memory is not None and recorded is not None:
             if widths.selection(facts, solution) != recorded["selection"]:
@@ -151,6 +162,8 @@ def lock_project(
                 )
             else:
                 report.remembered = True
+                if early.seen is not None and early.seen != early.text:
+                    memory.write_facts(early.seen)  # the next lock's early solve
         elif memory is not None and (
             fine or any(p.widenings or p.at for p in universe.packages.values())
         ):
@@ -192,6 +205,7 @@ def _rounds(
     fine: bool,
     collecting: bool = False,
     keep: list[Solver] | None = None,
+    early: EarlySolve | None = None,
 ) -> tuple[FactBase, Solution, bool]:
     """Solve rounds until the optimum no longer needs versions outside the windows: the facts
     and optimum of the last round, and whether it let every package fork on every marker.
@@ -234,10 +248,19 @@ def _rounds(
                 return facts, solution, fine
             report.widened.append(sorted(grow))
             continue
-        solver = last = Solver(facts, objective=expect_lock)
+        taken = early.take(facts) if early is not None else None
+        early = None
+        if taken is not None:  # the optimum of these very facts, solved beside collection
+            solver, found = taken
+            expect_lock, report.early = False, True
+        else:
+            solver = Solver(facts, objective=expect_lock)
+        last = solver
         if keep is not None:
             keep[:] = [solver]  # the last round's only: earlier ones are freed as before
-        if expect_lock:
+        if taken is not None:
+            pass
+        elif expect_lock:
             expect_lock = False
             found = solver.fitting_optimum()
         else:

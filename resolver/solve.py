@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -92,7 +94,7 @@ class _FactLoader:
 
     TEXT_BELOW = 300  # measured: text and terms cost the same at about 250 facts
 
-    def __init__(self, facts: FactBase, *, outside: bool = True) -> None:
+    def __init__(self, facts: FactBase | Recorded, *, outside: bool = True) -> None:
         self._atoms: list[list[str]] = []
         kept = {
             name: facts.atoms[name] if outside else facts.inside_atoms(name) for name in facts.atoms
@@ -116,6 +118,31 @@ class _FactLoader:
     def facts(self, index: clingo.Symbol) -> list[clingo.Symbol]:
         atoms = self._atoms[index.number]
         return clingo.parse_term(f"({','.join(atoms)},)").arguments
+
+
+def inside_text(facts: FactBase) -> str:
+    """The facts a solver grounds when it may not leave the windows (``_FactLoader`` with
+    ``outside=False``), one atom per line in the order it grounds them: two fact bases with
+    the same text make the same program, so the same search and the same optimum."""
+    return "\n".join(atom for name in facts.atoms for atom in facts.inside_atoms(name))
+
+
+class Recorded:
+    """Facts known only by their ``inside_text`` (recorded by an earlier lock): enough for a
+    solver that stays inside the windows, until ``Solver.adopt`` gives it the fact base."""
+
+    outside: dict[int, int] = {}
+
+    def __init__(self, text: str) -> None:
+        self.atoms: dict[str, list[str]] = {}
+        for atom in text.split("\n"):
+            name = atom.partition("(")[0]
+            if name not in PREDICATES:
+                raise ValueError(f"not a fact of aspen's: {atom[:40]!r}")
+            self.atoms.setdefault(name, []).append(atom)
+
+    def inside_atoms(self, name: str) -> list[str]:
+        return self.atoms[name]
 
 
 @dataclass
@@ -158,7 +185,9 @@ class Solver:
     0.81, 1.12 s; the round that locks spends about 0.1-0.2 s more, its optimisation
     preparing the second part on its own)."""
 
-    def __init__(self, facts: FactBase, *, objective: bool = False, outside: bool = False) -> None:
+    def __init__(
+        self, facts: FactBase | Recorded, *, objective: bool = False, outside: bool = False
+    ) -> None:
         """``objective``: ground the objective's levels with the rules at once, for a round
         expected to lock (``fitting_optimum``); ``outside``: ground the versions outside the
         windows at once, for a solve expected to need them (see ``_need``)."""
@@ -186,6 +215,11 @@ class Solver:
         for name in ENCODINGS:
             ctl.load(str(directory / name))
         return ctl
+
+    def adopt(self, facts: FactBase) -> None:
+        """Take the fact base whose ``inside_text`` this solver's ``Recorded`` facts are (the
+        same program): later phases may then ground the versions outside the windows."""
+        self.facts, self.outside = facts, facts.outside
 
     def _ground(self, *, outside: bool, objective: bool = False) -> None:
         """Ground the rules and facts, with the versions outside the windows or without them
@@ -375,3 +409,80 @@ class Solver:
         if not result.unsatisfiable:
             return None
         return sorted({by_literal[lit] for lit in found if lit in by_literal})
+
+
+class EarlySolve:
+    """``Solver.fitting_optimum`` of the facts that the last lock of the same inputs solved
+    first (``widths.Memory.read_facts``), run in a thread from before this lock collects
+    anything: clingo grounds and solves without Python's lock, on the other core, while this
+    lock reads its pages and metadata and makes its own facts. ``take`` hands the solver over
+    only when those facts are the recorded ones, text for text (``inside_text``): the same
+    program, so the same search and the same optimum as a solver made then would give. Else
+    the thread is stopped and the lock solves its own facts as usual.
+
+    ``record``: whether ``take`` keeps the text of the facts it is given (``seen``), for the
+    lock to record when it took its memory. Used as a context manager, it stops the thread on
+    the way out, whatever happened."""
+
+    def __init__(self, text: str | None, *, record: bool = True) -> None:
+        self.text = text
+        self.record = record
+        self.seen: str | None = None  # the ``inside_text`` of the facts ``take`` was given
+        self._solver: Solver | None = None
+        self._found: Solution | None = None
+        self._failed = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._interval = sys.getswitchinterval()
+        if text:
+            # The thread holds Python's lock only briefly (clingo calls back for the facts and
+            # for each model), but waits for it each time while the main thread computes: a
+            # switch interval of 0.5 ms instead of 5 ms keeps those waits short.
+            sys.setswitchinterval(min(self._interval, 0.0005))
+            self._thread = threading.Thread(target=self._run, name="aspen-early", daemon=True)
+            self._thread.start()
+
+    def __enter__(self) -> EarlySolve:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancel()
+
+    def _run(self) -> None:
+        try:
+            assert self.text is not None
+            solver = self._solver = Solver(Recorded(self.text), objective=True)
+            if not self._stop.is_set():
+                self._found = solver.fitting_optimum()
+        except Exception:  # a damaged record: the lock solves its own facts
+            self._failed = True
+
+    def take(self, facts: FactBase) -> tuple[Solver, Solution | None] | None:
+        """The solver and its optimum (None: the windows hold no lock) when ``facts`` are the
+        recorded ones; else None, with the thread stopped."""
+        if not self.record and self._thread is None:
+            return None
+        self.seen = inside_text(facts)
+        if self._thread is None or self.seen != self.text:
+            self.cancel()
+            return None
+        self._thread.join()
+        self._done()
+        if self._failed or self._solver is None or self._stop.is_set():
+            return None
+        self._solver.adopt(facts)
+        return self._solver, self._found
+
+    def cancel(self) -> None:
+        """Stop the thread (a grounding runs to its end) and wait for it."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        if self._solver is not None:
+            self._solver.ctl.interrupt()
+        self._thread.join()
+        self._done()
+
+    def _done(self) -> None:
+        self._thread = None
+        sys.setswitchinterval(self._interval)

@@ -17,6 +17,10 @@ A memory is taken only when it reproduces the lock made without it, byte for byt
 - it records the selection the solver chose; if the lock made from the memory chose another
   (an equally good one, found by another search path), the lock is made again without it.
 
+A memory taken also records the facts its first round solved (``*.facts``): the next lock of
+the same inputs solves them in a thread from its start (``solve.EarlySolve``), and takes that
+optimum only when the facts it makes are the same text.
+
 Anything else (a page that changed, a package that appeared, a memory of another version of
 aspen) sends the lock the usual way, and the memory is replaced or removed once it is made. A
 memory is written only when some window had to grow. Files whose pages are not stored in the
@@ -105,10 +109,11 @@ class Memory:
         _prune(self.path.parent, "*.json")
 
     def forget(self) -> None:
-        try:
-            self.path.unlink(missing_ok=True)
-        except OSError:
-            pass
+        for path in (self.path, self.path.with_suffix(".facts")):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     # The metadata pack: the cached version entries (resolver/metadata.py) that the last lock
     # of the same inputs took, in one file beside the memory (``*.pack``), kept whether or not
@@ -145,6 +150,21 @@ class Memory:
         body = marshal.dumps((FORMAT, dict(sorted(entries.items()))))
         write_atomically(path, b"".join((_PACK_MAGIC, zlib.crc32(body).to_bytes(4, "big"), body)))
         _prune(path.parent, "*.pack")
+
+    # The facts the last lock of the same inputs solved first, as ``solve.inside_text`` gives
+    # them (``*.facts``): solved in a thread while a lock collects (``solve.EarlySolve``),
+    # taken only when they are the facts the lock then makes.
+
+    def read_facts(self) -> str | None:
+        try:
+            return self.path.with_suffix(".facts").read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            return None
+
+    def write_facts(self, text: str) -> None:
+        path = self.path.with_suffix(".facts")
+        write_atomically(path, text.encode("utf-8"))
+        _prune(path.parent, "*.facts")
 
 
 def _prune(folder: Path, pattern: str) -> None:

@@ -176,3 +176,52 @@ def test_a_memory_written_before_depths_at_single_pythons_is_ignored(tmp_path, s
     again, report = lock(tmp_path, served)
     assert not report.remembered and report.rounds > 1 and again == first
     assert json.loads(recorded.read_text())["format"] == 2  # learned again
+
+
+def recorded_facts(tmp_path) -> list:
+    return sorted((tmp_path / "cache" / "widths").glob("*.facts"))
+
+
+def test_a_remembered_lock_records_its_facts_and_the_next_one_solves_them_beside_collection(
+    tmp_path, served
+):
+    first, report = lock(tmp_path, served)
+    assert not report.remembered and not recorded_facts(tmp_path)
+    second, report = lock(tmp_path, served)  # from the memory; records the facts it solved
+    assert report.remembered and not report.early
+    (facts,) = recorded_facts(tmp_path)
+    assert facts.stem == memories(tmp_path)[0].stem and facts.read_text().startswith("class(")
+    third, report = lock(tmp_path, served)  # solved in a thread while collecting
+    assert report.remembered and report.early and report.rounds == 1
+    assert first == second == third
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda text: text.replace("pref(", "pref(1", 1),  # other facts, well formed
+        lambda text: text[: len(text) // 2],  # cut short
+        lambda text: "not(a fact\n" + text,  # not facts at all
+    ],
+    ids=["other facts", "cut short", "damaged"],
+)
+def test_recorded_facts_other_than_the_lock_makes_are_not_taken(tmp_path, served, change):
+    first, _report = lock(tmp_path, served)
+    lock(tmp_path, served)
+    (facts,) = recorded_facts(tmp_path)
+    kept = facts.read_text()
+    facts.write_text(change(kept))
+    again, report = lock(tmp_path, served)
+    assert report.remembered and not report.early and again == first
+    assert facts.read_text() == kept  # recorded again, as this lock made them
+    _again, report = lock(tmp_path, served)
+    assert report.early
+
+
+def test_a_forgotten_memory_takes_its_facts_along(tmp_path, served):
+    lock(tmp_path, served)
+    lock(tmp_path, served)
+    (memory,) = memories(tmp_path)
+    assert recorded_facts(tmp_path)
+    Memory(memory).forget()
+    assert not recorded_facts(tmp_path) and not memories(tmp_path)
