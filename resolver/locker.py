@@ -26,7 +26,7 @@ from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import Provider
 from resolver.resolution import Resolution, read_resolution
-from resolver.solve import EarlySolve, Solution, Solver
+from resolver.solve import EarlySolve, Solution, Solver, inside_text
 from resolver.universe import Package, Universe
 
 MAX_ROUNDS = 12
@@ -163,7 +163,7 @@ def lock_project(
             else:
                 report.remembered = True
                 if early.seen is not None and early.seen != early.text:
-                    memory.write_facts(early.seen)  # the next lock's early solve
+                    memory.write_facts(early.seen)  # recorded facts of another round: replaced
         elif memory is not None and (
             fine or any(p.widenings or p.at for p in universe.packages.values())
         ):
@@ -171,6 +171,9 @@ def lock_project(
             if learned is not None:
                 selection = widths.selection(facts, solution)
                 memory.write({**learned, "fine": fine, "selection": selection})
+                # The last round's facts: those the next lock's first round makes (same widths,
+                # same universe), for it to solve early.
+                memory.write_facts(inside_text(facts))
         elif memory is not None:
             memory.forget()  # nothing to learn: windows kept their first widths
         if memory is not None and packing is not None:

@@ -17,9 +17,10 @@ A memory is taken only when it reproduces the lock made without it, byte for byt
 - it records the selection the solver chose; if the lock made from the memory chose another
   (an equally good one, found by another search path), the lock is made again without it.
 
-A memory taken also records the facts its first round solved (``*.facts``): the next lock of
-the same inputs solves them in a thread from its start (``solve.EarlySolve``), and takes that
-optimum only when the facts it makes are the same text.
+Beside a memory, the facts of the lock's last round (``*.facts``): the next lock of the same
+inputs solves them in a thread from its start (``solve.EarlySolve``), and takes that optimum
+only when the facts its first round makes are the same text (a lock taken from the memory
+whose first round made other facts records those instead).
 
 Anything else (a page that changed, a package that appeared, a memory of another version of
 aspen) sends the lock the usual way, and the memory is replaced or removed once it is made. A

@@ -182,18 +182,17 @@ def recorded_facts(tmp_path) -> list:
     return sorted((tmp_path / "cache" / "widths").glob("*.facts"))
 
 
-def test_a_remembered_lock_records_its_facts_and_the_next_one_solves_them_beside_collection(
-    tmp_path, served
-):
-    first, report = lock(tmp_path, served)
-    assert not report.remembered and not recorded_facts(tmp_path)
-    second, report = lock(tmp_path, served)  # from the memory; records the facts it solved
-    assert report.remembered and not report.early
+def test_a_lock_records_its_facts_and_the_next_one_solves_them_beside_collection(tmp_path, served):
+    first, report = lock(tmp_path, served)  # learns the widths, records the last round's facts
+    assert not report.remembered and not report.early
     (facts,) = recorded_facts(tmp_path)
     assert facts.stem == memories(tmp_path)[0].stem and facts.read_text().startswith("class(")
-    third, report = lock(tmp_path, served)  # solved in a thread while collecting
+    kept = facts.read_text()
+    second, report = lock(tmp_path, served)  # solved in a thread while collecting
     assert report.remembered and report.early and report.rounds == 1
-    assert first == second == third
+    assert facts.read_text() == kept  # the same facts: not written again
+    without, report = lock(tmp_path, served, remember=False)
+    assert first == second == without and not report.early
 
 
 @pytest.mark.parametrize(
@@ -207,7 +206,6 @@ def test_a_remembered_lock_records_its_facts_and_the_next_one_solves_them_beside
 )
 def test_recorded_facts_other_than_the_lock_makes_are_not_taken(tmp_path, served, change):
     first, _report = lock(tmp_path, served)
-    lock(tmp_path, served)
     (facts,) = recorded_facts(tmp_path)
     kept = facts.read_text()
     facts.write_text(change(kept))
@@ -219,7 +217,6 @@ def test_recorded_facts_other_than_the_lock_makes_are_not_taken(tmp_path, served
 
 
 def test_a_forgotten_memory_takes_its_facts_along(tmp_path, served):
-    lock(tmp_path, served)
     lock(tmp_path, served)
     (memory,) = memories(tmp_path)
     assert recorded_facts(tmp_path)
