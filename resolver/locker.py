@@ -164,9 +164,7 @@ def lock_project(
                 report.remembered = True
                 if early.seen is not None and early.seen != early.text:
                     memory.write_facts(early.seen)  # recorded facts of another round: replaced
-        elif memory is not None and (
-            fine or any(p.widenings or p.at for p in universe.packages.values())
-        ):
+        elif memory is not None:
             learned = widths.state(universe)
             if learned is not None:
                 selection = widths.selection(facts, solution)
@@ -174,8 +172,6 @@ def lock_project(
                 # The last round's facts: those the next lock's first round makes (same widths,
                 # same universe), for it to solve early.
                 memory.write_facts(inside_text(facts))
-        elif memory is not None:
-            memory.forget()  # nothing to learn: windows kept their first widths
         if memory is not None and packing is not None:
             taken = provider.metadata_taken()  # type: ignore[attr-defined]
             if taken != pack:

@@ -24,7 +24,8 @@ whose first round made other facts records those instead).
 
 Anything else (a page that changed, a package that appeared, a memory of another version of
 aspen) sends the lock the usual way, and the memory is replaced or removed once it is made. A
-memory is written only when some window had to grow. Files whose pages are not stored in the
+memory is written after every lock made without one (so that the next lock of the same inputs
+solves early even when no window grew). Files whose pages are not stored in the
 cache (``file://`` indexes, ``--find-links`` folders, ``--no-cache``) never get one.
 """
 

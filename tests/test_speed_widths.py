@@ -66,11 +66,14 @@ def test_a_lock_made_again_starts_from_the_widths_the_last_one_reached(tmp_path,
     assert without == first and report.rounds > 1
 
 
-def test_a_project_whose_windows_never_grow_gets_no_memory(tmp_path, index):
+def test_a_project_whose_windows_never_grow_gets_a_memory_too(tmp_path, index):
     index.add("a", "1.0")
     with index.serve() as served:
-        _text, report = lock(tmp_path, served)
-    assert report.rounds == 1 and not memories(tmp_path)
+        first, report = lock(tmp_path, served)
+        assert report.rounds == 1 and not report.remembered
+        assert len(memories(tmp_path)) == len(recorded_facts(tmp_path)) == 1
+        again, report = lock(tmp_path, served)
+    assert report.remembered and report.early and again == first
 
 
 def test_a_changed_index_page_sends_the_lock_the_usual_way(tmp_path, index, served):
