@@ -234,7 +234,8 @@ def _rounds(
                 return facts, solution, fine
             report.widened.append(sorted(grow))
             continue
-        solver = last = Solver(facts, objective=expect_lock)
+        # A round after a conflict has its conflict refuted with cores if it has one.
+        solver = last = Solver(facts, objective=expect_lock, inputs=conflicted)
         if keep is not None:
             keep[:] = [solver]  # the last round's only: earlier ones are freed as before
         if expect_lock:
