@@ -133,15 +133,19 @@ def test_the_class_a_class_lies_in_is_read_from_the_partitions(tmp_path):
     assert len(facts.classes[ids["c"]]) > 1
     assert nested == within
 
-    # The rules join them into the same ``on`` atoms as the rules over ``within`` did.
-    solver = Solver(facts)
-    assert solver.fits_windows()
-    before = clingo.Control(["--warn=none"])
-    before.add("base", [], facts.text() + "\n".join(by_package) + WITHIN_RULES)
-    before.ground([("base", [])])
-    on = {str(a.symbol) for a in solver.ctl.symbolic_atoms.by_signature("on", 4)}
-    assert len(on) > 10
-    assert on == {str(a.symbol) for a in before.symbolic_atoms.by_signature("on", 4)}
+    # The rules join them into the same active requirements, in every selection, as the rules
+    # over ``within`` did (through ``on`` atoms, as they once were).
+    ctl = clingo.Control(["--warn=none", "--models=0", "--opt-mode=ignore"])
+    ctl.load(str(encoding_dir() / "lock.lp"))
+    ctl.add("base", [], facts.text() + "\n".join(by_package) + WITHIN_RULES)
+    ctl.ground([("base", [])])
+    models: list[set[str]] = []
+    ctl.solve(on_model=lambda m: models.append({str(s) for s in m.symbols(atoms=True)}))
+    assert len(models) > 1
+    for found in models:
+        active = {atom for atom in found if atom.startswith("active(")}
+        assert len(active) > 2
+        assert active == {atom.replace("before_", "") for atom in found if "before_" in atom}
 
 
 WITHIN_RULES = """
@@ -149,6 +153,8 @@ edge(P,D,Q) :- bundled(_,P,D), req_pkg(D,Q).
 edge(0,D,Q) :- dep(0,0,D), req_pkg(D,Q).
 on(D,P,KP,K) :- edge(P,D,Q), req_all(D), within(Q,K,P,KP).
 on(D,P,KP,K) :- edge(P,D,Q), req_on(D,K), within(Q,K,P,KP).
+before_active(D,K) :- on(D,0,KP,K), sel(0,0,KP).
+before_active(D,K) :- has(P,B,KP), bundled(B,P,D), on(D,P,KP,K).
 """
 
 
