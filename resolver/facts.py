@@ -34,7 +34,9 @@ Atoms (all arguments are integers):
 - ``next_version(P,U,V)``: V is the next older version of P after U among those in the facts.
 - ``avail(P,V,K)``: version V may be chosen in class K (window, metadata, Requires-Python);
   ``avail_all(P,V)`` instead where it may be chosen in every class of P (examples/large: 1,313
-  facts instead of 6,057).
+  facts instead of 6,057). ``only(P,V)``: besides, V is P's one window version, so that where
+  no version outside the windows can be chosen, V is chosen wherever P is needed (stated only
+  in such a program: ``FactBase.inside_atoms``).
 - ``outside(P,V)``: V stands for every eligible version outside P's window, whose metadata is not
   fetched; ``avail_outside(P,V,K)``: it can run in K. Choosing it means the window must grow.
 - ``dep(0,0,D)``: the project has requirement D. A package's requirements come in bundles, those
@@ -105,6 +107,7 @@ PREDICATES = {
     "nested": 4,
     "avail": 3,
     "avail_all": 2,
+    "only": 2,
     "direct": 1,
     "upgrade": 1,
     "locked": 3,
@@ -173,6 +176,8 @@ class FactBase:
     # versions: with the pseudo-versions left out (``inside_atoms``), they keep each package's
     # versions one chain.
     bridges: list[str] = field(default_factory=list)
+    # ``only`` atoms, which hold only without the outside pseudo-versions (``inside_atoms``).
+    sole: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """The facts as a logic program, one per line, grouped by predicate."""
@@ -189,10 +194,13 @@ class FactBase:
 
     def inside_atoms(self, name: str) -> list[str]:
         """The predicate's atoms that mention no outside pseudo-version, with the ``bridges``
-        among ``next_version``'s: the facts of a program where no version outside the windows
-        can be chosen, with the same costs for every selection."""
+        among ``next_version``'s and the ``sole`` as ``only``'s: the facts of a program where
+        no version outside the windows can be chosen, with the same costs for every
+        selection."""
         atoms = self._inside(name, self.atoms[name])
-        return atoms + self.bridges if name == "next_version" else atoms
+        if name == "next_version":
+            return atoms + self.bridges
+        return atoms + self.sole if name == "only" else atoms
 
     def _inside(self, name: str, atoms: list[str]) -> list[str]:
         skip = self.about_outside.get(name)
@@ -423,6 +431,8 @@ def build_facts(
             admitted = [(k, at) for k, at in mine if admits[at[0]]]
             if len(admitted) == len(mine):
                 avail_all.append(f"avail_all({pid},{rank})")
+                if len(windows[name]) == 1:
+                    base.sole.append(f"only({pid},{rank})")
             else:
                 avail += [f"avail({pid},{rank},{k})" for k, _at in admitted]
             if everywhere:

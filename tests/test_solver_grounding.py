@@ -281,3 +281,19 @@ def test_a_bundle_is_the_fewest_spans_that_hold_its_versions():
     assert tree.cover(tuple(range(14, 20))) == [14, (15, 20)]
     assert tree.rules() == 2 * len(tree.used)
     assert (0, 5) in tree.used and (15, 17) in tree.used and (0, 20) not in tree.used
+
+
+def test_a_package_with_one_version_to_choose_has_it_wherever_it_is_needed(tmp_path):
+    # MARKED's a, b and d have one version each, which runs everywhere; c has two. Without the
+    # versions outside the windows, those three are chosen by a plain rule (``only``).
+    facts = build_facts(universe_for(tmp_path, MARKED, ["a", "d"]), prune=True)
+    ids = facts.package_ids
+    assert sorted(facts.sole) == sorted(f"only({ids[n]},0)" for n in "abd")
+    assert not facts.atoms["only"]  # never with the versions outside the windows
+    optimum = Solver(facts).optimum()
+    found = atoms(Solver(facts, objective=True).ctl)
+    assert f"only({ids['a']},0)" in found
+    facts.sole.clear()
+    again = Solver(facts).optimum()
+    assert again.selected == optimum.selected and again.cost == optimum.cost
+    assert again.active == optimum.active
