@@ -34,13 +34,20 @@ Atoms (all arguments are integers):
 - ``next_version(P,U,V)``: V is the next older version of P after U among those in the facts.
 - ``avail(P,V,K)``: version V may be chosen in class K (window, metadata, Requires-Python);
   ``avail_all(P,V)`` instead where it may be chosen in every class of P (examples/large: 1,313
-  facts instead of 6,057).
+  facts instead of 6,057). ``only(P,V)``: besides, V is P's one window version, so that where
+  no version outside the windows can be chosen, V is chosen wherever P is needed (stated only
+  in such a program: ``FactBase.inside_atoms``).
 - ``outside(P,V)``: V stands for every eligible version outside P's window, whose metadata is not
   fetched; ``avail_outside(P,V,K)``: it can run in K. Choosing it means the window must grow.
 - ``dep(0,0,D)``: the project has requirement D. A package's requirements come in bundles, those
   that the same versions of it have: ``bundle(P,V,B)``: version V of P has the requirements
   of bundle B, ``bundled(B,P,D)``: requirement D is one of them (a bundle belongs to one
-  package). ``req_pkg(D,Q)``, ``req_extra(D,E)``;
+  package). A package whose bundles take fewer rules so states them over spans, runs of its
+  window versions halved again and again (``_Spans``): ``span(P,V,G)``: version V of P lies in
+  span G, ``span_in(H,G)``: span H lies in span G, ``bundle_span(G,P,B)``: the versions of
+  span G have bundle B (its ``bundle`` facts then name only the versions none of its spans
+  holds).
+  ``req_pkg(D,Q)``, ``req_extra(D,E)``;
   ``req_on(D,K)``: D's marker holds in class K of Q (``req_all(D)`` instead: in every class of
   Q); ``req_extra_on(D,E,K)``: it holds there
   under extra E.
@@ -100,6 +107,7 @@ PREDICATES = {
     "nested": 4,
     "avail": 3,
     "avail_all": 2,
+    "only": 2,
     "direct": 1,
     "upgrade": 1,
     "locked": 3,
@@ -112,6 +120,9 @@ PREDICATES = {
     "dep": 3,
     "bundle": 3,
     "bundled": 3,
+    "span": 3,
+    "span_in": 2,
+    "bundle_span": 3,
     "req_pkg": 2,
     "req_extra": 2,
     "req_on": 2,
@@ -165,6 +176,8 @@ class FactBase:
     # versions: with the pseudo-versions left out (``inside_atoms``), they keep each package's
     # versions one chain.
     bridges: list[str] = field(default_factory=list)
+    # ``only`` atoms, which hold only without the outside pseudo-versions (``inside_atoms``).
+    sole: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """The facts as a logic program, one per line, grouped by predicate."""
@@ -181,10 +194,13 @@ class FactBase:
 
     def inside_atoms(self, name: str) -> list[str]:
         """The predicate's atoms that mention no outside pseudo-version, with the ``bridges``
-        among ``next_version``'s: the facts of a program where no version outside the windows
-        can be chosen, with the same costs for every selection."""
+        among ``next_version``'s and the ``sole`` as ``only``'s: the facts of a program where
+        no version outside the windows can be chosen, with the same costs for every
+        selection."""
         atoms = self._inside(name, self.atoms[name])
-        return atoms + self.bridges if name == "next_version" else atoms
+        if name == "next_version":
+            return atoms + self.bridges
+        return atoms + self.sole if name == "only" else atoms
 
     def _inside(self, name: str, atoms: list[str]) -> list[str]:
         skip = self.about_outside.get(name)
@@ -394,6 +410,7 @@ def build_facts(
 
     avail, avail_all, pref = emit["avail"], emit["avail_all"], emit["pref"]
     next_version = emit["next_version"]
+    orders: dict[int, list[int]] = {}  # package id -> the ranks of its window versions
 
     def about_outside(name: str) -> None:
         """Marks the predicate's next atom as one that mentions an outside pseudo-version."""
@@ -414,6 +431,8 @@ def build_facts(
             admitted = [(k, at) for k, at in mine if admits[at[0]]]
             if len(admitted) == len(mine):
                 avail_all.append(f"avail_all({pid},{rank})")
+                if len(windows[name]) == 1:
+                    base.sole.append(f"only({pid},{rank})")
             else:
                 avail += [f"avail({pid},{rank},{k})" for k, _at in admitted]
             if everywhere:
@@ -425,6 +444,7 @@ def build_facts(
                 if any(required[i] for i in failing):
                     emit["required_fail"].append(f"required_fail({pid},{rank},{k})")
         ranks = [package.rank[v] for v in windows[name]]
+        orders[pid] = sorted(ranks)
         rest = rests[name]
         lowest = universe.lowest(name)
         if rest:
@@ -458,7 +478,7 @@ def build_facts(
                 about_outside("pref")
             pref.append(f"pref({pid},{r},{cost})")
 
-    _bundle_facts(base, deps)
+    _bundle_facts(base, deps, orders)
     req_on, req_extra_on, req_fails = emit["req_on"], emit["req_extra_on"], emit["req_fails"]
     for did, req in enumerate(requirements):
         target = truth.name(req)
@@ -506,12 +526,15 @@ def build_facts(
     return base
 
 
-def _bundle_facts(base: FactBase, deps: Iterable[tuple[int, int, int]]) -> None:
+def _bundle_facts(
+    base: FactBase, deps: Iterable[tuple[int, int, int]], orders: dict[int, list[int]]
+) -> None:
     """Adds the ``dep`` facts of the project and the ``bundle`` and ``bundled`` facts of the
     packages: each package's requirements grouped by the set of its versions that have them.
     A class's chosen version then brings one ``has`` atom per bundle instead of one per
     requirement (on examples/large, the 61,124 ground rules that joined every selection with
-    each of its 9,463 requirements become 39,546: 798 bundles)."""
+    each of its 9,463 requirements become 39,546: 798 bundles). A package whose bundles take
+    fewer rules over spans of its window versions (``_Spans``) has them stated so."""
     versions: dict[tuple[int, int], set[int]] = {}  # (package, requirement) -> ranks
     for pid, rank, did in deps:
         if pid == ROOT:
@@ -523,9 +546,93 @@ def _bundle_facts(base: FactBase, deps: Iterable[tuple[int, int, int]]) -> None:
     for (pid, did), ranks in versions.items():
         bundles.setdefault((pid, tuple(sorted(ranks))), []).append(did)
     bundle, bundled = base.atoms["bundle"], base.atoms["bundled"]
+    owned: dict[int, list[tuple[int, tuple[int, ...]]]] = {}  # package id -> its bundles
     for b, ((pid, ranks), dids) in enumerate(sorted(bundles.items())):
-        bundle += [f"bundle({pid},{rank},{b})" for rank in ranks]
+        owned.setdefault(pid, []).append((b, ranks))
         bundled += [f"bundled({b},{pid},{did})" for did in sorted(dids)]
+    spans = 0  # span ids handed out so far
+    for pid, mine in owned.items():
+        tree = _Spans(orders[pid])
+        pieces = [(b, tree.cover(ranks)) for b, ranks in mine]
+        if tree.rules() + sum(len(p) for _, p in pieces) >= sum(len(r) for _, r in mine):
+            bundle += [f"bundle({pid},{rank},{b})" for b, ranks in mine for rank in ranks]
+            continue
+        tree.number(spans)
+        spans += len(tree.ids)
+        for (lo, hi), span in sorted(tree.ids.items()):
+            for part in ((lo, (lo + hi) // 2), ((lo + hi) // 2, hi)):
+                if part[1] - part[0] == 1:
+                    base.atoms["span"].append(f"span({pid},{tree.order[part[0]]},{span})")
+                else:
+                    base.atoms["span_in"].append(f"span_in({tree.ids[part]},{span})")
+        for b, covering in pieces:
+            for piece in covering:
+                if isinstance(piece, int):
+                    bundle.append(f"bundle({pid},{piece},{b})")
+                else:
+                    base.atoms["bundle_span"].append(f"bundle_span({tree.ids[piece]},{pid},{b})")
+
+
+class _Spans:
+    """A package's window versions, newest first, split in halves again and again: a binary
+    tree of spans (runs of consecutive versions), of which a bundle names the fewest that
+    together hold just its versions. Most requirements hold for a run of versions (from the
+    release that added them to the one that changed or dropped them), so a bundle of a long
+    window is a few spans: a class's chosen version then reaches a bundle through the spans
+    it lies in instead of one ``has`` rule per version of the bundle. On examples/large,
+    prefect's 73 window versions have 139 bundles with 2,463 versions between them: 17,156
+    ``has`` rules over its 7 classes, and 5,334 over spans (1,558 of them placing the chosen
+    version in spans). Spans pay only for many bundles over a long window: a span costs two
+    rules a class, and the spans inside it too."""
+
+    def __init__(self, order: list[int]) -> None:
+        self.order = order  # the ranks of the window versions, newest first
+        self._at = {rank: i for i, rank in enumerate(order)}
+        self.used: set[tuple[int, int]] = set()  # spans used, as (start, stop) positions
+        self.ids: dict[tuple[int, int], int] = {}  # once numbered: each span used, its id
+
+    def cover(self, ranks: tuple[int, ...]) -> list[int | tuple[int, int]]:
+        """The fewest spans (or single versions, by rank) that hold just these versions."""
+        positions = sorted(self._at[r] for r in ranks)
+        out: list[int | tuple[int, int]] = []
+        start = 0
+        for i, here in enumerate(positions):
+            if i + 1 == len(positions) or positions[i + 1] != here + 1:  # a run ends here
+                self._cover(0, len(self.order), positions[start], here + 1, out)
+                start = i + 1
+        return out
+
+    def _cover(self, lo: int, hi: int, start: int, stop: int, out: list) -> None:
+        if stop <= lo or hi <= start:
+            return
+        if start <= lo and hi <= stop:
+            if hi - lo == 1:
+                out.append(self.order[lo])
+            else:
+                self._use(lo, hi)
+                out.append((lo, hi))
+            return
+        middle = (lo + hi) // 2
+        self._cover(lo, middle, start, stop, out)
+        self._cover(middle, hi, start, stop, out)
+
+    def _use(self, lo: int, hi: int) -> None:
+        """A span used, with the spans it is made of, down to single versions."""
+        if hi - lo < 2 or (lo, hi) in self.used:
+            return
+        self.used.add((lo, hi))
+        middle = (lo + hi) // 2
+        self._use(lo, middle)
+        self._use(middle, hi)
+
+    def rules(self) -> int:
+        """The rules per class that compute which spans the chosen version lies in: one for
+        each of the two parts of each span used."""
+        return 2 * len(self.used)
+
+    def number(self, first: int) -> None:
+        """Gives the spans used their ids, from ``first`` on."""
+        self.ids = {key: first + n for n, key in enumerate(sorted(self.used))}
 
 
 class _Columns:

@@ -253,7 +253,8 @@ def _rounds(
             solver, found = taken
             expect_lock, report.early = False, True
         else:
-            solver = Solver(facts, objective=expect_lock)
+            # A round after a conflict has its conflict refuted with cores if it has one.
+            solver = Solver(facts, objective=expect_lock, inputs=conflicted)
         last = solver
         if keep is not None:
             keep[:] = [solver]  # the last round's only: earlier ones are freed as before

@@ -183,25 +183,43 @@ class Solver:
     them it grounds and finds its conflict in about half the time (examples/large's three
     conflicting rounds: grounding and the first search 0.44, 0.61, 0.65 s instead of 0.71,
     0.81, 1.12 s; the round that locks spends about 0.1-0.2 s more, its optimisation
-    preparing the second part on its own)."""
+    preparing the second part on its own).
+
+    The named inputs of explanations (``inputs``) are grounded only for a phase that takes
+    cores (``core``), with the fact ``explaining`` (encodings/lock.lp): a solver grounded
+    without them grounds again with them when first asked for a core (a round that has no lock
+    at all); one grounded with them keeps them until it grounds again for another reason. A
+    solver made with ``inputs`` has them in every grounding: a locker's round that follows a
+    conflict, whose own conflict is refuted on its parts with cores (resolver/locker.py).
+    Grounding them again there instead took examples/large's lock without learned widths
+    19,432M instructions instead of 17,336M."""
 
     def __init__(
-        self, facts: FactBase | Recorded, *, objective: bool = False, outside: bool = False
+        self,
+        facts: FactBase | Recorded,
+        *,
+        objective: bool = False,
+        outside: bool = False,
+        inputs: bool = False,
     ) -> None:
         """``objective``: ground the objective's levels with the rules at once, for a round
         expected to lock (``fitting_optimum``); ``outside``: ground the versions outside the
-        windows at once, for a solve expected to need them (see ``_need``)."""
+        windows at once, for a solve expected to need them (see ``_need``); ``inputs``: ground
+        the named inputs of explanations every time, for a solver expected to take cores."""
         started = time.perf_counter()
         self.facts = facts
         self.outside = facts.outside
         self.ctl = self._control()
         # What is grounded: nothing yet (None), the program without the versions outside the
-        # windows (False), or all of it (True); and whether the objective's levels are.
+        # windows (False), or all of it (True); whether the objective's levels are; and
+        # whether the named inputs of explanations are.
         self._grounded: bool | None = None
         self._objective = False
+        self._explaining = False
+        self._inputs = inputs
         self.stats: dict[str, float] = {"ground_s": time.perf_counter() - started}
         if objective or outside:
-            self._ground(outside=outside, objective=objective)
+            self._ground(outside=outside, objective=objective, inputs=inputs)
 
     @staticmethod
     def _control() -> clingo.Control:
@@ -221,16 +239,17 @@ class Solver:
         same program): later phases may then ground the versions outside the windows."""
         self.facts, self.outside = facts, facts.outside
 
-    def _ground(self, *, outside: bool, objective: bool = False) -> None:
+    def _ground(self, *, outside: bool, objective: bool = False, inputs: bool = False) -> None:
         """Ground the rules and facts, with the versions outside the windows or without them
-        (then none can be chosen, and every selection costs what it costs with them)."""
+        (then none can be chosen, and every selection costs what it costs with them), and
+        with the named inputs of explanations or without them."""
         started = time.perf_counter()
         if self._grounded is not None:  # the program without them: start again, with them
             self.ctl = self._control()
             self._objective = False
             self.__dict__.pop("_input_literals", None)
         loader = _FactLoader(self.facts, outside=outside)
-        self.ctl.add("base", [], loader.program)
+        self.ctl.add("base", [], loader.program + ("\nexplaining." if inputs else ""))
         parts = [("base", [])]
         if objective:
             self.ctl.add("objective", [], (encoding_dir() / OBJECTIVE).read_text())
@@ -238,9 +257,10 @@ class Solver:
         self.ctl.ground(parts, context=loader)
         self._grounded = outside
         self._objective = objective
+        self._explaining = inputs
         self.stats["ground_s"] += time.perf_counter() - started
 
-    def _need(self, *, outside: bool, levels: bool = True) -> None:
+    def _need(self, *, outside: bool, levels: bool = True, inputs: bool = False) -> None:
         """A grounding for a phase that may (``outside``) or may not choose versions outside
         the windows. A round starts with the phases that may not (its windows are expected to
         hold a lock), which ground the program without those versions: on
@@ -250,13 +270,16 @@ class Solver:
         whose rounds do, still took 31,833M instructions instead of 32,362M. ``levels``:
         whether the phase may have the objective's levels below the outside one; one that
         optimises without them grounds again without them (the locker never asks: a round that
-        needs versions outside the windows needs them grounded anyway)."""
+        needs versions outside the windows needs them grounded anyway). ``inputs``: whether
+        the phase takes cores over the named inputs of explanations."""
+        inputs = inputs or self._inputs
         if (
             self._grounded is None
             or (outside and not self._grounded)
             or (self._objective and not levels)
+            or (inputs and not self._explaining)
         ):
-            self._ground(outside=outside or bool(self._grounded))
+            self._ground(outside=outside or bool(self._grounded), inputs=inputs)
 
     def ground_objective(self) -> None:
         """Ground every level of the objective below the outside one (once)."""
@@ -370,8 +393,7 @@ class Solver:
         requirement, ``edge_off(P,Q)`` for the requirements of each package on another,
         ``constraint_off(D)`` for each constraint (the same with or without the versions
         outside the windows; explanations mostly need them)."""
-        if self._grounded is None:
-            self._need(outside=True)
+        self._need(outside=self._grounded is None or self._grounded, inputs=True)
         return sorted(
             atom.symbol
             for name, arity in (("drop", 1), ("edge_off", 2), ("constraint_off", 1))
@@ -391,7 +413,7 @@ class Solver:
         """With the ``held`` inputs in force and every other one free to be left out: None when
         a selection exists (with versions outside the windows unless ``outside`` is False),
         else the held inputs of an unsatisfiable core."""
-        self._need(outside=outside)
+        self._need(outside=outside, inputs=True)
         started = time.perf_counter()
         literals = self._input_literals
         for symbol in self.inputs:

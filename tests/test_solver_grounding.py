@@ -9,6 +9,7 @@ import clingo
 from packaging.version import Version
 from test_speed_widening import universe_for
 
+from resolver import facts as facts_module
 from resolver.facts import build_facts
 from resolver.solve import ENCODINGS, Solver, _FactLoader, encoding_dir
 
@@ -132,15 +133,19 @@ def test_the_class_a_class_lies_in_is_read_from_the_partitions(tmp_path):
     assert len(facts.classes[ids["c"]]) > 1
     assert nested == within
 
-    # The rules join them into the same ``on`` atoms as the rules over ``within`` did.
-    solver = Solver(facts)
-    assert solver.fits_windows()
-    before = clingo.Control(["--warn=none"])
-    before.add("base", [], facts.text() + "\n".join(by_package) + WITHIN_RULES)
-    before.ground([("base", [])])
-    on = {str(a.symbol) for a in solver.ctl.symbolic_atoms.by_signature("on", 4)}
-    assert len(on) > 10
-    assert on == {str(a.symbol) for a in before.symbolic_atoms.by_signature("on", 4)}
+    # The rules join them into the same active requirements, in every selection, as the rules
+    # over ``within`` did (through ``on`` atoms, as they once were).
+    ctl = clingo.Control(["--warn=none", "--models=0", "--opt-mode=ignore"])
+    ctl.load(str(encoding_dir() / "lock.lp"))
+    ctl.add("base", [], facts.text() + "\n".join(by_package) + WITHIN_RULES)
+    ctl.ground([("base", [])])
+    models: list[set[str]] = []
+    ctl.solve(on_model=lambda m: models.append({str(s) for s in m.symbols(atoms=True)}))
+    assert len(models) > 1
+    for found in models:
+        active = {atom for atom in found if atom.startswith("active(")}
+        assert len(active) > 2
+        assert active == {atom.replace("before_", "") for atom in found if "before_" in atom}
 
 
 WITHIN_RULES = """
@@ -148,6 +153,8 @@ edge(P,D,Q) :- bundled(_,P,D), req_pkg(D,Q).
 edge(0,D,Q) :- dep(0,0,D), req_pkg(D,Q).
 on(D,P,KP,K) :- edge(P,D,Q), req_all(D), within(Q,K,P,KP).
 on(D,P,KP,K) :- edge(P,D,Q), req_on(D,K), within(Q,K,P,KP).
+before_active(D,K) :- on(D,0,KP,K), sel(0,0,KP).
+before_active(D,K) :- has(P,B,KP), bundled(B,P,D), on(D,P,KP,K).
 """
 
 
@@ -214,3 +221,79 @@ def test_a_models_atoms_are_read_from_clingos_array_as_from_their_symbols():
     assert texts and all(fast == slow for fast, slow in texts)
     assert texts[-1][0] in ("(active(-4,70),sel(1,0,0))", "(sel(1,0,0),active(-4,70))")
     assert list(solve._atoms([clingo.Function("flag")])) == [("flag", ())]
+
+
+# a's 20 releases add and drop requirements in runs: b up to 1.11, c up to 1.16, d in 1.10 and
+# 1.13 only, e from 1.14 on (newest first: ranks 0 to 19).
+RUNS = {
+    "a": {
+        f"1.{m}": [
+            *(["b"] if m <= 11 else []),
+            *(["c"] if m <= 16 else []),
+            *(["d"] if m in (10, 13) else []),
+            *(["e"] if m >= 14 else []),
+        ]
+        for m in range(20)
+    },
+    **{name: {"1.0": []} for name in "bcde"},
+}
+
+
+def test_bundles_over_spans_of_versions_mean_what_bundles_over_versions_do(tmp_path, monkeypatch):
+    universe = universe_for(tmp_path, RUNS, ["a"])
+    while universe.widen({"a"}):
+        pass
+    assert len(universe.packages["a"].window) == 20
+    # The facts state a package's bundles over spans where that takes fewer rules: not so
+    # for a's four bundles; here always, then never.
+    monkeypatch.setattr(facts_module._Spans, "rules", lambda self: 0)
+    spans = build_facts(universe)
+    assert spans.atoms["span"] and spans.atoms["span_in"] and spans.atoms["bundle_span"]
+    monkeypatch.setattr(facts_module._Spans, "rules", lambda self: 1000)
+    plain = build_facts(universe)
+    assert not plain.atoms["span"] and len(plain.atoms["bundle"]) > len(spans.atoms["bundle"])
+
+    def models(facts) -> set[frozenset[str]]:
+        ctl = clingo.Control(["--warn=none", "--models=0", "--opt-mode=ignore"])
+        ctl.load(str(encoding_dir() / "lock.lp"))
+        ctl.add("base", [], facts.text())
+        ctl.ground([("base", [])])
+        found: set[frozenset[str]] = set()
+        ctl.solve(
+            on_model=lambda m: found.add(
+                frozenset(
+                    str(s) for s in m.symbols(atoms=True) if s.name in ("sel", "has", "active")
+                )
+            )
+        )
+        return found
+
+    # Every selection, with the bundles each brings and the requirements they make active.
+    assert len(models(spans)) == 20
+    assert models(spans) == models(plain)
+
+
+def test_a_bundle_is_the_fewest_spans_that_hold_its_versions():
+    tree = facts_module._Spans(list(range(20)))
+    # [0, 20) halves into [0, 10) and [10, 20), [10, 20) into [10, 15) and [15, 20), ...
+    assert tree.cover(tuple(range(17))) == [(0, 10), (10, 15), (15, 17)]
+    assert tree.cover((10, 13)) == [10, 13]
+    assert tree.cover(tuple(range(14, 20))) == [14, (15, 20)]
+    assert tree.rules() == 2 * len(tree.used)
+    assert (0, 5) in tree.used and (15, 17) in tree.used and (0, 20) not in tree.used
+
+
+def test_a_package_with_one_version_to_choose_has_it_wherever_it_is_needed(tmp_path):
+    # MARKED's a, b and d have one version each, which runs everywhere; c has two. Without the
+    # versions outside the windows, those three are chosen by a plain rule (``only``).
+    facts = build_facts(universe_for(tmp_path, MARKED, ["a", "d"]), prune=True)
+    ids = facts.package_ids
+    assert sorted(facts.sole) == sorted(f"only({ids[n]},0)" for n in "abd")
+    assert not facts.atoms["only"]  # never with the versions outside the windows
+    optimum = Solver(facts).optimum()
+    found = atoms(Solver(facts, objective=True).ctl)
+    assert f"only({ids['a']},0)" in found
+    facts.sole.clear()
+    again = Solver(facts).optimum()
+    assert again.selected == optimum.selected and again.cost == optimum.cost
+    assert again.active == optimum.active
