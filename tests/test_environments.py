@@ -163,6 +163,41 @@ def test_wheels_install_only_where_their_platform_tag_fits():
     assert cygwin.installable([linux, sdist])
 
 
+def test_a_versions_files_are_read_once_for_all_cells():
+    # Cell.installable asks a list of files for its kinds and tags once (_wheel_tags, by
+    # the list's identity), then answers each cell's rule from the union of the wheels' tags:
+    # the same as asking the files one by one.
+    space = EnvironmentSpace.build(SpecifierSet(">=3.11,<3.13"), ())
+    reads = []
+
+    class Counted:
+        def __init__(self, tag: str | None) -> None:
+            self.tag = tag
+
+        @property
+        def kind(self) -> str:
+            reads.append(("kind", self.tag))
+            return "sdist" if self.tag is None else "wheel"
+
+        @property
+        def tags(self) -> frozenset[Tag]:
+            reads.append(("tags", self.tag))
+            return frozenset({Tag(*self.tag.split("-"))}) if self.tag else frozenset()
+
+    tags = [
+        "cp311-cp311-manylinux_2_17_x86_64",
+        "cp312-cp312-win_amd64",
+        "cp312-abi3-macosx_11_0_arm64",
+    ]
+    files = [Counted(t) for t in tags]
+    answers = [c.installable(files) for c in space.cells]
+    assert len(reads) == 2 * len(files)  # one kind and one tags read per file, for all cells
+    assert answers == [any(c.installable([f]) for f in files) for c in space.cells]
+    assert True in answers and False in answers
+    with_sdist = [*files, Counted(None)]
+    assert all(c.installable(with_sdist) for c in space.cells)
+
+
 def test_plain_comparisons_are_answered_without_packaging(monkeypatch) -> None:
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version
