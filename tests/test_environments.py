@@ -344,7 +344,7 @@ _MARKERS = [
 @pytest.mark.parametrize("text", _MARKERS)
 def test_marker_truth_is_packagings(text: str) -> None:
     # Markers are evaluated comparison by comparison, each comparison's answer remembered by
-    # the values of its variables (environments._comparison): the same truth as packaging's
+    # the values of its variables (environments._held): the same truth as packaging's
     # evaluate() of the whole marker, in every cell and under every extra.
     from resolver.environments import marker_column
 
@@ -353,3 +353,21 @@ def test_marker_truth_is_packagings(text: str) -> None:
     for extra in ("", "a", "test-extra", "b"):
         expected = tuple(marker.evaluate({**c.environment, "extra": extra}) for c in cells)
         assert marker_column(cells, marker, extra) == expected, extra
+
+
+def test_a_marker_is_planned_once_for_every_truth(monkeypatch) -> None:
+    # A marker's parsed list is turned into its plan (groups of comparisons, each with the
+    # variables it names) once, when its first truth is asked (environments._PLANS): every
+    # later truth, in other cells and under other extras, walks the plan.
+    from resolver import environments
+    from resolver.environments import marker_column
+
+    planned = []
+    plan = environments._plan
+    monkeypatch.setattr(environments, "_plan", lambda markers: planned.append(1) or plan(markers))
+    marker = Marker('(sys_platform == "darwin" or os_name == "nt") and extra == "a"')
+    cells = space(">=3.9").cells
+    for extra in ("", "a", "b"):
+        expected = tuple(marker.evaluate({**c.environment, "extra": extra}) for c in cells)
+        assert marker_column(cells, marker, extra) == expected
+    assert len(planned) == 2  # the marker's list, and its nested one
