@@ -14,7 +14,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from resolver import widths
@@ -27,7 +27,7 @@ from resolver.project import Project
 from resolver.provider import Provider
 from resolver.resolution import Resolution, read_resolution
 from resolver.solve import EarlySolve, Solution, Solver
-from resolver.universe import Chosen, Package, Universe
+from resolver.universe import Chosen, Package, Universe, canonical
 
 MAX_ROUNDS = 12
 
@@ -341,7 +341,7 @@ def _edges(
         req = facts.requirements[did]
         pid = on.get(did)
         if pid is None:
-            pid = on[did] = facts.package_ids[canonicalize_name(req.name)]
+            pid = on[did] = facts.package_ids[canonical(req.name)]
         active.setdefault((pid, k), []).append(req)
     grow: dict[NormalizedName, set[Version]] = {}
     for (pid, rank), classes in solution.selected.items():
