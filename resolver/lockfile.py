@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 from resolver.environments import DEFAULT_REQUIRES_PYTHON, Cell, Config, EnvironmentSpace
 from resolver.errors import AspenError
 from resolver.options import LockOptions, format_cutoff
-from resolver.parsed_cache import lock_fields
+from resolver.parsed_cache import lock_fields, lock_rows
 from resolver.prior import parse_lock
 from resolver.project import Source
 from resolver.provider import DistFile
@@ -88,10 +88,9 @@ def _package(entry: Entry, marker: str | None, multiple: set[str]) -> dict[str, 
     # Each file's lock fields are read once (a stored file's in one read of its row), and the
     # files sorted by their names from them (a stable sort: the same order as by the files'
     # names): examples/large's 7,764 files.
-    files = entry.package.files[version]
-    rows = [(fields[0], fields, f) for f in files for fields in (lock_fields(f),)]
+    rows = lock_rows(entry.package.files[version])
     rows.sort(key=_NAME)
-    index = next((f.index for _name, _fields, f in rows if f.index), None)
+    index = next((index for _name, _fields, _kind, index in rows if index), None)
     if index:
         table["index"] = index
     if entry.dependencies:
@@ -99,10 +98,10 @@ def _package(entry: Entry, marker: str | None, multiple: set[str]) -> dict[str, 
             {"name": name, "version": str(version)} if name in multiple else {"name": name}
             for name, version in sorted(entry.dependencies)
         ]
-    kinds = [f.kind for _name, _fields, f in rows]
+    kinds = [kind for _name, _fields, kind, _index in rows]
     if "sdist" in kinds:
         table["sdist"] = _table(rows[kinds.index("sdist")][1])
-    wheels = [_table(row[1]) for row, kind in zip(rows, kinds, strict=True) if kind == "wheel"]
+    wheels = [_table(fields) for _name, fields, kind, _index in rows if kind == "wheel"]
     if wheels:
         table["wheels"] = wheels
     return table
