@@ -92,6 +92,7 @@ __all__ = [
     "VersionOrder",
     "listed_on_page",
     "lock_fields",
+    "lock_rows",
     "page_tables",
     "parsed_page",
     "response_digest",
@@ -1218,6 +1219,31 @@ def lock_fields(
             written = f"{uploaded[:-6]}Z"
         return filename, url, when, size, hashes, written
     return file.filename, file.url, file.upload_time, file.size, file.hashes, None
+
+
+def lock_rows(
+    files: Iterable[DistFile],
+) -> list[tuple[str, tuple[Any, ...], str, str | None]]:
+    """``(f.filename, lock_fields(f), f.kind, f.index)`` of each file, in order: a stored
+    file's read off its row as stored and its page's kinds, in this one loop, without a call
+    of ``lock_fields`` and of two properties per file (examples/large's lock reads 7,764)."""
+    found = []
+    for file in files:
+        if type(file) is not StoredFile:
+            fields = lock_fields(file)
+            found.append((fields[0], fields, file.kind, file.index))
+            continue
+        page, group, i = file._page, file._group, file._index
+        rows = page.cold[group]
+        row = rows[i - page.starts[group]] if rows is not None else page.raw(group, i)
+        filename, url, hashes, size, uploaded, _metadata, index = row
+        when = _datetime(uploaded)
+        written = None
+        if when is not None and uploaded[-6:] == "+00:00":
+            written = f"{uploaded[:-6]}Z"
+        fields = (filename, url, when, size, hashes, written)
+        found.append((filename, fields, _KINDS[page.kinds[i]], index))
+    return found
 
 
 def _datetime(text: str | None) -> datetime | None:

@@ -10,7 +10,7 @@ from itertools import chain
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from resolver.environments import Cell, EnvironmentSpace, marker_mask
@@ -19,7 +19,7 @@ from resolver.options import LockOptions
 from resolver.project import Project, Source
 from resolver.provider import CoreMetadata
 from resolver.solve import Solution
-from resolver.universe import Package, Universe, marker_extras
+from resolver.universe import Package, Universe, canonical, marker_extras
 
 
 @dataclass
@@ -206,8 +206,8 @@ class _Truth:
         ``extras`` and ``active`` give)."""
         hit = self._reqs.get(id(req))
         if hit is None:
-            extras = tuple(sorted({canonicalize_name(e) for e in req.extras}))
-            hit = self._reqs[id(req)] = _Asked(req, canonicalize_name(req.name), extras)
+            extras = tuple(sorted(set(map(canonical, req.extras))))
+            hit = self._reqs[id(req)] = _Asked(req, canonical(req.name), extras)
         return hit
 
     def name(self, req: Requirement) -> NormalizedName:

@@ -71,13 +71,27 @@ def marker_extras(marker: Marker | None) -> frozenset[str]:
     hit = _EXTRAS.get(id(marker))
     if hit is None or hit[0] is not marker:
         found = frozenset(
-            canonicalize_name(v) for var, _op, v in marker_comparisons(marker) if var == "extra"
+            canonical(v) for var, _op, v in marker_comparisons(marker) if var == "extra"
         )
         hit = _EXTRAS[id(marker)] = (marker, found)
     return hit[1]
 
 
 _EXTRAS: dict[int, tuple[Marker, frozenset[str]]] = {}
+
+
+def canonical(name: str) -> NormalizedName:
+    """``canonicalize_name(name)``, once per distinct string (a regular expression's sub and a
+    lower(): 2,500 instructions a call, a lookup 800; a warm lock of examples/large asks
+    13,000 times of a few hundred names in the universe, its resolution, the locker and the
+    provider: 5,874 M -> 5,854 M instructions)."""
+    found = _CANONICAL.get(name)
+    if found is None:
+        found = _CANONICAL[name] = canonicalize_name(name)
+    return found
+
+
+_CANONICAL: dict[str, NormalizedName] = {}
 
 
 class _Ranks(Mapping[Version, int]):
@@ -548,7 +562,7 @@ class Universe:
         return count
 
     def _note(self, req: Requirement, *, first_party: bool = False, extra: str = "") -> None:
-        name = canonicalize_name(req.name)
+        name = canonical(req.name)
         if req.marker is not None:
             if not self.space.could_hold(req.marker, (extra,)):
                 return
@@ -563,7 +577,7 @@ class Universe:
         demand = self.demands.setdefault(name, Demand())
         demand.specifiers.add(self._text(req.specifier))
         if req.extras:
-            demand.extras.update(canonicalize_name(e) for e in req.extras)
+            demand.extras.update(map(canonical, req.extras))
         for spec in req.specifier if first_party else ():
             if spec.operator in ("==", "===") and "*" not in spec.version:
                 try:

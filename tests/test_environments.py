@@ -163,6 +163,41 @@ def test_wheels_install_only_where_their_platform_tag_fits():
     assert cygwin.installable([linux, sdist])
 
 
+def test_a_versions_files_are_read_once_for_all_cells():
+    # Cell.installable asks a list of files for its kinds and tags once (_wheel_tags, by
+    # the list's identity), then answers each cell's rule from the union of the wheels' tags:
+    # the same as asking the files one by one.
+    space = EnvironmentSpace.build(SpecifierSet(">=3.11,<3.13"), ())
+    reads = []
+
+    class Counted:
+        def __init__(self, tag: str | None) -> None:
+            self.tag = tag
+
+        @property
+        def kind(self) -> str:
+            reads.append(("kind", self.tag))
+            return "sdist" if self.tag is None else "wheel"
+
+        @property
+        def tags(self) -> frozenset[Tag]:
+            reads.append(("tags", self.tag))
+            return frozenset({Tag(*self.tag.split("-"))}) if self.tag else frozenset()
+
+    tags = [
+        "cp311-cp311-manylinux_2_17_x86_64",
+        "cp312-cp312-win_amd64",
+        "cp312-abi3-macosx_11_0_arm64",
+    ]
+    files = [Counted(t) for t in tags]
+    answers = [c.installable(files) for c in space.cells]
+    assert len(reads) == 2 * len(files)  # one kind and one tags read per file, for all cells
+    assert answers == [any(c.installable([f]) for f in files) for c in space.cells]
+    assert True in answers and False in answers
+    with_sdist = [*files, Counted(None)]
+    assert all(c.installable(with_sdist) for c in space.cells)
+
+
 def test_plain_comparisons_are_answered_without_packaging(monkeypatch) -> None:
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version
@@ -309,7 +344,7 @@ _MARKERS = [
 @pytest.mark.parametrize("text", _MARKERS)
 def test_marker_truth_is_packagings(text: str) -> None:
     # Markers are evaluated comparison by comparison, each comparison's answer remembered by
-    # the values of its variables (environments._comparison): the same truth as packaging's
+    # the values of its variables (environments._held): the same truth as packaging's
     # evaluate() of the whole marker, in every cell and under every extra.
     from resolver.environments import marker_column
 
@@ -318,3 +353,21 @@ def test_marker_truth_is_packagings(text: str) -> None:
     for extra in ("", "a", "test-extra", "b"):
         expected = tuple(marker.evaluate({**c.environment, "extra": extra}) for c in cells)
         assert marker_column(cells, marker, extra) == expected, extra
+
+
+def test_a_marker_is_planned_once_for_every_truth(monkeypatch) -> None:
+    # A marker's parsed list is turned into its plan (groups of comparisons, each with the
+    # variables it names) once, when its first truth is asked (environments._PLANS): every
+    # later truth, in other cells and under other extras, walks the plan.
+    from resolver import environments
+    from resolver.environments import marker_column
+
+    planned = []
+    plan = environments._plan
+    monkeypatch.setattr(environments, "_plan", lambda markers: planned.append(1) or plan(markers))
+    marker = Marker('(sys_platform == "darwin" or os_name == "nt") and extra == "a"')
+    cells = space(">=3.9").cells
+    for extra in ("", "a", "b"):
+        expected = tuple(marker.evaluate({**c.environment, "extra": extra}) for c in cells)
+        assert marker_column(cells, marker, extra) == expected
+    assert len(planned) == 2  # the marker's list, and its nested one

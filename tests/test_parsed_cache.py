@@ -778,3 +778,23 @@ def test_a_stored_files_upload_time_is_written_as_the_records(tmp_path: Path, wh
     table = _file(stored)
     assert table == plain == _file(record)
     assert table.text == plain.text
+
+
+def test_lock_rows_read_each_stored_file_as_its_fields_do(tmp_path: Path) -> None:
+    """``lock_rows`` gives each file's name, lock fields, kind and index as ``lock_fields`` and
+    the file's properties do: stored files (before and after their rows are loaded) and plain
+    records alike."""
+    from resolver.lockfile import _file, _table
+
+    records = [f for f in sample_files() if f.hashes]  # a lock needs a hash of each
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(time.time() + 60, b"digest", tuple(records), ()), "foo")
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files is not None
+    for files in (list(loaded.files), list(loaded.files), records):
+        expected = [(f.filename, parsed_cache.lock_fields(f), f.kind, f.index) for f in files]
+        rows = parsed_cache.lock_rows(files)
+        assert rows == expected
+        assert [_table(fields) for _name, fields, _kind, _index in rows] == list(
+            map(_file, records)
+        )

@@ -428,6 +428,11 @@ def _dist(filename: str, url: str, **fields) -> DistFile:
         _dist("i.whl", 'https://h/"quoted"', hashes={"sha256": "7"}),
         _dist("j.whl", "https://h/back\\slash", hashes={"sha256": "8"}),
         _dist("k.whl", "https://h/k.whl", hashes={"sha256": 'quote"d'}),
+        # A control character, in an ASCII string and in one that is not (``_table`` tests
+        # ASCII strings by translating their bytes, others by the regular expression).
+        _dist("l\x01.whl", "https://h/l.whl", hashes={"sha256": "9"}),
+        _dist("m\u00e9.whl", "https://h/m\x1f", hashes={"sha256": "a"}),
+        _dist("n.whl", "https://h/n.whl", hashes={"sha256": "b", "md5": "c\x00"}),
     ],
     ids=lambda d: d.filename,
 )
@@ -441,6 +446,8 @@ def test_file_tables_are_written_as_their_inline_tables(dist):
     assert lockfile._file_text(table) == inline
     assert tomllib.loads(f"x = {inline}")["x"] == table
     escaped = any(
-        c in text for text in (dist.filename, dist.url, *dist.hashes.values()) for c in '"\\\t\x7f'
+        c in text
+        for text in (dist.filename, dist.url, *dist.hashes.values())
+        for c in '"\\\t\x7f\x01\x1f\x00'
     )
     assert (getattr(table, "text", None) is None) == escaped

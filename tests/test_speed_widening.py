@@ -221,3 +221,30 @@ def test_versions_beyond_a_window_that_meet_requirements_are_found_as_one_by_one
                     v for v in versions[first:] if all(spec_contains(r.specifier, v) for r in reqs)
                 ]
                 assert list(beyond.meeting(reqs)) == expected, (text, other, first)
+
+
+def test_versions_past_the_chosen_one_are_sliced_by_position():
+    """``locker._past`` gives the versions of a ``Chosen`` older than the one at a rank (newer
+    with --resolution lowest), as comparing each with it does, without reading any."""
+    from resolver.locker import _past
+    from resolver.universe import Chosen
+
+    versions = sorted(map(Version, ["0.9", "1.0", "1.1", "1.2", "2.0", "2.1", "3.0"]), reverse=True)
+    read = []
+
+    class Counting(list):
+        def __getitem__(self, i):
+            read.append(i)
+            return list.__getitem__(self, i)
+
+    rank = {v: r for r, v in enumerate(versions)}
+    for positions in ([0, 1, 3, 4, 6], [2, 5], [], list(range(7))):
+        for chosen in range(len(versions)):
+            for lowest in (False, True):
+                outside = Chosen(Counting(versions), rank, positions)
+                read.clear()
+                past = _past(outside, chosen, lowest)
+                assert read == []
+                c = versions[chosen]
+                expected = [v for v in outside if (v > c if lowest else v < c)]
+                assert list(past) == expected
