@@ -19,6 +19,8 @@ from resolver.facts import PREDICATES, FactBase
 # levels: the latter are grounded only once the windows are known to hold a lock.
 ENCODINGS = ("lock.lp",)
 OBJECTIVE = "objective.lp"
+# The rules that read bundles stated over spans of versions: grounded only with such facts.
+SPANS = "spans.lp"
 # Objective levels, highest first, as named in encodings/objective.lp.
 LEVELS = {
     100: "outside candidate windows",
@@ -251,6 +253,9 @@ class Solver:
         loader = _FactLoader(self.facts, outside=outside)
         self.ctl.add("base", [], loader.program + ("\nexplaining." if inputs else ""))
         parts = [("base", [])]
+        if self.facts.atoms.get("span"):
+            self.ctl.add("spans", [], (encoding_dir() / SPANS).read_text())
+            parts.append(("spans", []))
         if objective:
             self.ctl.add("objective", [], (encoding_dir() / OBJECTIVE).read_text())
             parts.append(("objective", []))

@@ -256,6 +256,7 @@ def test_bundles_over_spans_of_versions_mean_what_bundles_over_versions_do(tmp_p
     def models(facts) -> set[frozenset[str]]:
         ctl = clingo.Control(["--warn=none", "--models=0", "--opt-mode=ignore"])
         ctl.load(str(encoding_dir() / "lock.lp"))
+        ctl.load(str(encoding_dir() / "spans.lp"))
         ctl.add("base", [], facts.text())
         ctl.ground([("base", [])])
         found: set[frozenset[str]] = set()
