@@ -376,7 +376,9 @@ def _read_page(encoded: memoryview) -> _Page:
         or len(offsets) != len(starts) + 1
         or offsets[:1] != [0]
         or offsets[-1] != len(blobs)
-        or not all(map(operator.le, offsets, offsets[1:]))
+        # (Non-decreasing: equal to its sorted copy, a sort of sorted input being one pass in
+        # C: examples/large's 40,000 runs, 3.7 M instructions; pairwise through map, 12 M.)
+        or offsets != sorted(offsets)
     ):
         raise ValueError("inconsistent page groups")
     specifiers_of = _indices(columns[6], columns[7], len(specifiers))

@@ -285,6 +285,16 @@ def test_entries_of_another_format_or_inconsistent_tables_are_misses(tmp_path: P
     hot[7] = "d"  # the runs' versions as floats
     changed = marshal.dumps(tuple(hot))
     assert stored(len(changed).to_bytes(4, "big") + changed + encoded[4 + size :]) is None
+    # The runs' cold rows out of order: an offset above the next one.
+    from array import array
+
+    hot = list(marshal.loads(encoded[4 : 4 + size]))
+    offsets = array(hot[9], hot[10]).tolist()
+    assert len(offsets) >= 3
+    offsets[1] = offsets[-1] + 1
+    hot[9:11] = parsed_cache._column(offsets)
+    changed = marshal.dumps(tuple(hot))
+    assert stored(len(changed).to_bytes(4, "big") + changed + encoded[4 + size :]) is None
 
 
 def _store_many(directory: str, seed: int) -> None:
