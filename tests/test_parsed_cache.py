@@ -808,3 +808,18 @@ def test_lock_rows_read_each_stored_file_as_its_fields_do(tmp_path: Path) -> Non
         assert [_table(fields) for _name, fields, _kind, _index in rows] == list(
             map(_file, records)
         )
+
+
+def test_an_entry_read_in_short_pieces_is_whole(tmp_path: Path, monkeypatch) -> None:
+    """An entry is read by its descriptor (``_mapped``): a system that returns fewer bytes
+    than asked is asked again until the entry is whole."""
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
+    read = parsed_cache.os.read
+    calls = []
+    monkeypatch.setattr(
+        parsed_cache.os, "read", lambda fd, n: calls.append(n) or read(fd, min(n, 100))
+    )
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files == tuple(sample_files())
+    assert len(calls) > 2
