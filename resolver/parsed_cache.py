@@ -206,7 +206,7 @@ def _mapped(path: str) -> bytes | mmap.mmap:
 
     The file is opened and read by its descriptor (``os.open``, ``os.read``): the file object
     ``open`` makes costs five more system calls (a check for a terminal, another two of the
-    size, a seek and a read at the end) and about 20,000 instructions a page, and a warm lock
+    size, a seek and a read at the end) and about 11,000 instructions a page, and a warm lock
     of examples/large reads 440 pages."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
