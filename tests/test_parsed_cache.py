@@ -285,6 +285,16 @@ def test_entries_of_another_format_or_inconsistent_tables_are_misses(tmp_path: P
     hot[7] = "d"  # the runs' versions as floats
     changed = marshal.dumps(tuple(hot))
     assert stored(len(changed).to_bytes(4, "big") + changed + encoded[4 + size :]) is None
+    # The runs' cold rows out of order: an offset above the next one.
+    from array import array
+
+    hot = list(marshal.loads(encoded[4 : 4 + size]))
+    offsets = array(hot[9], hot[10]).tolist()
+    assert len(offsets) >= 3
+    offsets[1] = offsets[-1] + 1
+    hot[9:11] = parsed_cache._column(offsets)
+    changed = marshal.dumps(tuple(hot))
+    assert stored(len(changed).to_bytes(4, "big") + changed + encoded[4 + size :]) is None
 
 
 def _store_many(directory: str, seed: int) -> None:
@@ -798,3 +808,18 @@ def test_lock_rows_read_each_stored_file_as_its_fields_do(tmp_path: Path) -> Non
         assert [_table(fields) for _name, fields, _kind, _index in rows] == list(
             map(_file, records)
         )
+
+
+def test_an_entry_read_in_short_pieces_is_whole(tmp_path: Path, monkeypatch) -> None:
+    """An entry is read by its descriptor (``_mapped``): a system that returns fewer bytes
+    than asked is asked again until the entry is whole."""
+    cache = PageCache(tmp_path)
+    cache.store(URL, ACCEPT, CachedPage(None, b"d", tuple(sample_files()), ()), "foo")
+    read = parsed_cache.os.read
+    calls = []
+    monkeypatch.setattr(
+        parsed_cache.os, "read", lambda fd, n: calls.append(n) or read(fd, min(n, 100))
+    )
+    loaded = cache.load(URL, ACCEPT, "foo")
+    assert loaded is not None and loaded.files == tuple(sample_files())
+    assert len(calls) > 2

@@ -451,3 +451,28 @@ def test_file_tables_are_written_as_their_inline_tables(dist):
         for c in '"\\\t\x7f\x01\x1f\x00'
     )
     assert (getattr(table, "text", None) is None) == escaped
+
+
+def test_selected_cells_are_read_once_for_the_same_choice(monkeypatch):
+    """``selected_cells`` keeps its last answer with the facts and solution it read: asked
+    again of them (the widths' memory, then the resolution) it reads nothing again; asked of
+    another solution, it reads that one."""
+    from types import SimpleNamespace
+
+    from resolver import resolution
+
+    cells = [SimpleNamespace(index=i) for i in range(4)]
+    classes = [SimpleNamespace(cells=cells[:2]), SimpleNamespace(cells=cells[2:])]
+    facts = SimpleNamespace(classes={0: classes, 1: classes})
+    solution = SimpleNamespace(selected={(0, 0): [0], (0, 1): [1], (1, 0): [0, 1]})
+    read = []
+    cell_mask = resolution.cell_mask
+    monkeypatch.setattr(resolution, "cell_mask", lambda c: read.append(1) or cell_mask(c))
+    expected = {(0, 0): 0b0011, (0, 1): 0b1100, (1, 0): 0b1111}
+    assert resolution.selected_cells(facts, solution) == expected
+    first = len(read)
+    assert resolution.selected_cells(facts, solution) == expected
+    assert len(read) == first
+    other = SimpleNamespace(selected={(1, 0): [1]})
+    assert resolution.selected_cells(facts, other) == {(1, 0): 0b1100}
+    assert len(read) > first
