@@ -34,6 +34,7 @@ from resolver.provider import (
     DistFile,
     MetadataUnavailable,
     PackageNotFound,
+    canonical,
     needs_build,
 )
 from resolver.trace import trace, tracing
@@ -305,7 +306,7 @@ class IndexProvider:
     ) -> tuple[Hashable, Callable[[], object]]:
         """The memo key and the computation of a package's files (``version`` None) or of one
         version's metadata."""
-        name = _canonical(name)
+        name = canonical(name)
         if version is None:
             key: tuple[Any, ...] = ("files", name)
             return key, _traced(key, lambda: self._files(name))
@@ -585,18 +586,6 @@ def _old_pythons_only(marker: Marker) -> bool:
                 break
         _OLD_ONLY[text] = known
     return known
-
-
-def _canonical(name: str) -> NormalizedName:
-    """``canonicalize_name``, once per distinct string (every file list and metadata asked of
-    the provider names its package: examples/large asks 3,400 times)."""
-    found = _CANONICAL.get(name)
-    if found is None:
-        found = _CANONICAL[name] = canonicalize_name(name)
-    return found
-
-
-_CANONICAL: dict[str, NormalizedName] = {}
 
 
 def _of_version(files: Sequence[DistFile], version: Version) -> Sequence[DistFile]:

