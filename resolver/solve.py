@@ -101,6 +101,9 @@ class _FactLoader:
         kept = {
             name: facts.atoms[name] if outside else facts.inside_atoms(name) for name in facts.atoms
         }
+        # The predicates with atoms in this program: what decides its other parts (spans.lp),
+        # so that a ``Recorded`` text and its fact base make the same program.
+        self.named = {name for name, atoms in kept.items() if atoms}
         if sum(map(len, kept.values())) < self.TEXT_BELOW:
             self.program = "".join(f"{atom}.\n" for atoms in kept.values() for atom in atoms)
             return
@@ -253,7 +256,7 @@ class Solver:
         loader = _FactLoader(self.facts, outside=outside)
         self.ctl.add("base", [], loader.program + ("\nexplaining." if inputs else ""))
         parts = [("base", [])]
-        if self.facts.atoms.get("span"):
+        if "span" in loader.named:
             self.ctl.add("spans", [], (encoding_dir() / SPANS).read_text())
             parts.append(("spans", []))
         if objective:

@@ -11,7 +11,7 @@ from test_speed_widening import universe_for
 
 from resolver import facts as facts_module
 from resolver.facts import build_facts
-from resolver.solve import ENCODINGS, Solver, _FactLoader, encoding_dir
+from resolver.solve import ENCODINGS, Recorded, Solver, _FactLoader, encoding_dir, inside_text
 
 # a's 2.x need Python 3.12: its window keeps 2.5 and 2.4 for 3.12 and later, 1.5 and 1.4 for
 # older Pythons (pruned to 2.5 and 1.5), and 2.3, the newest version outside the window, sits
@@ -298,3 +298,23 @@ def test_a_package_with_one_version_to_choose_has_it_wherever_it_is_needed(tmp_p
     again = Solver(facts).optimum()
     assert again.selected == optimum.selected and again.cost == optimum.cost
     assert again.active == optimum.active
+
+
+def test_a_solver_grounds_the_spans_part_when_its_program_has_spans(tmp_path, monkeypatch):
+    """Solvers of a fact base and of its recorded text (the early solve) take spans.lp alike:
+    with spans, the same optimum as without them; without, no span rule at all."""
+    universe = universe_for(tmp_path, RUNS, ["a"])
+    while universe.widen({"a"}):
+        pass
+    optima = []
+    for rules in (0, 1000):  # spans always, then never
+        monkeypatch.setattr(facts_module._Spans, "rules", lambda self, rules=rules: rules)
+        facts = build_facts(universe)
+        for given in (facts, Recorded(inside_text(facts))):
+            solver = Solver(given, objective=True)
+            in_span = list(solver.ctl.symbolic_atoms.by_signature("in_span", 2))
+            assert bool(in_span) == (rules == 0)
+            found = solver.fitting_optimum()
+            assert found is not None
+            optima.append((sorted(found.selected), found.cost))
+    assert len(optima) == 4 and all(o == optima[0] for o in optima)
