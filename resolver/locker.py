@@ -255,16 +255,14 @@ def _rounds(
         else:
             # A round after a conflict has its conflict refuted with cores if it has one.
             solver = Solver(facts, objective=expect_lock, inputs=conflicted)
+            if expect_lock:
+                expect_lock = False
+                found = solver.fitting_optimum()
+            else:
+                found = solver.optimum() if solver.fits_windows() else None
         last = solver
         if keep is not None:
             keep[:] = [solver]  # the last round's only: earlier ones are freed as before
-        if taken is not None:
-            pass
-        elif expect_lock:
-            expect_lock = False
-            found = solver.fitting_optimum()
-        else:
-            found = solver.optimum() if solver.fits_windows() else None
         if found is not None:
             conflicted = False
             solution = found
