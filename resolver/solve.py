@@ -498,7 +498,7 @@ class EarlySolve:
             return None
         self._thread.join()
         self._done()
-        if self._failed or self._solver is None or self._stop.is_set():
+        if self._failed or self._solver is None:  # (stopped only by ``cancel``: not here)
             return None
         self._solver.adopt(facts)
         return self._solver, self._found
