@@ -427,7 +427,8 @@ def _lock(
         f"  {report.cells} environment cells; {report.classes} package classes"
         f"{' (every package free to fork on every marker)' if report.fine else ''}; "
         f"{report.rounds} solve round(s)"
-        f"{f' ({report.reused} answered by the round before)' if report.reused else ''}; "
+        f"{f' ({report.reused} answered by the round before)' if report.reused else ''}"
+        f"{f' (the first solved early, in a {report.early})' if report.early else ''}; "
         f"windows widened: {report.widened or 'none'}"
     )
     for level, cost in resolution.solution.costs().items():

@@ -44,7 +44,9 @@ class LockReport:
     fine: bool = False  # whether the last round let packages fork on every marker
     reused: int = 0  # rounds whose facts were the last locking round's: its optimum stands
     remembered: bool = False  # whether windows started at widths learned before (widths.py)
-    early: bool = False  # whether the first round's optimum came from ``solve.EarlySolve``
+    # How the first round's optimum came from ``solve.EarlySolve``: "thread" or "process"; ""
+    # when it did not.
+    early: str = ""
 
 
 def lock_project(
@@ -226,10 +228,10 @@ def _rounds(
     solved: tuple[str, Solution] | None = None
     # Every round's solver phases are summed into the report (the solution's stats are the
     # last round's only); a round's solver counts once the round is over.
-    last: Solver | None = None
+    last: dict[str, float] | None = None
     for _ in range(MAX_ROUNDS):
         if last is not None:
-            _add(report.timings, last.stats)
+            _add(report.timings, last)
             last = None
         report.rounds += 1
         round_started = time.perf_counter()
@@ -248,10 +250,9 @@ def _rounds(
             report.widened.append(sorted(grow))
             continue
         taken = early.take(facts) if early is not None else None
-        early = None
         if taken is not None:  # the optimum of these very facts, solved beside collection
             solver, found = taken
-            expect_lock, report.early = False, True
+            expect_lock, report.early = False, early.way if early is not None else ""
         else:
             # A round after a conflict has its conflict refuted with cores if it has one.
             solver = Solver(facts, objective=expect_lock, inputs=conflicted)
@@ -260,8 +261,10 @@ def _rounds(
                 found = solver.fitting_optimum()
             else:
                 found = solver.optimum() if solver.fits_windows() else None
-        last = solver
-        if keep is not None:
+        early = None
+        # (A child's solver is gone: its phases came with its optimum.)
+        last = solver.stats if solver is not None else found.stats if found is not None else {}
+        if keep is not None and solver is not None:
             keep[:] = [solver]  # the last round's only: earlier ones are freed as before
         if found is not None:
             conflicted = False
@@ -269,6 +272,7 @@ def _rounds(
             solved = (inside, solution)
             grow = _edges(universe, facts, solution)
         else:
+            assert solver is not None  # (a child's optimum is taken only when it has one)
             if collecting:
                 gc.enable()
             # A conflict inside the windows that outlasts one widening may hold in every
@@ -290,7 +294,7 @@ def _rounds(
         if grow:
             report.widened.append(sorted(grow))
         if solution is not None and (not grow or not universe.widen(set(grow), grow)):
-            _add(report.timings, solver.stats)
+            _add(report.timings, last)
             return facts, solution, fine
         if solution is None and not universe.widen(set(grow), grow):
             raise _no_lock(universe, facts, solver)

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import json
 import marshal
-import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import IO, Any
 
 # Responses at least this large go to a child. Below it, the round trip through the pipes
@@ -87,19 +85,12 @@ class _Child:
             if self.process is None and not self.broken:
                 from resolver import scratch
 
-                environ = dict(os.environ)
-                root = str(Path(__file__).resolve().parent.parent)
-                environ["PYTHONPATH"] = os.pathsep.join(
-                    filter(None, [root, environ.get("PYTHONPATH")])
-                )
-                environ.pop("ASPEN_TRACE", None)
                 try:
-                    self.process = scratch.start(
-                        [sys.executable, "-c", _CHILD],
+                    self.process = scratch.start_python(
+                        _CHILD,
                         stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
                         stderr=subprocess.DEVNULL,
-                        env=environ,
                     )
                 except (OSError, RuntimeError):  # cannot start, or the run is ending
                     self.broken = True

@@ -7,7 +7,8 @@ calls it after a command, an error, Ctrl-C, SIGTERM or SIGHUP.
 A child is started in a session of its own and ended with its whole process group: a build
 backend's own children (compilers, pip) go with it, and one that went on writing into an
 unpacked sdist after its folder was removed would make that folder again. A child that runs
-beside the run (``start``: the parser of big index pages) is ended the same way.
+beside the run (``start``, ``start_python``: the parser of big index pages, the early solve)
+is ended the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -77,11 +79,11 @@ def run(
             closing = _CLOSED
         try:
             if closing:
-                _end(process)
+                kill(process)
             try:
                 stdout, stderr = process.communicate(input, timeout=timeout)
             except BaseException as exc:  # a timeout, or the run interrupted while it waits
-                _end(process)  # (leaving the block would otherwise wait for the child)
+                kill(process)  # (leaving the block would otherwise wait for the child)
                 if isinstance(exc, subprocess.TimeoutExpired):
                     process.communicate()
                 raise
@@ -104,9 +106,19 @@ def start(args: Sequence[str], **options: Any) -> subprocess.Popen:
     return process
 
 
+def start_python(code: str, **options: Any) -> subprocess.Popen:
+    """``start`` for a child Python that runs ``code``, with this aspen importable first
+    (installed or a source checkout) and no trace of its own (``ASPEN_TRACE``)."""
+    environ = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environ.get("PYTHONPATH")]))
+    environ.pop("ASPEN_TRACE", None)
+    return start([sys.executable, "-c", code], env=environ, **options)
+
+
 def stop(process: subprocess.Popen) -> None:
     """End a child that ``start`` started, and forget it."""
-    _end(process)
+    kill(process)
     for stream in (process.stdin, process.stdout, process.stderr):
         if stream is not None:
             try:
@@ -121,7 +133,9 @@ def stop(process: subprocess.Popen) -> None:
         _CHILDREN.discard(process)
 
 
-def _end(process: subprocess.Popen) -> None:
+def kill(process: subprocess.Popen) -> None:
+    """End a child that ``start`` started, with its process group, without waiting for it:
+    whoever reads its output sees the output end."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except OSError:  # already gone
@@ -138,7 +152,7 @@ def cleanup(*, final: bool = False) -> None:
         children = list(_CHILDREN)
         path, _ROOT = _ROOT, None
     for process in children:
-        _end(process)
+        kill(process)
     for process in children:
         try:
             process.wait(timeout=5)

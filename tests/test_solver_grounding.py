@@ -10,8 +10,17 @@ from packaging.version import Version
 from test_speed_widening import universe_for
 
 from resolver import facts as facts_module
+from resolver import solve as solve_module
 from resolver.facts import build_facts
-from resolver.solve import ENCODINGS, Recorded, Solver, _FactLoader, encoding_dir, inside_text
+from resolver.solve import (
+    ENCODINGS,
+    EarlySolve,
+    Recorded,
+    Solver,
+    _FactLoader,
+    encoding_dir,
+    inside_text,
+)
 
 # a's 2.x need Python 3.12: its window keeps 2.5 and 2.4 for 3.12 and later, 1.5 and 1.4 for
 # older Pythons (pruned to 2.5 and 1.5), and 2.3, the newest version outside the window, sits
@@ -318,3 +327,32 @@ def test_a_solver_grounds_the_spans_part_when_its_program_has_spans(tmp_path, mo
             assert found is not None
             optima.append((sorted(found.selected), found.cost))
     assert len(optima) == 4 and all(o == optima[0] for o in optima)
+
+
+def test_the_early_solve_gives_the_same_optimum_in_a_thread_or_a_child(tmp_path, monkeypatch):
+    """A recorded text solved early in a thread, or in a child process that sends its optimum
+    back as text, gives the optimum a solver of the fact base itself finds, class for class;
+    a child that cannot run, or facts that differ from the record, give none."""
+    universe = universe_for(tmp_path, RUNS, ["a"])
+    while universe.widen({"a"}):
+        pass
+    facts = build_facts(universe)
+    expected = Solver(facts, objective=True).fitting_optimum()
+    assert expected is not None and expected.selected and expected.active
+    text = inside_text(facts)
+    for way, process_from in (("thread", len(text) + 1), ("process", len(text))):
+        monkeypatch.setattr(solve_module, "PROCESS_FROM", process_from)
+        with EarlySolve(text) as early:
+            assert early.way == way
+            taken = early.take(facts)
+        assert taken is not None
+        solver, found = taken
+        assert (solver is None) == (way == "process")
+        assert found is not None and found.optimal and found.stats["ground_s"] > 0
+        assert found.selected == expected.selected and found.active == expected.active
+        assert (found.cost, found.priorities) == (expected.cost, expected.priorities)
+        with EarlySolve(text.replace("pref(", "pref(1", 1)) as early:  # other facts
+            assert early.take(facts) is None and early.seen == text
+    monkeypatch.setattr(solve_module, "_CHILD", "raise SystemExit(3)")
+    with EarlySolve(text) as early:
+        assert early.way == "process" and early.take(facts) is None
