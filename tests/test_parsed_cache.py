@@ -790,6 +790,33 @@ def test_a_stored_files_upload_time_is_written_as_the_records(tmp_path: Path, wh
     assert table.text == plain.text
 
 
+@pytest.mark.parametrize(
+    ("text", "taken"),
+    [
+        ("2016-11-22T12:54:04.503904Z", True),  # as PyPI writes them
+        ("2026-10-30T15:30:57Z", True),
+        ("2016-11-22T12:54:04.000100+00:00", True),  # isoformat() of a time in UTC
+        ("2016-11-22T12:54:04+00:00", True),
+        ("2016-11-22T12:54:04.000000Z", False),  # the lock writes no fraction of zeros
+        ("2016-11-22T12:54:04.5Z", False),  # nor fewer than six digits
+        ("2016-11-22T14:54:04.503904+02:00", False),  # nor another offset
+        ("2016-11-22 12:54:04.503904Z", False),
+        ("2016-11-22T12:54:04.503904", False),  # naive
+    ],
+)
+def test_an_upload_times_text_is_taken_only_when_it_is_the_locks(text: str, taken: bool) -> None:
+    """The upload time's text that lock rows carry is exactly what the lock writes from the
+    time itself (``lockfile._datetime_text``), and is given only for texts of that form."""
+    from resolver.lockfile import _datetime_text
+
+    when = parsed_cache._datetime(text)
+    assert when is not None
+    written = parsed_cache._written(text)
+    assert (written is not None) == taken
+    if written is not None:
+        assert written == _datetime_text(when)
+
+
 def test_lock_rows_read_each_stored_file_as_its_fields_do(tmp_path: Path) -> None:
     """``lock_rows`` gives each file's name, lock fields, kind and index as ``lock_fields`` and
     the file's properties do: stored files (before and after their rows are loaded) and plain
