@@ -250,9 +250,9 @@ def _rounds(
             report.widened.append(sorted(grow))
             continue
         taken = early.take(facts) if early is not None else None
-        if taken is not None:  # the optimum of these very facts, solved beside collection
+        if early is not None and taken is not None:  # these very facts, solved beside collection
             solver, found = taken
-            expect_lock, report.early = False, early.way if early is not None else ""
+            expect_lock, report.early = False, early.way
         else:
             # A round after a conflict has its conflict refuted with cores if it has one.
             solver = Solver(facts, objective=expect_lock, inputs=conflicted)
@@ -262,8 +262,11 @@ def _rounds(
             else:
                 found = solver.optimum() if solver.fits_windows() else None
         early = None
-        # (A child's solver is gone: its phases came with its optimum.)
-        last = solver.stats if solver is not None else found.stats if found is not None else {}
+        if solver is not None:
+            last = solver.stats
+        else:  # a child's: its solver is gone, its phases came with its optimum (always one)
+            assert found is not None
+            last = found.stats
         if keep is not None and solver is not None:
             keep[:] = [solver]  # the last round's only: earlier ones are freed as before
         if found is not None:
