@@ -135,8 +135,7 @@ def lock_project(
                 universe, recorded = fresh(), None
         universe.collect()
         if recorded is not None and widths.state(universe, pages) != {
-            "packages": recorded["packages"],
-            "missing": recorded["missing"],
+            key: recorded[key] for key in ("packages", "missing", "walks")
         }:
             early.cancel()
             universe, recorded = fresh(), None
@@ -152,6 +151,7 @@ def lock_project(
         facts, solution, fine = _rounds(
             universe, report, fine=fine, collecting=collecting, keep=keep, early=early
         )
+        learn = memory is not None and recorded is None
         if memory is not None and recorded is not None:
             if widths.selection(facts, solution) != recorded["selection"]:
                 # Another optimum than the lock made without the memory (an equally good one,
@@ -164,9 +164,12 @@ def lock_project(
                 )
             else:
                 report.remembered = True
-                if early.seen is not None and early.seen != early.text:
+                # The memory's windows held the lock only once grown: the grown ones are learned.
+                learn = bool(report.widened)
+                if not learn and early.seen is not None and early.seen != early.text:
                     memory.write_facts(early.seen)  # recorded facts of another round: replaced
-        elif memory is not None:
+        if learn:
+            assert memory is not None
             learned = widths.state(universe)
             if learned is not None:
                 selection = widths.selection(facts, solution)

@@ -360,6 +360,8 @@ class Universe:
         # computed from is kept per package; specifiers are asked through spec_contains).
         # Widening runs collection again and again over hundreds of packages.
         self._window_state: dict[NormalizedName, tuple] = {}
+        # Packages whose windows a memory gave (``seed_window``): not walked until a widening.
+        self._seeded: set[NormalizedName] = set()
         # Windows found all read (or failed) by collect, with what they were read against.
         self._window_read: dict[NormalizedName, tuple] = {}
         self._eligible: dict[NormalizedName, tuple[tuple, Chosen]] = {}
@@ -457,6 +459,9 @@ class Universe:
         64 -> 128 -> 256 read 258 versions, 64 -> 128 -> 192 read 194 and build none, in a
         part round more (explain.refute), which costs far less than the reads it spares."""
         before = {name: set(self.packages[name].window) for name in names}
+        # Every window is walked from now on (a widened package's requirements can ask new
+        # specifiers of any other); a seeded one keeps its versions (a walk adds to a window).
+        self._seeded.clear()
         lows = self.lows
         located = set()
         for name in sorted(names):
@@ -707,7 +712,18 @@ class Universe:
             spec = self._specs[text] = SpecifierSet(text)
         return spec
 
+    def seed_window(self, package: Package, window: set[Version]) -> None:
+        """Start the package with this window (learned by the last lock of the same inputs:
+        resolver/widths.py), kept as it is until a widening instead of walked. Which versions a
+        window holds decides how soon the optimum is found, never which one (``locker._edges``
+        proves that no version outside could serve it better). The walks of examples/large's
+        warm lock, which gave the recorded windows again, cost 13% of its main process."""
+        package.window = window
+        self._seeded.add(package.name)
+
     def _update_window(self, package: Package) -> None:
+        if package.name in self._seeded:
+            return
         demand = self.demands.get(package.name) or _NO_DEMAND
         eligible = self.eligible(package)
         # Everything the window depends on besides fixed settings; metadata can bring a

@@ -9,11 +9,14 @@ A memory is taken only when it reproduces the lock made without it, byte for byt
   ``why-not``'s pins), the provider's indexes and ``--no-build``, and every module and
   encoding of aspen by size and modification time (so edited code never meets an old memory);
 - it records each package's index page (the digest of the response its files were read from),
-  its depth (and its depths at single Python intervals), window and skipped versions, the
-  packages no index has, and whether the lock let every package fork on every marker. Before
-  any metadata is read, every recorded package's page must be the same; after collection, the
-  universe must be the one recorded (same packages, windows and skipped versions: hence the
-  same metadata, requirements and facts);
+  its depth (and its depths at single Python intervals), window (by rank) and skipped
+  versions, the packages no index has, what decides the windows' walks besides these (the
+  specifiers asked of each package, and the Requires-Python of the metadata read), and whether
+  the lock let every package fork on every marker. Before any metadata is read, every recorded
+  package's page must be the same, and each starts with its recorded window instead of walking
+  its versions for one (``Universe.seed_window``); after collection, the universe must be the
+  one recorded (same packages, skipped versions and walk inputs: hence the windows walks would
+  have given, the same metadata, requirements and facts);
 - it records the selection the solver chose; if the lock made from the memory chose another
   (an equally good one, found by another search path), the lock is made again without it.
 
@@ -43,6 +46,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from resolver.environments import spec_text
 from resolver.options import LockOptions
 from resolver.parsed_cache import PageVersions, listed_on_page, sha256, write_atomically
 from resolver.prior import PriorLock
@@ -54,7 +58,8 @@ if TYPE_CHECKING:
     from resolver.solve import Solution
     from resolver.universe import Universe
 
-FORMAT = 2  # 2: with each package's depths at single Python intervals
+FORMAT = 3  # 2: with each package's depths at single Python intervals; 3: windows by rank,
+# and what decides their walks
 KEPT = 32  # memories kept in a cache folder, the most recently written
 
 
@@ -94,7 +99,8 @@ class Memory:
         if not all(map(_text, found["missing"])) or not all(
             isinstance(entry, list)
             and [type(x) for x in entry] == [str, int, int, list, list, list]
-            and all(map(_text, entry[3] + entry[4]))
+            and all(type(r) is int and r >= 0 for r in entry[3])
+            and all(map(_text, entry[4]))
             and all(
                 isinstance(at, list) and [type(x) for x in at] == [str, int, int] for at in entry[5]
             )
@@ -182,7 +188,7 @@ def _prune(folder: Path, pattern: str) -> None:
 _PACK_MAGIC = b"aspen-metadata-pack\n"
 
 
-_SHAPE = {"packages": dict, "missing": list, "fine": bool, "selection": str}
+_SHAPE = {"packages": dict, "missing": list, "walks": str, "fine": bool, "selection": str}
 
 
 def _text(value: object) -> bool:
@@ -242,35 +248,69 @@ def state(universe: Universe, pages: Mapping[str, str] | None = None) -> dict[st
     for name in sorted(universe.packages):
         package = universe.packages[name]
         digest = (pages or {}).get(name) or page_digest(package.files)
-        if digest is None:
+        ranks = list(map(package.rank.get, package.window))
+        if digest is None or None in ranks:
             return None
         packages[name] = [
             digest,
             package.depth,
             package.widenings,
-            sorted(map(str, package.window)),
+            sorted(ranks),  # type: ignore[type-var]
             sorted(map(str, package.failed)),
             [[str(low), *grown] for low, grown in sorted(package.at.items())],
         ]
-    return {"packages": packages, "missing": sorted(universe.missing)}
+    return {"packages": packages, "missing": sorted(universe.missing), "walks": _walked(universe)}
+
+
+def _walked(universe: Universe) -> str:
+    """A digest of what decides the windows' walks (``Universe._walk``) besides what the memory
+    records of each package (its page, depths and skipped versions) and what its key holds: the
+    specifiers asked of each package, and the Requires-Python of each version's metadata (which
+    may not be its files'). A memory that finds these again after collection holds the very
+    windows walks would give (``start_from`` gives them without walking), even where metadata
+    is not fixed by the page (a version whose metadata came from building its sdist)."""
+    parts = []
+    for name in sorted(universe.packages):
+        package = universe.packages[name]
+        demand = universe.demands.get(name)
+        rank = package.rank
+        parts.append(
+            (
+                name,
+                sorted(demand.specifiers) if demand is not None else [],
+                sorted(
+                    (rank[v], spec_text(meta.requires_python))
+                    for v, meta in package.metadata.items()
+                    if meta.requires_python is not None
+                ),
+            )
+        )
+    return sha256(repr(parts).encode()).hexdigest()
 
 
 def start_from(universe: Universe, recorded: Mapping[str, Any]) -> dict[str, str] | None:
     """Read the pages of every package the memory names and, when each is the page recorded
-    and the same packages are missing, start their windows at the recorded depths: the pages'
-    digests. None otherwise: the universe then holds packages it may never reach (start a
-    fresh one)."""
+    and the same packages are missing, start their windows at the recorded depths, each with
+    the recorded window (``Universe.seed_window``): the pages' digests. None otherwise: the
+    universe then holds packages it may never reach (start a fresh one)."""
     packages: dict[str, list] = recorded["packages"]
     missing: list[str] = recorded["missing"]
     universe.load_packages([*packages, *missing])  # type: ignore[list-item]
     if sorted(universe.missing) != missing:
         return None
-    for name, (digest, depth, widenings, _window, _failed, at) in packages.items():
+    seeds = []
+    for name, (digest, depth, widenings, window, _failed, at) in packages.items():
         package = universe.packages.get(name)  # type: ignore[call-overload]
         if package is None or page_digest(package.files) != digest:
             return None
+        if window and max(window) >= len(package.versions):
+            return None
         package.depth, package.widenings = depth, widenings
         package.at = {Version(low): (d, w) for low, d, w in at}
+        seeds.append((package, window))
+    for package, window in seeds:
+        versions = package.versions
+        universe.seed_window(package, {versions[r] for r in window})
     return {name: entry[0] for name, entry in packages.items()}
 
 

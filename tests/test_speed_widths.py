@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 import tomlkit
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from resolver import solve, widths
@@ -106,16 +108,99 @@ def tamper(path, change) -> None:
     path.write_text(json.dumps(data))
 
 
-def test_a_memory_whose_windows_are_not_found_again_is_not_used(tmp_path, served):
+def test_a_memory_whose_windows_are_too_narrow_gives_the_same_lock_and_learns_them_again(
+    tmp_path, served
+):
     first, _report = lock(tmp_path, served)
     (recorded,) = memories(tmp_path)
 
-    def drop_a_version(data):
-        data["packages"]["a"][3] = data["packages"]["a"][3][1:]
+    def drop_the_oldest(data):
+        data["packages"]["c"][3] = data["packages"]["c"][3][:-1]  # c 4.2: the lock takes 4.3
 
-    tamper(recorded, drop_a_version)
+    tamper(recorded, drop_the_oldest)
+    again, report = lock(tmp_path, served)
+    assert report.remembered and report.widened == [["c"]] and again == first
+    grown = json.loads(recorded.read_text())["packages"]["c"][3]
+    assert len(grown) > 3  # the windows it grew to, learned
+    third, report = lock(tmp_path, served)
+    assert report.remembered and report.rounds == 1 and not report.widened and third == first
+
+
+def test_a_memory_whose_window_misses_a_newer_version_is_dropped(tmp_path, served):
+    first, _report = lock(tmp_path, served)
+    (recorded,) = memories(tmp_path)
+
+    def drop_the_newest(data):
+        data["packages"]["a"][3] = data["packages"]["a"][3][1:]  # ranks: 0 is a 3.1, taken
+
+    tamper(recorded, drop_the_newest)
+    again, report = lock(tmp_path, served)
+    # The windows' optimum takes a 3.0: not the selection recorded, so the lock is made anew.
+    assert not report.remembered and again == first
+    assert not memories(tmp_path)
+
+
+def test_windows_start_as_the_memory_recorded_them_without_walking(tmp_path, served):
+    first, _report = lock(tmp_path, served)
+    (recorded,) = memories(tmp_path)
+    data = json.loads(recorded.read_text())
+    assert data["format"] == widths.FORMAT
+    oldest = len(data["packages"]["a"][3]) + 3  # a's 2.x: never in a walked window
+    data["packages"]["a"][3].append(oldest)
+    project = load_project(tmp_path / "project")
+    provider = IndexProvider(index_urls=[served.url], cache_dir=tmp_path / "cache")
+    with provider:
+        universe = Universe(
+            project, provider, EnvironmentSpace.build(project.requires_python), warn=print
+        )
+        assert widths.start_from(universe, data) is not None
+        universe.collect()
+        package = universe.packages["a"]
+        assert package.versions[oldest] in package.window
+        assert widths.state(universe)["packages"] == data["packages"]
+        # A widening walks every window again, from the versions it holds.
+        universe.widen({"a"})
+        assert package.versions[oldest] in package.window
+        assert len(package.window) > len(data["packages"]["a"][3])
+    recorded.write_text(json.dumps(data))
+    again, report = lock(tmp_path, served)  # a window wider than needed: the same lock
+    assert report.remembered and again == first
+
+
+def test_a_memory_is_not_used_when_what_decides_the_walks_changed(tmp_path, served):
+    """As if a version's metadata (built from an sdist: not fixed by its page) now asked other
+    specifiers of a package or named another Requires-Python: the recorded windows are not the
+    ones walks would give, so the lock walks them."""
+    first, _report = lock(tmp_path, served)
+    (recorded,) = memories(tmp_path)
+    learned = json.loads(recorded.read_text())
+    tamper(recorded, lambda data: data.update(walks="0" * 64))
     again, report = lock(tmp_path, served)
     assert not report.remembered and report.rounds > 1 and again == first
+    assert json.loads(recorded.read_text()) == learned  # learned again
+
+
+def test_what_decides_the_walks_is_the_specifiers_asked_and_metadata_requires_python(
+    tmp_path, served
+):
+    lock(tmp_path, served)
+    project = load_project(tmp_path / "project")
+    provider = IndexProvider(index_urls=[served.url], cache_dir=tmp_path / "cache")
+    with provider:
+        universe = Universe(
+            project, provider, EnvironmentSpace.build(project.requires_python), warn=print
+        )
+        universe.collect()
+        walked = widths.state(universe)["walks"]
+        universe.demands["c"].specifiers.add(">=4.3")
+        assert widths.state(universe)["walks"] != walked
+        universe.demands["c"].specifiers.discard(">=4.3")
+        assert widths.state(universe)["walks"] == walked
+        package = universe.packages["a"]
+        version = max(package.metadata)
+        meta = package.metadata[version]
+        package.metadata[version] = replace(meta, requires_python=SpecifierSet(">=3.10"))
+        assert widths.state(universe)["walks"] != walked
 
 
 def test_a_memory_that_leads_to_another_selection_is_dropped(tmp_path, served):
@@ -158,7 +243,8 @@ def test_depths_at_single_pythons_are_recorded_and_restored(tmp_path, served):
     lock(tmp_path, served)
     (recorded,) = memories(tmp_path)
     data = json.loads(recorded.read_text())
-    assert data["format"] == 2 and all(len(entry) == 6 for entry in data["packages"].values())
+    assert data["format"] == widths.FORMAT
+    assert all(len(entry) == 6 for entry in data["packages"].values())
     # As if c's window had grown at Python 3.12 alone: a fresh universe starts from that.
     data["packages"]["c"][5] = [["3.12", 8, 3]]
     recorded.write_text(json.dumps(data))
@@ -186,7 +272,7 @@ def test_a_memory_written_before_depths_at_single_pythons_is_ignored(tmp_path, s
     tamper(recorded, as_format_1)
     again, report = lock(tmp_path, served)
     assert not report.remembered and report.rounds > 1 and again == first
-    assert json.loads(recorded.read_text())["format"] == 2  # learned again
+    assert json.loads(recorded.read_text())["format"] == widths.FORMAT  # learned again
 
 
 def recorded_facts(tmp_path) -> list:
