@@ -15,11 +15,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import clingo
-
 from resolver.predicates import PREDICATES
 
+# clingo is imported where it is used, not here: a large lock whose first round a child
+# process solves (``EarlySolve``) never loads it in the main process (22 ms of examples/large's
+# imports).
 if TYPE_CHECKING:
+    import clingo
+
     from resolver.facts import FactBase
 
 # The rules (with the objective's level 100, which widening needs) and the objective's other
@@ -86,6 +89,8 @@ def _text(symbols: Sequence[clingo.Symbol]) -> str:
     """The text of a tuple of these symbols, made in one call into clingo. (Building it from
     the model's own array of symbols through clingo's internals saved 34 M instructions of
     examples/large's 7,434 M; not worth depending on clingo's private modules.)"""
+    import clingo
+
     return str(clingo.Tuple_(symbols))
 
 
@@ -128,6 +133,8 @@ class _FactLoader:
         self.program = "\n".join(rules)
 
     def facts(self, index: clingo.Symbol) -> list[clingo.Symbol]:
+        import clingo
+
         atoms = self._atoms[index.number]
         return clingo.parse_term(f"({','.join(atoms)},)").arguments
 
@@ -235,6 +242,8 @@ class Solver:
 
     @staticmethod
     def _control() -> clingo.Control:
+        import clingo
+
         # Core-guided optimisation: measured 0.01 s where branch-and-bound took 8-60 s (7 packages).
         # Deciding atoms true first (--sign-def=pos): a decision on sel/3 then picks a version
         # and propagates its requirements, instead of ruling out one version at a time. On
@@ -312,6 +321,8 @@ class Solver:
     ) -> Solution | None:
         """A selection, or None when none exists; ``read``: read the selection from the model
         (else the solution says only that one exists: no atoms, no cost)."""
+        import clingo
+
         self._need(outside=outside, levels=full or not optimise)
         started = time.perf_counter()
         self.ctl.configuration.solve.opt_mode = "opt" if optimise else "ignore"
@@ -355,6 +366,8 @@ class Solver:
         """The packages that some selection as good as ``fewest`` (as few packages outside
         their windows) takes outside: ``fewest``'s own, then one more solve per selection that
         adds some, until none does."""
+        import clingo
+
         self._need(outside=True, levels=False)
         started = time.perf_counter()
         found = {p for (p, v) in fewest.selected if self.outside.get(p) == v}
@@ -428,6 +441,8 @@ class Solver:
         """With the ``held`` inputs in force and every other one free to be left out: None when
         a selection exists (with versions outside the windows unless ``outside`` is False),
         else the held inputs of an unsatisfiable core."""
+        import clingo
+
         self._need(outside=outside, inputs=True)
         started = time.perf_counter()
         literals = self._input_literals
@@ -501,6 +516,8 @@ class EarlySolve:
                 # computes: a switch interval of 0.5 ms instead of 5 ms keeps those waits short.
                 self.way = "thread"
                 sys.setswitchinterval(min(self._interval, 0.0005))
+                # Loaded before the thread starts: loading it holds Python's lock either way.
+                import clingo  # noqa: F401
             self._thread = threading.Thread(target=run, name="aspen-early", daemon=True)
             self._thread.start()
 
