@@ -13,6 +13,7 @@ request itself (pickling, compressing and writing multi-MB pages to SQLite).
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -193,9 +194,41 @@ def _session_class() -> type[requests.Session]:
     return Session
 
 
+# Host names resolved once per run. Every new connection resolves its host again (urllib3
+# calls ``socket.getaddrinfo`` for each), and a cold lock opens dozens: 17 lookups for
+# examples/tiny, 27 for examples/webapp. This machine's resolver loses about one query in 30
+# and answers it 5 s later (2 of 60 lookups of files.pythonhosted.org): one such lookup stalled
+# a whole cold lock of tiny, 1.0 s becoming 2.3-3.1 s in 5 of 8 runs while uv, which resolves
+# each host once, was not slowed. The addresses of an answer are kept for the run (a run lasts
+# seconds to minutes; a connection pool keeps its addresses that long anyway), failures are
+# not kept, and threads asking for the same name at once wait for one lookup.
+_system_getaddrinfo = socket.getaddrinfo
+_ADDRESSES: dict[tuple, list] = {}
+_LOOKUPS: dict[tuple, threading.Lock] = {}
+_LOOKUPS_LOCK = threading.Lock()
+
+
+def _getaddrinfo(
+    host: object, port: object, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+) -> list:
+    """``socket.getaddrinfo``, asked of the system once per question for the run."""
+    key = (host, port, family, type, proto, flags)
+    found = _ADDRESSES.get(key)
+    if found is None:
+        with _LOOKUPS_LOCK:
+            lookup = _LOOKUPS.setdefault(key, threading.Lock())
+        with lookup:
+            found = _ADDRESSES.get(key)
+            if found is None:
+                found = _ADDRESSES[key] = _system_getaddrinfo(*key)  # type: ignore[arg-type]
+    return list(found)
+
+
 def make_session() -> requests.Session:
     """A session for index pages, metadata files and byte ranges: aspen's User-Agent and
-    ``_adapter``'s connections."""
+    ``_adapter``'s connections, whose host names are resolved once per run (``_getaddrinfo``,
+    put in place of ``socket.getaddrinfo`` for the process: urllib3 resolves through it)."""
+    socket.getaddrinfo = _getaddrinfo  # type: ignore[assignment]
     session = _session_class()()
     session.headers["User-Agent"] = user_agent()
     adapter = _adapter()

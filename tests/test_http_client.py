@@ -1,16 +1,21 @@
 """The run's HTTP client: bodies read in one go (decoded, the connection kept for the next
-request, a body that breaks off an error naming the URL), and the environment's proxy settings
-still applied host by host although they are worked out once per host."""
+request, a body that breaks off an error naming the URL), the environment's proxy settings
+still applied host by host although they are worked out once per host, and host names resolved
+once per run."""
 
 from __future__ import annotations
 
 import gzip
+import socket
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from indexbuilder import answer, running
 
+from resolver import http as client_module
 from resolver.errors import SourceError
 from resolver.http import Http, read_body
 
@@ -94,3 +99,62 @@ def test_the_proxy_settings_are_still_decided_host_by_host(origin, monkeypatch):
             assert proxied == f"proxied http://127.0.0.1:{origin}/plain".encode()
     finally:
         proxy.close()
+
+
+def counting_resolver(monkeypatch: pytest.MonkeyPatch, answer=None) -> list[tuple]:
+    """Put a resolver in place of the system's behind resolver.http (the run's memo emptied):
+    the questions it is asked, in order."""
+    asked: list[tuple] = []
+    real = client_module._system_getaddrinfo
+
+    def resolve(*question: object) -> list:
+        asked.append(question)
+        if answer is not None:
+            return answer(*question)
+        return real(*question)
+
+    monkeypatch.setattr(client_module, "_system_getaddrinfo", resolve)
+    monkeypatch.setattr(client_module, "_ADDRESSES", {})
+    monkeypatch.setattr(client_module, "_LOOKUPS", {})
+    return asked
+
+
+def test_a_host_name_is_resolved_once_for_every_connection_of_the_run(origin, monkeypatch):
+    asked = counting_resolver(monkeypatch)
+    for _ in range(3):  # three clients: three connection pools, three connections
+        client = Http()
+        assert len(client.get(f"http://localhost:{origin}/").content) == 500_000
+        client.close()
+    assert len(Origin.connections) == 3
+    assert [q[:2] for q in asked] == [("localhost", origin)]
+
+
+def test_threads_asking_the_same_name_at_once_wait_for_one_lookup(monkeypatch):
+    def slow(host, port, *rest):
+        time.sleep(0.05)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.7", port))]
+
+    asked = counting_resolver(monkeypatch, slow)
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: client_module._getaddrinfo("index.example", 443), range(8)))
+    assert asked == [("index.example", 443, 0, 0, 0, 0)]
+    assert all(
+        f == [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.7", 443))] for f in found
+    )
+    found[0].clear()  # each caller gets a list of its own
+    assert client_module._getaddrinfo("index.example", 443) == found[1]
+
+
+def test_a_failed_lookup_is_asked_again(monkeypatch):
+    failures = [socket.gaierror(socket.EAI_AGAIN, "temporary failure")]
+
+    def flaky(host, port, *rest):
+        if failures:
+            raise failures.pop()
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.7", port))]
+
+    asked = counting_resolver(monkeypatch, flaky)
+    with pytest.raises(socket.gaierror):
+        client_module._getaddrinfo("index.example", 443)
+    assert client_module._getaddrinfo("index.example", 443)[0][4] == ("192.0.2.7", 443)
+    assert len(asked) == 2
