@@ -197,9 +197,9 @@ def _session_class() -> type[requests.Session]:
 # Host names resolved once per run. Every new connection resolves its host again (urllib3
 # calls ``socket.getaddrinfo`` for each), and a cold lock opens dozens: 17 lookups for
 # examples/tiny, 27 for examples/webapp. This machine's resolver loses about one query in 30
-# and answers it 5 s later (2 of 60 lookups of files.pythonhosted.org): one such lookup stalled
-# a whole cold lock of tiny, 1.0 s becoming 2.3-3.1 s in 5 of 8 runs while uv, which resolves
-# each host once, was not slowed. The addresses of an answer are kept for the run (a run lasts
+# and answers it 5 s later (2 of 60 lookups of files.pythonhosted.org), which stalls the lock
+# that asked (cold locks of tiny took 2.3-3.1 s in 5 of 8 runs while uv's took 1 s; not every
+# such stall was a lookup). The addresses of an answer are kept for the run (a run lasts
 # seconds to minutes; a connection pool keeps its addresses that long anyway), failures are
 # not kept, and threads asking for the same name at once wait for one lookup.
 _system_getaddrinfo = socket.getaddrinfo

@@ -714,10 +714,11 @@ class Universe:
 
     def seed_window(self, package: Package, window: set[Version]) -> None:
         """Start the package with this window (learned by the last lock of the same inputs:
-        resolver/widths.py), kept as it is until a widening instead of walked. Which versions a
-        window holds decides how soon the optimum is found, never which one (``locker._edges``
-        proves that no version outside could serve it better). The walks of examples/large's
-        warm lock, which gave the recorded windows again, cost 13% of its main process."""
+        resolver/widths.py), kept as it is until a widening instead of walked. It must be the
+        window walks would give (``locker._edges`` checks only versions older than the chosen
+        one): the memory checks after collection that what decides the walks is what it
+        recorded (``widths.state``). The walks of examples/large's warm lock, which gave the
+        recorded windows again, cost 13% of its main process."""
         package.window = window
         self._seeded.add(package.name)
 
