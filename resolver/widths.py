@@ -298,18 +298,15 @@ def start_from(universe: Universe, recorded: Mapping[str, Any]) -> dict[str, str
     universe.load_packages([*packages, *missing])  # type: ignore[list-item]
     if sorted(universe.missing) != missing:
         return None
-    seeds = []
     for name, (digest, depth, widenings, window, _failed, at) in packages.items():
         package = universe.packages.get(name)  # type: ignore[call-overload]
         if package is None or page_digest(package.files) != digest:
             return None
-        if window and max(window) >= len(package.versions):
+        versions = package.versions
+        if window and max(window) >= len(versions):
             return None
         package.depth, package.widenings = depth, widenings
         package.at = {Version(low): (d, w) for low, d, w in at}
-        seeds.append((package, window))
-    for package, window in seeds:
-        versions = package.versions
         universe.seed_window(package, {versions[r] for r in window})
     return {name: entry[0] for name, entry in packages.items()}
 
