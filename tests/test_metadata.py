@@ -372,6 +372,28 @@ def test_a_warm_fetch_reads_the_version_entry_only(
     assert fetcher.stats()["cache"] == 2
 
 
+def test_only_the_file_entries_the_folder_lists_are_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = MetadataCache(tmp_path)
+    files = [
+        a_file(filename=f"foo-1.0-cp3{n}-none-any.whl", hashes={"sha256": f"{n}"}) for n in range(9)
+    ]
+    assert cache.load_any(FOO, files) is None  # no folder: nothing opened
+    cache.store(FOO, files[6], META, "range")
+    opened: list[str] = []
+    real = MetadataCache.load
+
+    def load(self: MetadataCache, name: NormalizedName, file: DistFile) -> CoreMetadata | None:
+        opened.append(file.filename)
+        return real(self, name, file)
+
+    monkeypatch.setattr(MetadataCache, "load", load)
+    assert cache.load_any(FOO, files) == (files[6], META)
+    assert opened == [files[6].filename]
+    assert cache.load_any(FOO, files[:6]) is None
+
+
 @pytest.mark.parametrize(
     "text",
     [
