@@ -16,7 +16,9 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +27,9 @@ from resolver.errors import SourceError
 from resolver.trace import trace
 
 if TYPE_CHECKING:
+    import ssl
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import requests
     import requests.adapters
 
@@ -46,6 +51,16 @@ TIMEOUT = (15.0, 60.0)
 # them.
 DEFAULT_EXPIRY = timedelta(minutes=10)
 POOL_SIZE = 32
+# Hedged requests (``Http._hedged``). files.pythonhosted.org answers some requests seconds late:
+# of 421 in 12 cold locks of examples/tiny, the median began its answer after 9 ms and the 99th
+# percentile after 0.14 s, but in other runs single requests waited 1 to 7 s for their headers,
+# on connections that had just served others at once (about one run in four; uv, asking for
+# fewer files, met none in the same period). A request without an answer by its host's deadline
+# is sent again and the first answer is taken.
+HEDGE_FIRST = 1.0  # the deadline, in seconds, until a host has answered HEDGE_SAMPLES requests
+HEDGE_SAMPLES = 8
+HEDGE_FACTOR = 10  # then this many times the median time of its last answers,
+HEDGE_MIN = 0.3  # and at least this
 
 
 class OfflineError(SourceError):
@@ -112,6 +127,62 @@ def expiry(headers: Mapping[str, str], now: float | None = None) -> float:
     return now + DEFAULT_EXPIRY.total_seconds()
 
 
+# TLS contexts by CA bundle (file, folder), made once per run (``_tls_context``).
+_TLS: dict[tuple[str | None, str | None], Future[ssl.SSLContext]] = {}
+_TLS_LOCK = threading.Lock()
+
+
+def _tls_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """urllib3's client context that trusts the CA bundle ``cafile`` or ``capath``, made by
+    the first thread to ask for it; the others wait for that one."""
+    from concurrent.futures import Future
+
+    key = (cafile, capath)
+    with _TLS_LOCK:
+        made = _TLS.get(key)
+        mine = made is None
+        if made is None:
+            made = _TLS[key] = Future()
+    if mine:
+        try:
+            import ssl
+
+            from urllib3.util.ssl_ import create_urllib3_context
+
+            context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+            try:
+                context.load_verify_locations(cafile=cafile, capath=capath)
+            except (ssl.SSLError, OSError) as exc:
+                where = cafile or capath
+                raise SourceError(f"cannot load the CA certificates in {where}: {exc}") from exc
+            made.set_result(context)
+        except BaseException as exc:
+            made.set_exception(exc)
+    return made.result()
+
+
+def prepare_tls() -> None:
+    """Begin making the TLS context of requests' default CA bundle (as requests picks it:
+    ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, else certifi's) in a thread of its own, when
+    no context was asked for yet. Loading certifi's bundle takes about 40 ms, which OpenSSL
+    does without holding the GIL: begun before requests is imported (70 ms), it is ready by
+    the first connection instead of delaying it. Another bundle asked for later is made then."""
+    if _TLS:
+        return
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if not bundle:
+        import certifi
+
+        bundle = certifi.where()
+    key = (None, bundle) if os.path.isdir(bundle) else (bundle, None)
+    threading.Thread(target=_prepared, args=key, name="aspen-tls", daemon=True).start()
+
+
+def _prepared(cafile: str | None, capath: str | None) -> None:
+    with suppress(BaseException):  # a bundle that fails is reported to the request that uses it
+        _tls_context(cafile, capath)
+
+
 def _adapter() -> requests.adapters.HTTPAdapter:
     """requests' adapter, with a connection pool as large as the fetch threads, retries of
     connection errors and 5xx, and one TLS context per CA bundle for the whole run.
@@ -119,35 +190,22 @@ def _adapter() -> requests.adapters.HTTPAdapter:
     urllib3 builds a context and loads the CA bundle for every new connection: about 30 ms
     (60 ms for a system bundle named by ``REQUESTS_CA_BUNDLE``) of CPU each, and a cold lock
     opens dozens of connections. The bundle requests chose (``verify``, ``REQUESTS_CA_BUNDLE``,
-    certifi) is loaded once into a shared context instead; verification is the same.
+    certifi) is loaded once into a shared context instead (``_tls_context``); verification is
+    the same.
     """
-    import ssl
-
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
-    from urllib3.util.ssl_ import create_urllib3_context
 
     class Adapter(HTTPAdapter):
-        def __init__(self, **kwargs: object) -> None:
-            super().__init__(**kwargs)  # type: ignore[arg-type]
-            self._contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
-            self._contexts_lock = threading.Lock()
-
-        def _context(self, cafile: str | None, capath: str | None) -> ssl.SSLContext:
-            with self._contexts_lock:
-                context = self._contexts.get((cafile, capath))
-                if context is None:
-                    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-                    context.load_verify_locations(cafile=cafile, capath=capath)
-                    self._contexts[(cafile, capath)] = context
-                return context
-
         def cert_verify(self, conn: object, url: str, verify: object, cert: object) -> None:
-            super().cert_verify(conn, url, verify, cert)  # type: ignore[arg-type]
+            try:
+                super().cert_verify(conn, url, verify, cert)  # type: ignore[arg-type]
+            except OSError as exc:  # a CA bundle or client certificate that is not there
+                raise SourceError(f"cannot fetch {url}: {exc}") from exc
             cafile = getattr(conn, "ca_certs", None)
             capath = getattr(conn, "ca_cert_dir", None)
             if getattr(conn, "cert_reqs", None) == "CERT_REQUIRED" and (cafile or capath):
-                conn.conn_kw["ssl_context"] = self._context(cafile, capath)  # type: ignore[attr-defined]
+                conn.conn_kw["ssl_context"] = _tls_context(cafile, capath)  # type: ignore[attr-defined]
                 conn.ca_certs = conn.ca_cert_dir = None  # type: ignore[attr-defined]
 
     retry = Retry(
@@ -248,6 +306,8 @@ class Http:
         self.offline = offline
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
+        self._senders: ThreadPoolExecutor  # with the session
+        self._answers: dict[str, deque[float]] = {}  # how long each host's answers took, s
 
     def __repr__(self) -> str:
         return f"Http(offline={self.offline})"
@@ -258,20 +318,28 @@ class Http:
         """GET ``url`` and return the response, whatever its status. With ``stream``, the body
         is left unread (``iter_content``), and the caller closes the response.
 
+        A request whose answer has not begun by its host's deadline is sent a second time, and
+        the first answer is taken (``_hedged``).
+
         Raises ``SourceError`` naming the URL when the server cannot be reached, and
         ``OfflineError`` with ``--offline``.
         """
         if self.offline:
             raise OfflineError(f"--offline: cannot download {url} (it is not in the cache)")
+        if self._session is None:
+            prepare_tls()
         import requests
 
         with self._lock:
             if self._session is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._session = make_session()
+                self._senders = ThreadPoolExecutor(2 * POOL_SIZE, thread_name_prefix="aspen-http")
             session = self._session
         started = time.perf_counter()
         try:
-            response = session.get(url, headers=dict(headers or {}), timeout=TIMEOUT, stream=True)
+            response = self._hedged(session, url, dict(headers or {}))
             if not stream:
                 read_body(response)
             return response
@@ -280,11 +348,66 @@ class Http:
         finally:
             trace("http", f"{url} {(headers or {}).get('Range', '')}", started)
 
+    def _hedged(
+        self, session: requests.Session, url: str, headers: dict[str, str]
+    ) -> requests.Response:
+        """The response to the first of at most two sends of the request whose headers arrive
+        (body unread). The second is sent when the first has no answer by the host's deadline:
+        ``HEDGE_FACTOR`` times the median time its last answers took, at least ``HEDGE_MIN``
+        seconds, and ``HEDGE_FIRST`` until ``HEDGE_SAMPLES`` answers are known. A server that
+        is slow throughout is so given time in proportion, and the second send goes out on
+        another connection. The answer not taken is closed when it comes, its connection
+        dropped. An error is raised only when both sends failed (the first send's)."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        host = url.split("/", 3)[2] if "://" in url else url
+        first = self._senders.submit(self._send, session, url, headers, host)
+        try:
+            return first.result(timeout=self._deadline(host))
+        except FutureTimeout:
+            pass
+        trace("hedge", url, time.perf_counter())
+        second = self._senders.submit(self._send, session, url, headers, host)
+        pending = {first, second}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for send in done:
+                if send.exception() is None:
+                    for other in pending | (done - {send}):  # the answers not taken
+                        other.add_done_callback(_close_answer)
+                    return send.result()
+        return first.result()  # both failed: raises the first send's error
+
+    def _send(
+        self, session: requests.Session, url: str, headers: dict[str, str], host: str
+    ) -> requests.Response:
+        started = time.perf_counter()
+        response = session.get(url, headers=headers, timeout=TIMEOUT, stream=True)
+        took = time.perf_counter() - started
+        with self._lock:
+            self._answers.setdefault(host, deque(maxlen=HEDGE_SAMPLES * 8)).append(took)
+        return response
+
+    def _deadline(self, host: str) -> float:
+        with self._lock:
+            known = sorted(self._answers.get(host, ()))
+        if len(known) < HEDGE_SAMPLES:
+            return HEDGE_FIRST
+        return max(HEDGE_MIN, HEDGE_FACTOR * known[len(known) // 2])
+
     def close(self) -> None:
         with self._lock:
             if self._session is not None:
                 self._session.close()
+                self._senders.shutdown(wait=False)
             self._session = None
+
+
+def _close_answer(send: Future) -> None:
+    """Close the response of a send whose answer came second (its body is never read)."""
+    if send.exception() is None:
+        send.result().close()
 
 
 def read_body(response: requests.Response) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -158,3 +159,63 @@ def test_a_failed_lookup_is_asked_again(monkeypatch):
         client_module._getaddrinfo("index.example", 443)
     assert client_module._getaddrinfo("index.example", 443)[0][4] == ("192.0.2.7", 443)
     assert len(asked) == 2
+
+
+class Stalling(BaseHTTPRequestHandler):
+    """``/stall``: the first request is answered ("first") only once a second one has been
+    answered ("second"), or after 20 s. ``/slow``: every answer begins after 50 ms. Other
+    paths are answered at once. Every request is counted."""
+
+    protocol_version = "HTTP/1.1"
+    requests: list[str] = []
+    second_answered = threading.Event()
+
+    def do_GET(self) -> None:
+        Stalling.requests.append(self.path)
+        if self.path == "/stall":
+            if Stalling.requests.count("/stall") == 1:
+                Stalling.second_answered.wait(20)
+                answer(self, b"first")
+            else:
+                answer(self, b"second")
+                Stalling.second_answered.set()
+            return
+        if self.path == "/slow":
+            time.sleep(0.05)
+        answer(self, b"at once")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def stalling(origin: int) -> Iterator[int]:  # origin: the proxy variables cleared
+    Stalling.requests = []
+    Stalling.second_answered = threading.Event()
+    yield from serve(Stalling)
+
+
+def test_a_request_left_unanswered_is_sent_again_and_the_first_answer_taken(stalling, monkeypatch):
+    monkeypatch.setattr(client_module, "HEDGE_FIRST", 0.05)
+    http = Http()
+    assert http.get(f"http://127.0.0.1:{stalling}/stall").content == b"second"
+    assert Stalling.requests == ["/stall", "/stall"]
+    assert http.get(f"http://127.0.0.1:{stalling}/other").content == b"at once"
+
+
+def test_a_server_that_answers_is_asked_once_per_request(stalling):
+    http = Http()
+    for n in range(20):
+        assert http.get(f"http://127.0.0.1:{stalling}/{n}").content == b"at once"
+    assert Stalling.requests == [f"/{n}" for n in range(20)]
+
+
+def test_the_deadline_follows_how_long_the_host_takes_to_answer(stalling):
+    http = Http()
+    host = f"127.0.0.1:{stalling}"
+    assert http._deadline(host) == client_module.HEDGE_FIRST  # nothing known yet
+    for _ in range(client_module.HEDGE_SAMPLES):
+        http.get(f"http://{host}/slow")
+    assert http._deadline(host) >= client_module.HEDGE_FACTOR * 0.05  # a slow host: more time
+    assert http._deadline("elsewhere:80") == client_module.HEDGE_FIRST
+    assert Stalling.requests == ["/slow"] * client_module.HEDGE_SAMPLES

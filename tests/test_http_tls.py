@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from indexbuilder import answer, running
 
+from resolver import http as client_module
 from resolver.errors import SourceError
 from resolver.http import Http
 
@@ -58,13 +59,23 @@ def test_many_connections_share_one_context(
     port: int, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    monkeypatch.setattr(client_module, "_TLS", {})  # the contexts of the run
+    made: list[tuple] = []
+    real = client_module._tls_context
+
+    def counted(*bundle: str | None) -> ssl.SSLContext:
+        made.append(bundle)
+        return real(*bundle)
+
+    monkeypatch.setattr(client_module, "_tls_context", counted)
     http = Http()
     url = f"https://localhost:{port}/"
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: http.get(url).status_code, range(16)))
     assert statuses == [200] * 16
-    adapter = http._session.get_adapter(url)  # type: ignore[union-attr]
-    assert list(adapter._contexts) == [(str(certificate[0]), None)]
+    # Begun before the first request (prepare_tls), and used by every connection.
+    assert list(client_module._TLS) == [(str(certificate[0]), None)]
+    assert made[0] == (str(certificate[0]), None) and len(set(made)) == 1
     http.close()
 
 
@@ -80,3 +91,16 @@ def test_certificates_are_still_verified(
     assert http.get(f"https://localhost:{port}/").status_code == 200
     with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED.*mismatch"):
         http.get(f"https://127.0.0.1:{port}/")  # the certificate names localhost only
+
+
+def test_a_ca_bundle_that_cannot_be_loaded_is_an_error_naming_it(
+    port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    damaged = tmp_path / "damaged.pem"
+    damaged.write_text("not a certificate\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(damaged))
+    with pytest.raises(SourceError, match=f"CA certificates in {damaged}"):
+        Http().get(f"https://localhost:{port}/")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(SourceError, match=f"localhost:{port}/.*{tmp_path / 'missing.pem'}"):
+        Http().get(f"https://localhost:{port}/")
