@@ -36,7 +36,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from resolver.errors import SourceError
-from resolver.http import OfflineError, expiry, storable
+from resolver.http import OfflineError, expiry, read_body, storable
 from resolver.page_worker import BIG_PAGE
 from resolver.parsed_cache import (
     CachedPage,
@@ -812,6 +812,18 @@ def _stored(cached: CachedPage, warn: Warn) -> Sequence[DistFile] | None:
 _ONE_PARSE_AT_A_TIME = threading.Lock()
 
 
+def _announced_size(headers: Mapping[str, str]) -> int:
+    """How large a response's body will be once decoded, as far as its headers tell (0 when
+    they do not): its ``Content-Length``, times four when it is compressed (a page of file
+    links and their hashes compresses about four times with gzip)."""
+    try:
+        length = int(headers.get("Content-Length") or 0)
+    except ValueError:
+        return 0
+    encoding = headers.get("Content-Encoding", "identity").strip().lower()
+    return length if encoding in ("", "identity") else 4 * length
+
+
 def _remote_page(
     http: Http,
     url: str,
@@ -845,7 +857,10 @@ def _remote_page(
     if cached is not None and cached.last_modified:
         headers["If-Modified-Since"] = cached.last_modified
     try:
-        response = http.get(url, headers=headers)
+        response = http.get(url, headers=headers, stream=True)
+        if worker is not None and _announced_size(response.headers) >= BIG_PAGE:
+            worker.announce()  # a child starts while the body comes
+        read_body(response)
     except SourceError:
         if cached is None:
             raise

@@ -3,6 +3,7 @@ and stored page as a parse in the process, and the process's own parse when the 
 
 from __future__ import annotations
 
+import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -46,14 +47,14 @@ def every_page_apart(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return parsed_here
 
 
-def _started(worker: PageWorker, url: str) -> None:
-    """The worker after its first big page (index's ``bar``), which the process parses while
-    the children start."""
-    fetch_project_page(Http(), url, "bar", warn=lambda m: None, worker=worker)
+def _started(worker: PageWorker) -> None:
+    """The worker with all its children started (as many big pages announced)."""
+    for _ in worker._children:
+        worker.announce()
     assert all(c.process is not None for c in worker._children)
 
 
-def test_the_first_big_page_starts_the_children_and_small_pages_none(
+def test_a_big_page_starts_a_child_at_its_headers_and_small_pages_none(
     index: Index, every_page_apart: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _foo(index)
@@ -65,13 +66,40 @@ def test_the_first_big_page_starts_the_children_and_small_pages_none(
             assert all(c.process is None for c in worker._children)
             monkeypatch.setattr(index_module, "BIG_PAGE", 1)  # every page big
             fetch_project_page(Http(), served.url, "bar", warn=lambda m: None, worker=worker)
-            assert all(c.process is not None for c in worker._children)
+            assert [c.process is not None for c in worker._children] == [True, False]
             fetch_project_page(Http(), served.url, "foo", warn=lambda m: None, worker=worker)
+            assert all(c.process is not None for c in worker._children)  # one per big page
         finally:
             worker.close()
-    # Parsed here: foo (small), bar (the first big page, while the children start); not foo
-    # the second time.
-    assert every_page_apart == [project_url(served.url, n) for n in ("foo", "bar")]
+    # Parsed here: foo while it was small; bar and foo as big pages went to a child.
+    assert every_page_apart == [project_url(served.url, "foo")]
+
+
+def test_a_big_page_of_unknown_size_is_parsed_here_while_a_child_starts(
+    every_page_apart: list[str],
+) -> None:
+    class Unsized(BaseHTTPRequestHandler):  # HTTP/1.0: the body ends when the connection does
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", JSON_TYPE)
+            self.end_headers()
+            name = self.path.rstrip("/").rsplit("/", 1)[-1]
+            self.wfile.write(json.dumps({"name": name, "files": []}).encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), Unsized)) as server:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        worker = PageWorker()
+        try:
+            for name in ("foo", "bar"):
+                found = fetch_project_page(Http(), url, name, warn=lambda m: None, worker=worker)
+                assert found is not None and list(found) == []
+            assert [c.process is not None for c in worker._children] == [True, False]
+        finally:
+            worker.close()
+    assert every_page_apart == [project_url(url, "foo")]  # bar went to the child foo started
 
 
 def test_a_big_page_parsed_in_the_child_reads_as_one_parsed_here(
@@ -83,8 +111,7 @@ def test_a_big_page_parsed_in_the_child_reads_as_one_parsed_here(
         worker = PageWorker()
         told: list[str] = []
         try:
-            _started(worker, served.url)
-            every_page_apart.clear()
+            _started(worker)
             apart = fetch_project_page(
                 Http(), served.url, "foo", warn=told.append, pages=pages, worker=worker
             )
@@ -120,7 +147,7 @@ def test_a_child_that_fails_leaves_the_parse_to_the_process(
     with index.serve() as served:
         worker = PageWorker()
         try:
-            _started(worker, served.url)
+            _started(worker)
             foo = fetch_project_page(Http(), served.url, "foo", warn=lambda m: None, worker=worker)
             bar = fetch_project_page(Http(), served.url, "bar", warn=lambda m: None, worker=worker)
         finally:
@@ -129,7 +156,7 @@ def test_a_child_that_fails_leaves_the_parse_to_the_process(
     assert foo is not None and here is not None and list(foo) == list(here)
     assert bar is not None and [f.filename for f in bar] == ["bar-1.0-py3-none-any.whl"]
     assert all(c.process is None and c.broken for c in worker._children)
-    assert every_page_apart == [project_url(served.url, n) for n in ("bar", "foo", "bar", "foo")]
+    assert every_page_apart == [project_url(served.url, n) for n in ("foo", "bar", "foo")]
 
 
 def test_a_big_page_that_does_not_parse_names_its_url(every_page_apart: list[str]) -> None:
@@ -144,13 +171,13 @@ def test_a_big_page_that_does_not_parse_names_its_url(every_page_apart: list[str
         url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
         worker = PageWorker()
         try:
-            with pytest.raises(SourceError) as here:  # the first big page: parsed here
-                fetch_project_page(Http(), url, "foo", warn=lambda m: None, worker=worker)
-            with pytest.raises(SourceError) as apart:
+            with pytest.raises(SourceError) as apart:  # announced: parsed by the child
                 fetch_project_page(Http(), url, "foo", warn=lambda m: None, worker=worker)
             assert worker._children[0].process is not None  # still there for other pages
         finally:
             worker.close()
+        with pytest.raises(SourceError) as here:
+            fetch_project_page(Http(), url, "foo", warn=lambda m: None)
     assert str(apart.value) == str(here.value)
     assert "http://127.0.0.1" in str(apart.value) and "invalid JSON" in str(apart.value)
     assert every_page_apart == [project_url(url, "foo")]  # the one parse here
@@ -164,12 +191,12 @@ def test_the_provider_ends_its_children_when_it_closes(
         with IndexProvider(
             index_urls=[served.url], cache_dir=tmp_path / "cache", warn=lambda m: None
         ) as provider:
-            provider.files(canonicalize_name("bar"))  # the first big page starts the children
+            provider.files(canonicalize_name("bar"))  # each big page starts a child
             assert [str(f.version) for f in provider.files(FOO)][:1] == ["1.0"]
             processes = [c.process for c in provider._worker._children]  # type: ignore[union-attr]
             assert all(p is not None and p.poll() is None for p in processes)
         assert all(p is not None and p.poll() is not None for p in processes)
-        assert every_page_apart == [project_url(served.url, "bar")]
+        assert every_page_apart == []  # both pages parsed by the children
         # Offline, no child is started.
         with IndexProvider(
             index_urls=[served.url], cache_dir=tmp_path / "cache", offline=True
@@ -187,8 +214,7 @@ def test_a_big_page_that_finds_every_child_busy_is_parsed_in_the_process(
     with index.serve() as served:
         worker = PageWorker()
         try:
-            _started(worker, served.url)
-            every_page_apart.clear()
+            _started(worker)
             held = worker._children[0].lock
             with held, worker._children[1].lock:  # both busy with other pages
                 foo = fetch_project_page(
