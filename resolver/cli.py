@@ -401,12 +401,21 @@ def _lock(
         upgrade=wanted,
         ending=True,
     )
-    locked_names = {e.name for e in resolution.entries}
+    previous = prior.text if prior else None
+    # A lock that found again every input of the lock its memory recorded writes that lock's
+    # text (examples/large: 0.12-0.15 s of 1.3 s less); any other lock is recorded for the next.
+    recorded = report.memory.read_output(previous) if report.reproduced and report.memory else None
+    if recorded is not None:
+        text, packages = recorded
+    else:
+        data = lock_data(resolution)
+        text, packages = render_lock_data(data, previous), data["packages"]
+        if report.memory is not None:
+            report.memory.write_output(previous, text, packages)
+    locked_names = {p["name"] for p in packages}
     for name in sorted(set(wanted) - locked_names):
         console.warn(f"--upgrade-package {name}: {name} is not in the lock")
-    data = lock_data(resolution)
-    text = render_lock_data(data, prior.text if prior else None)
-    changes = summarize(prior, data["packages"])
+    changes = summarize(prior, packages)
     elapsed = time.perf_counter() - started
     if check:
         if prior is None:
@@ -431,6 +440,8 @@ def _lock(
         f"{f' (the first solved early, in a {report.early})' if report.early else ''}; "
         f"windows widened: {report.widened or 'none'}"
     )
+    if recorded is not None:
+        console.detail("  its text as the last lock of the same inputs wrote it")
     for level, cost in resolution.solution.costs().items():
         console.detail(f"  objective: {level}: {cost}")
     for key, value in {**report.timings, **resolution.solution.stats}.items():

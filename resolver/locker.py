@@ -47,6 +47,13 @@ class LockReport:
     # How the first round's optimum came from ``solve.EarlySolve``: "thread" or "process"; ""
     # when it did not.
     early: str = ""
+    # The memory that holds this lock's state (resolver/widths.py), where the command records
+    # the lock it writes (``Memory.write_output``); None when there is none.
+    memory: widths.Memory | None = None
+    # Whether this lock found again every input of the lock that wrote that memory (its key,
+    # pages, windows, walks, metadata entries, and the solver's selection): the text that lock
+    # wrote is then this lock's too (``Memory.read_output``).
+    reproduced: bool = False
 
 
 def lock_project(
@@ -168,6 +175,8 @@ def lock_project(
                 learn = bool(report.widened)
                 if not learn and early.seen is not None and early.seen != early.text:
                     memory.write_facts(early.seen)  # recorded facts of another round: replaced
+        if report.remembered and not learn:
+            report.memory = memory
         if learn:
             assert memory is not None
             learned = widths.state(universe)
@@ -177,12 +186,21 @@ def lock_project(
                 # The last round's facts: those the next lock's first round makes (same widths,
                 # same universe), for it to solve early.
                 memory.write_facts(inside_text(facts))
+                report.memory = memory
         if memory is not None and packing is not None:
             taken = provider.metadata_taken()  # type: ignore[attr-defined]
             if taken != pack:
                 memory.write_pack(taken)
+            else:
+                report.reproduced = report.memory is memory and not learn
         report.timings["total_s"] = time.perf_counter() - started
-        return read_resolution(universe, facts, solution)
+        return Resolution.deferred(
+            universe.project,
+            facts.space,
+            solution,
+            universe.options,
+            lambda: read_resolution(universe, facts, solution),
+        )
 
 
 # The last solver of a lock made with ``ending``, left for the process's end to free.

@@ -117,7 +117,7 @@ class Memory:
         _prune(self.path.parent, "*.json")
 
     def forget(self) -> None:
-        for path in (self.path, self.path.with_suffix(".facts")):
+        for path in (self.path, self.path.with_suffix(".facts"), self.path.with_suffix(".out")):
             try:
                 path.unlink(missing_ok=True)
             except OSError:
@@ -133,16 +133,7 @@ class Memory:
             data = self.path.with_suffix(".pack").read_bytes()
         except OSError:
             return {}
-        start = len(_PACK_MAGIC) + 4
-        body = memoryview(data)[start:]
-        if not data.startswith(_PACK_MAGIC) or zlib.crc32(body) != int.from_bytes(
-            data[len(_PACK_MAGIC) : start], "big"
-        ):
-            return {}
-        try:
-            found = marshal.loads(body)
-        except (ValueError, EOFError, TypeError):
-            return {}
+        found = _unsealed(data, _PACK_MAGIC)
         if type(found) is not tuple or len(found) != 2 or found[0] != FORMAT:
             return {}
         entries = found[1]
@@ -155,8 +146,7 @@ class Memory:
     def write_pack(self, entries: Mapping[str, bytes]) -> None:
         """Record the pack (atomically), and keep only the ``KEPT`` most recently written."""
         path = self.path.with_suffix(".pack")
-        body = marshal.dumps((FORMAT, dict(sorted(entries.items()))))
-        write_atomically(path, b"".join((_PACK_MAGIC, zlib.crc32(body).to_bytes(4, "big"), body)))
+        write_atomically(path, _sealed(_PACK_MAGIC, (FORMAT, dict(sorted(entries.items())))))
         _prune(path.parent, "*.pack")
 
     # The facts the last lock of the same inputs solved first, as ``solve.inside_text`` gives
@@ -174,6 +164,73 @@ class Memory:
         write_atomically(path, text.encode("utf-8"))
         _prune(path.parent, "*.facts")
 
+    # The lock the last lock of the same inputs wrote (``*.out``): its text, the previous lock's
+    # text it was written over (as a digest: a lock keeps the previous one's text when the data
+    # is the same), and each package's name, version and marker (what the summary of changes
+    # reads). Given again only to a lock that reproduced that lock's every input
+    # (``LockReport.reproduced``): the same text then follows.
+
+    def read_output(self, previous: str | None) -> tuple[str, list[dict[str, str]]] | None:
+        """The recorded lock text and packages, when written over the same ``previous`` text."""
+        try:
+            data = self.path.with_suffix(".out").read_bytes()
+        except OSError:
+            return None
+        found = _unsealed(data, _OUTPUT_MAGIC)
+        if (
+            type(found) is not tuple
+            or len(found) != 4
+            or found[0] != FORMAT
+            or found[1] != _digest_of(previous)
+            or type(found[2]) is not str
+            or type(found[3]) is not list
+        ):
+            return None
+        packages = found[3]
+        if not all(
+            type(p) is dict and all(type(k) is str and type(v) is str for k, v in p.items())
+            for p in packages
+        ):
+            return None
+        return found[2], packages
+
+    def write_output(
+        self, previous: str | None, text: str, packages: list[Mapping[str, Any]]
+    ) -> None:
+        """Record the lock written over ``previous`` (atomically), and keep only the ``KEPT``
+        most recently written."""
+        kept = [
+            {k: p[k] for k in ("name", "version", "marker") if type(p.get(k)) is str}
+            for p in packages
+        ]
+        path = self.path.with_suffix(".out")
+        write_atomically(path, _sealed(_OUTPUT_MAGIC, (FORMAT, _digest_of(previous), text, kept)))
+        _prune(path.parent, "*.out")
+
+
+def _digest_of(text: str | None) -> str:
+    return "" if text is None else sha256(text.encode()).hexdigest()
+
+
+def _sealed(magic: bytes, value: object) -> bytes:
+    """``value`` marshalled behind a magic and the CRC of the marshalled bytes."""
+    body = marshal.dumps(value)
+    return b"".join((magic, zlib.crc32(body).to_bytes(4, "big"), body))
+
+
+def _unsealed(data: bytes, magic: bytes) -> object:
+    """What ``_sealed`` sealed, or None (another magic, a CRC that fails, or damaged)."""
+    start = len(magic) + 4
+    body = memoryview(data)[start:]
+    if not data.startswith(magic) or zlib.crc32(body) != int.from_bytes(
+        data[len(magic) : start], "big"
+    ):
+        return None
+    try:
+        return marshal.loads(body)
+    except (ValueError, EOFError, TypeError):
+        return None
+
 
 def _prune(folder: Path, pattern: str) -> None:
     """Keep only the ``KEPT`` most recently written files of the folder that match."""
@@ -186,6 +243,7 @@ def _prune(folder: Path, pattern: str) -> None:
 
 
 _PACK_MAGIC = b"aspen-metadata-pack\n"
+_OUTPUT_MAGIC = b"aspen-lock-output\n"
 
 
 _SHAPE = {"packages": dict, "missing": list, "walks": str, "fine": bool, "selection": str}

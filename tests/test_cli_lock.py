@@ -464,3 +464,41 @@ def test_every_option_of_the_commands_is_declared_once():
     for function in (cli.lock, cli.why, cli.why_not_command):
         parameters = function.__code__.co_varnames[: function.__code__.co_argcount]
         assert set(parameters) <= set(cli.OPTIONS)
+
+
+def test_a_lock_made_again_from_the_same_inputs_writes_the_text_recorded(tmp_path, index):
+    from resolver.widths import Memory
+
+    index.add("lib", "1.0")
+    index.add("lib", "2.0")
+    index.add("dep", "1.0", requires=["lib<2; python_version < '3.11'"])
+    project = write_project(
+        tmp_path / "p", "[project]\nname='p'\nversion='0'\ndependencies=['lib', 'dep']\n"
+    )
+    lock_path = project / "pylock.toml"
+    with index.serve() as served:
+        args = ("lock", "-v", "--project", str(project), "--index-url", served.url)
+        args += ("--cache-dir", str(tmp_path / "cache"))
+
+        def afresh() -> subprocess.CompletedProcess[str]:
+            lock_path.unlink(missing_ok=True)
+            done = run(*args)
+            assert done.returncode == 0, done.stderr
+            return done
+
+        # The first lock records its memory and its text; the second finds every input again
+        # (the same pages, windows and metadata entries, the same choice) and writes that text.
+        runs = [afresh() for _ in range(2)]
+        first = lock_path.read_text()
+        assert "as the last lock of the same inputs wrote it" in runs[1].stderr
+        assert "same inputs wrote it" not in runs[0].stderr
+        assert "Added dep 1.0" in runs[1].stderr and "Added lib 1.0" in runs[1].stderr
+
+        # What is written is the recorded text (here, one altered on purpose).
+        (recorded,) = (tmp_path / "cache" / "widths").glob("*.out")
+        memory = Memory(recorded.with_suffix(".json"))
+        found = memory.read_output(None)
+        assert found is not None and found[0] == first
+        memory.write_output(None, first + "# recorded\n", found[1])
+        afresh()
+        assert lock_path.read_text() == first + "# recorded\n"

@@ -162,23 +162,22 @@ def test_a_failed_lookup_is_asked_again(monkeypatch):
 
 
 class Stalling(BaseHTTPRequestHandler):
-    """``/stall``: the first request is answered ("first") only once a second one has been
-    answered ("second"), or after 20 s. ``/slow``: every answer begins after 50 ms. Other
-    paths are answered at once. Every request is counted."""
+    """``/stall``: the first request is answered ("first") only when the test is over (or
+    after 20 s), any later one at once ("second"). ``/slow``: every answer begins after 50 ms.
+    Other paths are answered at once. Every request is counted."""
 
     protocol_version = "HTTP/1.1"
     requests: list[str] = []
-    second_answered = threading.Event()
+    over = threading.Event()
 
     def do_GET(self) -> None:
         Stalling.requests.append(self.path)
         if self.path == "/stall":
             if Stalling.requests.count("/stall") == 1:
-                Stalling.second_answered.wait(20)
+                Stalling.over.wait(20)
                 answer(self, b"first")
             else:
                 answer(self, b"second")
-                Stalling.second_answered.set()
             return
         if self.path == "/slow":
             time.sleep(0.05)
@@ -191,8 +190,13 @@ class Stalling(BaseHTTPRequestHandler):
 @pytest.fixture
 def stalling(origin: int) -> Iterator[int]:  # origin: the proxy variables cleared
     Stalling.requests = []
-    Stalling.second_answered = threading.Event()
-    yield from serve(Stalling)
+    Stalling.over = threading.Event()
+    server = serve(Stalling)
+    try:
+        yield next(server)
+    finally:
+        Stalling.over.set()  # before the server waits for its handlers
+        server.close()
 
 
 def test_a_request_left_unanswered_is_sent_again_and_the_first_answer_taken(stalling, monkeypatch):

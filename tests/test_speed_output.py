@@ -72,6 +72,7 @@ def _lock_capturing(tmp_path: Path, pyproject: str):
     locker.read_resolution = capture
     try:
         resolution = lock_project(load_project(tmp_path), MemoryProvider(PACKAGES), warn=print)
+        assert resolution.entries is not None  # read when first asked for
     finally:
         locker.read_resolution = original
     return seen["args"], resolution

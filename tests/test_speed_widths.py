@@ -321,3 +321,21 @@ def test_a_forgotten_memory_takes_its_facts_along(tmp_path, served):
     assert recorded_facts(tmp_path)
     Memory(memory).forget()
     assert not recorded_facts(tmp_path) and not memories(tmp_path)
+
+
+def test_a_recorded_lock_text_is_given_only_over_the_same_previous_text(tmp_path):
+    memory = Memory(tmp_path / "widths" / "key.json")
+    packages = [{"name": "a", "version": "1.0"}, {"name": "b", "version": "2.0", "marker": "m"}]
+    assert memory.read_output(None) is None
+    memory.write_output("old lock", "new lock", [{**p, "dependencies": []} for p in packages])
+    assert memory.read_output("old lock") == ("new lock", packages)
+    assert memory.read_output("another lock") is None
+    assert memory.read_output(None) is None
+    memory.write_output(None, "new lock", packages)
+    assert memory.read_output(None) == ("new lock", packages)
+    path = memory.path.with_suffix(".out")
+    path.write_bytes(path.read_bytes()[:-2])  # damaged: nothing
+    assert memory.read_output(None) is None
+    memory.write_output(None, "new lock", packages)
+    memory.forget()
+    assert not path.exists()
