@@ -165,10 +165,20 @@ def prepare_tls() -> None:
     """Begin making the TLS context of requests' default CA bundle (as requests picks it:
     ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, else certifi's) in a thread of its own, when
     no context was asked for yet. Loading certifi's bundle takes about 40 ms, which OpenSSL
-    does without holding the GIL: begun before requests is imported (70 ms), it is ready by
-    the first connection instead of delaying it. Another bundle asked for later is made then."""
+    does without holding the GIL: begun while the rest of requests is imported, it is ready by
+    the first connection instead of delaying it. Another bundle asked for later is made then.
+
+    What the thread uses is imported here, before it starts: a thread importing urllib3 while
+    another imports requests (which imports urllib3 in another order) can deadlock on the
+    modules' import locks, which Python breaks by raising ``_DeadlockError`` in one of them
+    (seen once in a cold lock of examples/fastapi-standard)."""
     if _TLS:
         return
+    import ssl  # noqa: F401
+    from concurrent.futures import Future  # noqa: F401
+
+    from urllib3.util.ssl_ import create_urllib3_context  # noqa: F401
+
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if not bundle:
         import certifi

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -104,3 +106,25 @@ def test_a_ca_bundle_that_cannot_be_loaded_is_an_error_naming_it(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
     with pytest.raises(SourceError, match=f"localhost:{port}/.*{tmp_path / 'missing.pem'}"):
         Http().get(f"https://localhost:{port}/")
+
+
+def test_the_thread_that_loads_the_ca_bundle_imports_nothing() -> None:
+    # Two threads importing modules that import each other in other orders can deadlock (Python
+    # then raises _DeadlockError in one): the thread prepare_tls starts must find every module
+    # it uses imported already, while the first request goes on importing requests.
+    script = """
+import sys, threading
+from resolver import http
+before = set(sys.modules)
+http.prepare_tls()
+started = set(sys.modules) - before
+for thread in threading.enumerate():
+    if thread.name == "aspen-tls":
+        thread.join()
+print(sorted(set(sys.modules) - before - started), "requests" in sys.modules, len(http._TLS))
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split() == ["[]", "False", "1"]
