@@ -403,15 +403,15 @@ def _lock(
     )
     previous = prior.text if prior else None
     # A lock that found again every input of the lock its memory recorded writes that lock's
-    # text (examples/large: 0.12-0.15 s of 1.3 s less); any other lock is recorded for the next.
-    recorded = report.memory.read_output(previous) if report.reproduced and report.memory else None
+    # text; any other lock with a memory is recorded for the next (resolver/widths.py).
+    recorded = report.written if report.written and report.written.over(previous) else None
     if recorded is not None:
-        text, packages = recorded
+        text, packages = recorded.text, recorded.packages
     else:
         data = lock_data(resolution)
         text, packages = render_lock_data(data, previous), data["packages"]
-        if report.memory is not None:
-            report.memory.write_output(previous, text, packages)
+        if report.memory is not None and report.fingerprint is not None:
+            report.memory.write_output(previous, text, packages, report.fingerprint)
     locked_names = {p["name"] for p in packages}
     for name in sorted(set(wanted) - locked_names):
         console.warn(f"--upgrade-package {name}: {name} is not in the lock")
@@ -433,7 +433,8 @@ def _lock(
     count = len(locked_names)
     console.info(f"{verb} {count} packages in {elapsed:.2f}s -> {project.lock_path}")
     console.detail(
-        f"  {report.cells} environment cells; {report.classes} package classes"
+        f"  {report.cells} environment cells"
+        f"{f'; {report.classes} package classes' if report.classes else ''}"
         f"{' (every package free to fork on every marker)' if report.fine else ''}; "
         f"{report.rounds} solve round(s)"
         f"{f' ({report.reused} answered by the round before)' if report.reused else ''}"

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -25,7 +26,7 @@ from resolver.options import LockOptions
 from resolver.prior import PriorLock
 from resolver.project import Project
 from resolver.provider import Provider
-from resolver.resolution import Resolution, read_resolution
+from resolver.resolution import InconsistentResolution, Resolution, read_resolution
 from resolver.solve import EarlySolve, Solution, Solver, inside_text
 from resolver.universe import Chosen, Package, Universe, canonical
 
@@ -47,13 +48,15 @@ class LockReport:
     # How the first round's optimum came from ``solve.EarlySolve``: "thread" or "process"; ""
     # when it did not.
     early: str = ""
-    # The memory that holds this lock's state (resolver/widths.py), where the command records
-    # the lock it writes (``Memory.write_output``); None when there is none.
+    # The memory that holds this lock's state (resolver/widths.py), and this lock's fingerprint
+    # (``widths.fingerprint``), with which the command records the lock it writes
+    # (``Memory.write_output``); None when there is none.
     memory: widths.Memory | None = None
-    # Whether this lock found again every input of the lock that wrote that memory (its key,
-    # pages, windows, walks, metadata entries, and the solver's selection): the text that lock
-    # wrote is then this lock's too (``Memory.read_output``).
-    reproduced: bool = False
+    fingerprint: tuple[str, ...] | None = None
+    # The lock that memory recorded, when it was written by a lock with this one's fingerprint
+    # and metadata entries (its every input): this lock writes the same (over the same
+    # previous text: ``Written.over``).
+    written: widths.Written | None = None
 
 
 def lock_project(
@@ -155,6 +158,11 @@ def lock_project(
             )
         report.timings["collect_s"] = time.perf_counter() - started
         fine = recorded is not None and recorded["fine"]
+        if memory is not None and recorded is not None and packing is not None:
+            again = _written_again(memory, recorded, early, provider.metadata_taken() == pack)  # type: ignore[attr-defined]
+            if again is not None:
+                report.early = early.way
+                return _as_written(universe, report, memory, recorded, again, fine, started)
         facts, solution, fine = _rounds(
             universe, report, fine=fine, collecting=collecting, keep=keep, early=early
         )
@@ -176,23 +184,30 @@ def lock_project(
                 if not learn and early.seen is not None and early.seen != early.text:
                     memory.write_facts(early.seen)  # recorded facts of another round: replaced
         if report.remembered and not learn:
+            assert memory is not None and recorded is not None
             report.memory = memory
+            text = early.seen if early.seen is not None else inside_text(facts)
+            report.fingerprint = widths.fingerprint(recorded, text, solution)
         if learn:
             assert memory is not None
             learned = widths.state(universe)
             if learned is not None:
-                selection = widths.selection(facts, solution)
-                memory.write({**learned, "fine": fine, "selection": selection})
+                state = {**learned, "fine": fine, "selection": widths.selection(facts, solution)}
+                memory.write(state)
                 # The last round's facts: those the next lock's first round makes (same widths,
                 # same universe), for it to solve early.
-                memory.write_facts(inside_text(facts))
+                text = inside_text(facts)
+                memory.write_facts(text)
                 report.memory = memory
+                report.fingerprint = widths.fingerprint(state, text, solution)
         if memory is not None and packing is not None:
             taken = provider.metadata_taken()  # type: ignore[attr-defined]
             if taken != pack:
                 memory.write_pack(taken)
-            else:
-                report.reproduced = report.memory is memory and not learn
+            elif report.memory is memory and not learn:
+                written = memory.read_output()
+                if written is not None and written.fingerprint == report.fingerprint:
+                    report.written = written
         report.timings["total_s"] = time.perf_counter() - started
         return Resolution.deferred(
             universe.project,
@@ -201,6 +216,59 @@ def lock_project(
             universe.options,
             lambda: read_resolution(universe, facts, solution),
         )
+
+
+def _written_again(
+    memory: widths.Memory, recorded: dict[str, Any], early: EarlySolve, same_metadata: bool
+) -> tuple[widths.Written, Solution] | None:
+    """The lock the memory recorded and the early solve's optimum, when this lock's inputs are
+    those of the lock that recorded it: the memory's key and state found again after
+    collection (the caller's checks), the same metadata entries (``same_metadata``), the same
+    recorded facts solved early, and the same optimum of them (``widths.fingerprint``). That
+    lock's facts were the ones its universe made, and this lock's universe is the same, so its
+    first round would make those facts, take that optimum, and find no window to widen (that
+    lock's last round found none); its text is then this lock's. Waits for the early solve
+    only once everything else matched."""
+    written = memory.read_output()
+    if written is None or not same_metadata or early.text is None:
+        return None
+    if widths.fingerprint(recorded, early.text, None)[:2] != written.fingerprint[:2]:
+        return None
+    found = early.optimum()
+    if found is None or widths.fingerprint(recorded, early.text, found) != written.fingerprint:
+        return None
+    return written, found
+
+
+def _as_written(
+    universe: Universe,
+    report: LockReport,
+    memory: widths.Memory,
+    recorded: dict[str, Any],
+    again: tuple[widths.Written, Solution],
+    fine: bool,
+    started: float,
+) -> Resolution:
+    """The resolution of a lock whose text its memory recorded (``_written_again``): its
+    entries, when asked for, are read from the facts made then (and checked to be the
+    recorded ones)."""
+    written, found = again
+    report.rounds, report.fine = 1, fine
+    report.remembered, report.memory = True, memory
+    report.fingerprint, report.written = written.fingerprint, written
+    report.cells = len(universe.final_space().cells)
+    _add(report.timings, found.stats)
+    report.timings["total_s"] = time.perf_counter() - started
+
+    def read() -> Resolution:
+        facts = build_facts(universe, fine=fine, prune=True)
+        if widths.fingerprint(recorded, inside_text(facts), found) != written.fingerprint:
+            raise InconsistentResolution("the facts made are not the ones the memory recorded")
+        return read_resolution(universe, facts, found)
+
+    return Resolution.deferred(
+        universe.project, universe.final_space(), found, universe.options, read
+    )
 
 
 # The last solver of a lock made with ``ending``, left for the process's end to free.

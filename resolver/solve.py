@@ -584,6 +584,15 @@ class EarlySolve:
         self._solver.adopt(facts)
         return self._solver, self._found
 
+    def optimum(self) -> Solution | None:
+        """The optimum of the recorded facts, once the thread or child is done; None without
+        a record, when it failed, or when the windows hold no lock."""
+        if self._thread is None:
+            return None
+        self._thread.join()
+        self._done()
+        return None if self._failed else self._found
+
     def cancel(self) -> None:
         """Stop the thread (a grounding runs to its end) or the child, and wait for it."""
         if self._thread is None:

@@ -40,7 +40,7 @@ import zlib
 from collections.abc import Mapping
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
@@ -166,46 +166,86 @@ class Memory:
 
     # The lock the last lock of the same inputs wrote (``*.out``): its text, the previous lock's
     # text it was written over (as a digest: a lock keeps the previous one's text when the data
-    # is the same), and each package's name, version and marker (what the summary of changes
-    # reads). Given again only to a lock that reproduced that lock's every input
-    # (``LockReport.reproduced``): the same text then follows.
+    # is the same), each package's name, version and marker (what the summary of changes
+    # reads), and the fingerprint of the lock that wrote it (``fingerprint``). Given again only
+    # to a lock with the same fingerprint (``LockReport.written``).
 
-    def read_output(self, previous: str | None) -> tuple[str, list[dict[str, str]]] | None:
-        """The recorded lock text and packages, when written over the same ``previous`` text."""
+    def read_output(self) -> Written | None:
+        """The recorded lock, or None (none, damaged, or of another format)."""
         try:
             data = self.path.with_suffix(".out").read_bytes()
         except OSError:
             return None
         found = _unsealed(data, _OUTPUT_MAGIC)
+        if type(found) is not tuple or len(found) != 5 or found[0] != FORMAT:
+            return None
+        _format, previous, text, packages, printed = found
         if (
-            type(found) is not tuple
-            or len(found) != 4
-            or found[0] != FORMAT
-            or found[1] != _digest_of(previous)
-            or type(found[2]) is not str
-            or type(found[3]) is not list
+            type(previous) is not str
+            or type(text) is not str
+            or type(packages) is not list
+            or type(printed) is not tuple
+            or not all(type(part) is str for part in printed)
+            or not all(
+                type(p) is dict and all(type(k) is str and type(v) is str for k, v in p.items())
+                for p in packages
+            )
         ):
             return None
-        packages = found[3]
-        if not all(
-            type(p) is dict and all(type(k) is str and type(v) is str for k, v in p.items())
-            for p in packages
-        ):
-            return None
-        return found[2], packages
+        return Written(previous, text, packages, printed)
 
     def write_output(
-        self, previous: str | None, text: str, packages: list[Mapping[str, Any]]
+        self,
+        previous: str | None,
+        text: str,
+        packages: list[Mapping[str, Any]],
+        printed: tuple[str, ...],
     ) -> None:
-        """Record the lock written over ``previous`` (atomically), and keep only the ``KEPT``
-        most recently written."""
+        """Record the lock written over ``previous`` by a lock of fingerprint ``printed``
+        (atomically), and keep only the ``KEPT`` most recently written."""
         kept = [
             {k: p[k] for k in ("name", "version", "marker") if type(p.get(k)) is str}
             for p in packages
         ]
         path = self.path.with_suffix(".out")
-        write_atomically(path, _sealed(_OUTPUT_MAGIC, (FORMAT, _digest_of(previous), text, kept)))
+        body = (FORMAT, _digest_of(previous), text, kept, tuple(printed))
+        write_atomically(path, _sealed(_OUTPUT_MAGIC, body))
         _prune(path.parent, "*.out")
+
+
+class Written(NamedTuple):
+    """A lock as its memory recorded it (``Memory.read_output``)."""
+
+    previous: str  # the digest of the lock file's text it was written over ("": none)
+    text: str
+    packages: list[dict[str, str]]  # name, version and marker (when one) of each package
+    fingerprint: tuple[str, ...]  # of the lock that wrote it (``fingerprint``)
+
+    def over(self, previous: str | None) -> bool:
+        """Whether it was written over this previous text (None: no lock file)."""
+        return self.previous == _digest_of(previous)
+
+
+def fingerprint(
+    recorded: Mapping[str, Any], facts: str, solution: Solution | None
+) -> tuple[str, ...]:
+    """What a lock made from a memory is known by: digests of the memory's state (its pages,
+    windows, walks, whether packages fork on every marker, the selection), of the facts of the
+    lock's last round (``solve.inside_text``), and of the solver's optimum of them (each chosen
+    version's package id, rank and classes, and the costs; None: left out). Two locks of the
+    same memory's key with the same fingerprint and the same metadata entries had the same
+    inputs throughout, and write the same lock."""
+    state = json.dumps({k: recorded[k] for k in sorted(_SHAPE)}, sort_keys=True)
+    choice = repr(
+        None
+        if solution is None
+        else (
+            sorted((key, sorted(classes)) for key, classes in solution.selected.items()),
+            solution.cost,
+            solution.priorities,
+        )
+    )
+    return tuple(sha256(part.encode()).hexdigest() for part in (state, facts, choice))
 
 
 def _digest_of(text: str | None) -> str:

@@ -497,8 +497,8 @@ def test_a_lock_made_again_from_the_same_inputs_writes_the_text_recorded(tmp_pat
         # What is written is the recorded text (here, one altered on purpose).
         (recorded,) = (tmp_path / "cache" / "widths").glob("*.out")
         memory = Memory(recorded.with_suffix(".json"))
-        found = memory.read_output(None)
-        assert found is not None and found[0] == first
-        memory.write_output(None, first + "# recorded\n", found[1])
+        found = memory.read_output()
+        assert found is not None and found.text == first and found.over(None)
+        memory.write_output(None, first + "# recorded\n", found.packages, found.fingerprint)
         afresh()
         assert lock_path.read_text() == first + "# recorded\n"

@@ -323,19 +323,46 @@ def test_a_forgotten_memory_takes_its_facts_along(tmp_path, served):
     assert not recorded_facts(tmp_path) and not memories(tmp_path)
 
 
-def test_a_recorded_lock_text_is_given_only_over_the_same_previous_text(tmp_path):
+def test_a_recorded_lock_keeps_its_text_previous_text_and_fingerprint(tmp_path):
     memory = Memory(tmp_path / "widths" / "key.json")
     packages = [{"name": "a", "version": "1.0"}, {"name": "b", "version": "2.0", "marker": "m"}]
-    assert memory.read_output(None) is None
-    memory.write_output("old lock", "new lock", [{**p, "dependencies": []} for p in packages])
-    assert memory.read_output("old lock") == ("new lock", packages)
-    assert memory.read_output("another lock") is None
-    assert memory.read_output(None) is None
-    memory.write_output(None, "new lock", packages)
-    assert memory.read_output(None) == ("new lock", packages)
+    printed = ("state", "facts", "choice")
+    assert memory.read_output() is None
+    memory.write_output(
+        "old lock", "new lock", [{**p, "dependencies": []} for p in packages], printed
+    )
+    written = memory.read_output()
+    assert written is not None and written[1:] == ("new lock", packages, printed)
+    assert written.over("old lock") and not written.over("another lock")
+    assert not written.over(None)
+    memory.write_output(None, "new lock", packages, printed)
+    written = memory.read_output()
+    assert written is not None and written.over(None)
     path = memory.path.with_suffix(".out")
     path.write_bytes(path.read_bytes()[:-2])  # damaged: nothing
-    assert memory.read_output(None) is None
-    memory.write_output(None, "new lock", packages)
+    assert memory.read_output() is None
+    memory.write_output(None, "new lock", packages, printed)
     memory.forget()
     assert not path.exists()
+
+
+def test_a_lock_that_finds_every_input_again_writes_the_recorded_lock(tmp_path, served, way):
+    first, report = lock(tmp_path, served)
+    assert report.memory is not None and report.fingerprint is not None
+    assert report.written is None
+    report.memory.write_output(None, first, [], report.fingerprint)  # as the command does
+    again, report = lock(tmp_path, served)
+    assert report.written is not None and report.written.text == first
+    assert report.remembered and report.early == way and report.rounds == 1
+    assert "all_rounds_facts_s" not in report.timings  # no facts made before the lock was known
+    assert again == first  # its entries, read when asked for, are the same
+    # A fingerprint of other facts or another optimum: the lock is made the usual way.
+    memory = report.memory
+    for part in range(3):
+        printed = list(report.fingerprint)
+        printed[part] = "other"
+        memory.write_output(None, first, [], tuple(printed))
+        again, report = lock(tmp_path, served)
+        assert report.written is None and "all_rounds_facts_s" in report.timings
+        assert again == first
+        memory.write_output(None, first, [], report.fingerprint)
