@@ -573,16 +573,15 @@ class EarlySolve:
         if self._thread is None or self.seen != self.text:
             self.cancel()
             return None
-        self._thread.join()
-        self._done()
+        found = self.optimum()
         if self._failed:
             return None
         if self.way == "process":
-            return None, self._found
+            return None, found
         if self._solver is None:  # (stopped only by ``cancel``: not here)
             return None
         self._solver.adopt(facts)
-        return self._solver, self._found
+        return self._solver, found
 
     def optimum(self) -> Solution | None:
         """The optimum of the recorded facts, once the thread or child is done; None without
